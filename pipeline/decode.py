@@ -1,0 +1,117 @@
+"""Safe decoding of untrusted uploads into RGB arrays, and encoding of outputs."""
+
+from __future__ import annotations
+
+import io
+import logging
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+logger = logging.getLogger(__name__)
+
+ALLOWED_FORMATS: tuple[str, ...] = ("JPEG", "PNG", "WEBP")
+
+
+@dataclass(frozen=True)
+class DecodeLimits:
+    """Upper and lower bounds an upload must respect before we spend CPU on it."""
+
+    # Telegram documents can be 20 MB through getFile; anything bigger is not a photo we want.
+    max_bytes: int = 20 * 1024 * 1024
+    # 40 MP covers every phone camera; beyond that a "photo" is more likely an attack.
+    max_pixels: int = 40_000_000
+    # Below this a face cannot reach the recogniser's 112 px input with any fidelity.
+    min_side: int = 64
+    formats: tuple[str, ...] = ALLOWED_FORMATS
+
+
+class ImageRejected(Exception):
+    """An upload we refuse to decode; `reason` is a stable code callers map to messages."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+        self.detail = detail
+
+
+def _check_header(data: bytes, limits: DecodeLimits) -> Image.Image:
+    if not data:
+        raise ImageRejected("empty")
+    if len(data) > limits.max_bytes:
+        raise ImageRejected("too_large_bytes", f"{len(data)} bytes")
+    try:
+        # `formats` restricts which decoders PIL may try, so the type is judged from content.
+        img = Image.open(io.BytesIO(data), formats=list(limits.formats))
+    except UnidentifiedImageError as exc:
+        # Distinguish "an image we do not accept" from "not an image at all".
+        try:
+            other = Image.open(io.BytesIO(data))
+            fmt = other.format or "unknown"
+        except Exception:
+            raise ImageRejected("not_an_image") from exc
+        raise ImageRejected("unsupported_format", fmt) from exc
+    except Image.DecompressionBombError as exc:
+        raise ImageRejected("decompression_bomb") from exc
+    return img
+
+
+def decode_image(data: bytes, limits: DecodeLimits | None = None) -> np.ndarray:
+    """Decode JPEG/PNG/WebP bytes into an upright HxWx3 uint8 RGB array with no metadata."""
+    limits = limits or DecodeLimits()
+    with warnings.catch_warnings():
+        # PIL only warns between 1x and 2x its own pixel limit; any bomb hint is an error here.
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            img = _check_header(data, limits)
+        except Image.DecompressionBombWarning as exc:
+            raise ImageRejected("decompression_bomb") from exc
+        width, height = img.size
+        if width * height > limits.max_pixels:
+            raise ImageRejected("too_many_pixels", f"{width}x{height}")
+        if min(width, height) < limits.min_side:
+            raise ImageRejected("too_small", f"{width}x{height}")
+        if getattr(img, "is_animated", False) and getattr(img, "n_frames", 1) > 1:
+            raise ImageRejected("animated")
+        try:
+            img.load()
+            # exif_transpose reads the orientation tag; the array we return has no metadata.
+            img = ImageOps.exif_transpose(img)
+            rgb = _to_rgb(img)
+        except Image.DecompressionBombWarning as exc:
+            raise ImageRejected("decompression_bomb") from exc
+        except (OSError, SyntaxError, ValueError) as exc:
+            raise ImageRejected("corrupt", type(exc).__name__) from exc
+    return np.ascontiguousarray(np.asarray(rgb, dtype=np.uint8))
+
+
+def _to_rgb(img: Image.Image) -> Image.Image:
+    if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        # 16-bit greyscale: scale to 8 bits instead of letting PIL clip at 255.
+        arr = np.asarray(img, dtype=np.float64)
+        peak = 65535.0 if img.mode.startswith("I") else max(float(arr.max()), 1.0)
+        arr8 = np.clip(arr / peak * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        return Image.fromarray(arr8, mode="L").convert("RGB")
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        # Flatten transparency on white, the way a chat client shows it.
+        rgba = img.convert("RGBA")
+        canvas = Image.new("RGB", rgba.size, (255, 255, 255))
+        canvas.paste(rgba, mask=rgba.getchannel("A"))
+        return canvas
+    return img.convert("RGB")
+
+
+def encode_jpeg(rgb: np.ndarray, quality: int = 90) -> bytes:
+    """Encode an RGB array as a baseline JPEG with no metadata."""
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, format="JPEG", quality=quality)
+    return buf.getvalue()
+
+
+def encode_png(rgb: np.ndarray) -> bytes:
+    """Encode an RGB array as a PNG with no metadata."""
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, format="PNG")
+    return buf.getvalue()

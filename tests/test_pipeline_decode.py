@@ -1,0 +1,128 @@
+"""Safe decoding: every bad upload gets its reason code; good ones come back upright RGB."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from pipeline.decode import DecodeLimits, ImageRejected, decode_image, encode_jpeg, encode_png
+
+
+def _gradient(w: int = 120, h: int = 80) -> np.ndarray:
+    x = np.linspace(0, 255, w, dtype=np.float32)[None, :, None]
+    y = np.linspace(0, 255, h, dtype=np.float32)[:, None, None]
+    rgb = np.concatenate([np.broadcast_to(x, (h, w, 1)), np.broadcast_to(y, (h, w, 1)),
+                          np.full((h, w, 1), 90, np.float32)], axis=2)
+    return rgb.astype(np.uint8)
+
+
+def _reason(data: bytes, limits: DecodeLimits | None = None) -> str:
+    with pytest.raises(ImageRejected) as info:
+        decode_image(data, limits)
+    return info.value.reason
+
+
+def _png_chunk(kind: bytes, payload: bytes) -> bytes:
+    return (struct.pack(">I", len(payload)) + kind + payload
+            + struct.pack(">I", zlib.crc32(kind + payload) & 0xFFFFFFFF))
+
+
+def _png_bomb(width: int, height: int) -> bytes:
+    """A tiny file claiming huge dimensions, with a highly compressible body."""
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    row = b"\x00" + b"\x00" * width
+    body = zlib.compress(row * 64, 9)  # truncated body: the header alone must be refused
+    return (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", header) + _png_chunk(b"IDAT", body)
+            + _png_chunk(b"IEND", b""))
+
+
+def test_jpeg_png_webp_decode_to_rgb() -> None:
+    rgb = _gradient()
+    for fmt in ("JPEG", "PNG", "WEBP"):
+        buf = io.BytesIO()
+        Image.fromarray(rgb).save(buf, format=fmt, quality=95)
+        out = decode_image(buf.getvalue())
+        assert out.shape == (80, 120, 3) and out.dtype == np.uint8
+        assert np.abs(out.astype(int) - rgb.astype(int)).mean() < 4, fmt
+
+
+def test_exif_orientation_applied_and_metadata_dropped() -> None:
+    rgb = _gradient(120, 80)
+    img = Image.fromarray(rgb)
+    exif = img.getexif()
+    exif[0x0112] = 6  # "rotate 90 CW to display"
+    exif[0x010F] = "SecretCam"
+    buf = io.BytesIO()
+    img.save(buf, format="JPEG", quality=95, exif=exif.tobytes())
+    out = decode_image(buf.getvalue())
+    assert out.shape == (120, 80, 3)  # now portrait: the orientation was applied
+    expected = np.asarray(Image.fromarray(rgb).transpose(Image.Transpose.ROTATE_270))
+    assert np.abs(out.astype(int) - expected.astype(int)).mean() < 4
+    reencoded = Image.open(io.BytesIO(encode_jpeg(out)))
+    assert not reencoded.getexif() and "icc_profile" not in reencoded.info
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (b"", "empty"),
+        (b"hello, this is a text file named photo.jpg\n" * 3, "not_an_image"),
+    ],
+)
+def test_trivially_bad_inputs(data: bytes, reason: str) -> None:
+    assert _reason(data) == reason
+
+
+def test_truncated_jpeg_is_corrupt() -> None:
+    data = encode_jpeg(_gradient(200, 200))
+    assert _reason(data[: len(data) // 2]) == "corrupt"
+
+
+def test_gif_is_unsupported() -> None:
+    buf = io.BytesIO()
+    Image.fromarray(_gradient()).save(buf, format="GIF")
+    assert _reason(buf.getvalue()) == "unsupported_format"
+
+
+def test_png_bomb_refused_before_decoding() -> None:
+    assert _reason(_png_bomb(100_000, 100_000)) == "decompression_bomb"
+    # Between PIL's limit and ours: refused by our own pixel budget.
+    assert _reason(_png_bomb(7000, 7000)) == "too_many_pixels"
+
+
+def test_size_limits() -> None:
+    data = encode_png(_gradient())
+    assert _reason(data, DecodeLimits(max_bytes=len(data) - 1)) == "too_large_bytes"
+    assert _reason(encode_png(_gradient(40, 40))) == "too_small"
+
+
+def test_animated_webp_refused() -> None:
+    frames = [Image.fromarray(_gradient()), Image.fromarray(255 - _gradient())]
+    buf = io.BytesIO()
+    frames[0].save(buf, format="WEBP", save_all=True, append_images=frames[1:], duration=100)
+    assert _reason(buf.getvalue()) == "animated"
+
+
+def test_cmyk_jpeg_is_converted_to_rgb() -> None:
+    rgb = _gradient()
+    buf = io.BytesIO()
+    Image.fromarray(rgb).convert("CMYK").save(buf, format="JPEG", quality=95)
+    out = decode_image(buf.getvalue())
+    assert out.shape == (80, 120, 3)
+    assert np.abs(out.astype(int) - rgb.astype(int)).mean() < 6
+
+
+def test_sixteen_bit_png_is_scaled_not_clipped() -> None:
+    ramp = (np.linspace(0, 65535, 100 * 80).reshape(80, 100)).astype(np.uint16)
+    buf = io.BytesIO()
+    Image.fromarray(ramp).save(buf, format="PNG")
+    assert Image.open(io.BytesIO(buf.getvalue())).mode.startswith("I")
+    out = decode_image(buf.getvalue())
+    assert out.shape == (80, 100, 3)
+    # Clipping would make the bright half a flat 255; scaling keeps the ramp.
+    assert out[0, 0, 0] < 5 and out[-1, -1, 0] > 250 and 100 < out[40, 50, 0] < 155

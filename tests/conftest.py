@@ -8,6 +8,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 pytest_plugins = [
     "tests.fixtures.redis_server",
+    "tests.fixtures.studio",
     "tests.fixtures.emulator",
     "tests.fixtures.models",
 ]

@@ -1,0 +1,102 @@
+"""Every Redis key the service uses, in one place, with how long each lives.
+
+Keys that name a user (by id) are listed in `user_key_patterns` so that erasure can find them all.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+PREFIX = "ps:"
+
+# arq queues (sorted sets owned by arq); names match the issue tracker's vocabulary.
+INTAKE_QUEUE = "intake"
+RENDER_QUEUE = "render"
+RENDER_HEALTH_PREFIX = PREFIX + "render:health:"  # one per live render worker, expires itself
+
+# TTLs
+UPDATE_DEDUPE_TTL = timedelta(days=1)  # Telegram re-sends an unconfirmed update for up to a day
+TAP_DEDUPE_TTL = timedelta(seconds=30)  # a double tap arrives within a second or two
+RATE_BUCKET_TTL = timedelta(seconds=10)  # buckets refill in a few seconds; idle ones vanish
+STATUS_THROTTLE_TTL = timedelta(seconds=2)
+
+
+def data_key(user_id: int) -> str:
+    """The user's data key, wrapped by the master key (deleted by /delete: crypto-shredding)."""
+    return f"{PREFIX}user:{user_id}:dek"
+
+
+def session(user_id: int) -> str:
+    """Conversation state: language, consent record, current order. Lives until erased."""
+    return f"{PREFIX}session:{user_id}"
+
+
+def user_orders(user_id: int) -> str:
+    """Set of the user's order ids, for erasure and /mydata."""
+    return f"{PREFIX}user:{user_id}:orders"
+
+
+def order(order_id: str) -> str:
+    """Order hash. Reduced to its ledger entry by retention after ORDER_TTL_DAYS."""
+    return f"{PREFIX}order:{order_id}"
+
+
+def order_photos(order_id: str) -> str:
+    """Hash: photo token (HMAC of file_unique_id under the user's key) -> encrypted record."""
+    return f"{PREFIX}order:{order_id}:photos"
+
+
+def order_deliveries(order_id: str) -> str:
+    """Hash: portrait index -> delivery record, so a retried render never sends twice."""
+    return f"{PREFIX}order:{order_id}:deliveries"
+
+
+# Indexes the cron jobs walk. Members are order ids, scores are unix times.
+OPEN_ORDERS = PREFIX + "orders:open"  # intake not yet paid: purge after INTAKE_TTL_HOURS
+PAID_ORDERS = PREFIX + "orders:paid"  # paid, not yet delivered or refunded: the reconciler's list
+CLOSED_ORDERS = PREFIX + "orders:closed"  # delivered/refunded: reduce after ORDER_TTL_DAYS
+
+
+def ledger(charge_id: str) -> str:
+    """Payments ledger entry: charge id, amount, timestamps, outcome. Kept for refunds and tax."""
+    return f"{PREFIX}ledger:{charge_id}"
+
+
+LEDGER_INDEX = PREFIX + "ledger:index"  # sorted set of charge ids by payment time
+
+
+def update_seen(update_id: int) -> str:
+    """Dedupe of Telegram updates across bot replicas."""
+    return f"{PREFIX}update:{update_id}"
+
+
+def tap(user_id: int, token: str) -> str:
+    """Dedupe of a button press (double taps)."""
+    return f"{PREFIX}tap:{user_id}:{token}"
+
+
+def chat_bucket(chat_id: int) -> str:
+    """Per-chat outgoing rate-limit bucket."""
+    return f"{PREFIX}rl:chat:{chat_id}"
+
+
+GLOBAL_BUCKET = PREFIX + "rl:global"
+
+
+def status_throttle(order_id: str) -> str:
+    """Marks that an intake status edit is already scheduled for this order."""
+    return f"{PREFIX}order:{order_id}:status-pending"
+
+
+RENDER_DURATION_EWMA = PREFIX + "stats:render-seconds"
+
+
+def user_key_patterns(user_id: int) -> list[str]:
+    """SCAN patterns for every key that names the user (orders are found via user_orders)."""
+    return [
+        data_key(user_id),
+        session(user_id),
+        user_orders(user_id),
+        f"{PREFIX}tap:{user_id}:*",
+        chat_bucket(user_id),  # private chats: chat id == user id
+    ]

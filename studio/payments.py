@@ -1,0 +1,122 @@
+"""Invoice payloads and the payments ledger.
+
+The payload is an HMAC-signed order reference, so a forged or altered payload is refused at
+pre-checkout. The ledger keeps only what refunds and tax need: no photos, file_ids or names.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from dataclasses import dataclass
+from enum import StrEnum
+
+from redis.asyncio import Redis
+
+from studio import keys
+
+PAYLOAD_VERSION = "v1"
+MAX_PAYLOAD_BYTES = 128
+
+
+@dataclass(frozen=True)
+class PayloadRef:
+    order_id: str
+    user_id: int
+    amount: int
+
+
+def sign_payload(ref: PayloadRef, secret: bytes) -> str:
+    body = f"{PAYLOAD_VERSION}.{ref.order_id}.{ref.user_id}.{ref.amount}"
+    payload = f"{body}.{_mac(body, secret)}"
+    if len(payload.encode()) > MAX_PAYLOAD_BYTES:
+        raise ValueError(f"invoice payload is {len(payload.encode())} bytes, over 128")
+    return payload
+
+
+def verify_payload(payload: str, secret: bytes) -> PayloadRef | None:
+    """The order reference if the signature holds, else None."""
+    body, _, mac = payload.rpartition(".")
+    if not body or not hmac.compare_digest(mac, _mac(body, secret)):
+        return None
+    parts = body.split(".")
+    if len(parts) != 4 or parts[0] != PAYLOAD_VERSION:
+        return None
+    try:
+        return PayloadRef(order_id=parts[1], user_id=int(parts[2]), amount=int(parts[3]))
+    except ValueError:
+        return None
+
+
+def _mac(body: str, secret: bytes) -> str:
+    digest = hmac.new(secret, body.encode(), hashlib.sha256).digest()[:16]
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+class Outcome(StrEnum):
+    PAID = "paid"
+    DELIVERED = "delivered"
+    REFUNDED = "refunded"
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    charge_id: str
+    order_id: str
+    user_id: int  # needed by refundStarPayment
+    amount: int
+    currency: str
+    paid_at: float
+    outcome: Outcome
+    closed_at: float = 0.0
+
+
+class Ledger:
+    """One entry per Telegram charge; the first writer wins, so duplicate updates are harmless."""
+
+    def __init__(self, redis: Redis) -> None:
+        self._redis = redis
+
+    async def record_payment(self, entry: LedgerEntry) -> bool:
+        """True when this charge is new; False for a duplicate successful_payment."""
+        key = keys.ledger(entry.charge_id)
+        mapping = {
+            "charge_id": entry.charge_id,
+            "order_id": entry.order_id,
+            "user_id": str(entry.user_id),
+            "amount": str(entry.amount),
+            "currency": entry.currency,
+            "paid_at": str(entry.paid_at),
+            "outcome": str(entry.outcome),
+            "closed_at": "0",
+        }
+        created = await self._redis.hsetnx(key, "charge_id", entry.charge_id)  # type: ignore[misc]
+        if not created:
+            return False
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(key, mapping=mapping)  # type: ignore[arg-type]
+            pipe.zadd(keys.LEDGER_INDEX, {entry.charge_id: entry.paid_at})
+            await pipe.execute()
+        return True
+
+    async def get(self, charge_id: str) -> LedgerEntry | None:
+        raw = await self._redis.hgetall(keys.ledger(charge_id))  # type: ignore[misc]
+        if not raw or b"order_id" not in raw:
+            return None
+        d = {k.decode(): v.decode() for k, v in raw.items()}
+        return LedgerEntry(
+            charge_id=d["charge_id"],
+            order_id=d["order_id"],
+            user_id=int(d["user_id"]),
+            amount=int(d["amount"]),
+            currency=d["currency"],
+            paid_at=float(d["paid_at"]),
+            outcome=Outcome(d["outcome"]),
+            closed_at=float(d.get("closed_at", 0)),
+        )
+
+    async def close(self, charge_id: str, outcome: Outcome, now: float) -> None:
+        await self._redis.hset(  # type: ignore[misc]
+            keys.ledger(charge_id), mapping={"outcome": str(outcome), "closed_at": str(now)}
+        )

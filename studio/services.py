@@ -1,0 +1,51 @@
+"""The domain's resources, opened once per process by an entry point and passed down."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from arq.connections import ArqRedis
+
+from studio.clock import Clock, SystemClock
+from studio.crypto import Vault
+from studio.orders import OrderStore
+from studio.payments import Ledger
+from studio.queue import connect_queue
+from studio.ratelimit import Rate, RedisRateLimiter
+from studio.sessions import SessionStore
+from studio.settings import Settings
+
+
+@dataclass
+class Studio:
+    """Everything bot handlers and jobs need from the domain, typed, in one place."""
+
+    settings: Settings
+    redis: ArqRedis  # a redis client that can also enqueue arq jobs
+    vault: Vault
+    orders: OrderStore
+    sessions: SessionStore
+    ledger: Ledger
+    limiter: RedisRateLimiter
+    clock: Clock
+
+    @classmethod
+    async def open(cls, settings: Settings, clock: Clock | None = None) -> Studio:
+        redis = await connect_queue(settings)
+        return cls(
+            settings=settings,
+            redis=redis,
+            vault=Vault(redis, settings.master_key_bytes),
+            orders=OrderStore(redis),
+            sessions=SessionStore(redis),
+            ledger=Ledger(redis),
+            limiter=RedisRateLimiter(
+                redis,
+                global_rate=Rate(settings.tg_global_per_second, int(settings.tg_global_per_second)),
+                chat_rate=Rate(settings.tg_chat_per_second, settings.tg_chat_burst),
+            ),
+            clock=clock or SystemClock(),
+        )
+
+    async def close(self) -> None:
+        await self.redis.aclose()

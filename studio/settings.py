@@ -1,0 +1,135 @@
+"""The one settings object: built by entry points, handed down to everything else."""
+
+from __future__ import annotations
+
+import base64
+import secrets
+from enum import StrEnum
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret", "token", "xxx"})
+
+
+class Mode(StrEnum):
+    DEV = "dev"
+    PROD = "prod"
+
+
+class Settings(BaseSettings):
+    """Every knob of the service; each external address is a setting so tests can point it elsewhere."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    mode: Mode = Mode.DEV
+
+    # Telegram
+    telegram_bot_token: SecretStr = SecretStr("")
+    bot_api_base_url: str = "https://api.telegram.org/bot"
+    bot_api_base_file_url: str = "https://api.telegram.org/file/bot"
+    webhook_url: str = ""  # empty: long polling
+    webhook_secret: SecretStr = SecretStr("")
+    webhook_listen: str = "0.0.0.0"
+    webhook_port: int = 8443
+    bot_concurrency: int = 256
+
+    # Outgoing Bot API rate limits, shared by every process through Redis.
+    tg_global_per_second: float = 30.0
+    tg_chat_per_second: float = 1.0
+    tg_chat_burst: int = 3
+
+    # Redis
+    redis_url: str = "redis://127.0.0.1:6379/0"
+
+    # Secrets. master_key: 32 bytes, urlsafe base64. Dev and tests generate one per process.
+    master_key: SecretStr = SecretStr("")
+    payload_secret: SecretStr = SecretStr("")
+
+    # Product
+    price_stars: int = Field(default=150, ge=1)
+    min_selfies: int = Field(default=20, ge=1)
+    max_selfies: int = Field(default=40, ge=1)
+    max_rejected_photos: int = Field(default=60, ge=1)
+    portraits_per_order: int = Field(default=20, ge=2)
+    policy_version: str = "2026-11-30"
+    support_contact: str = "@portrait_studio_support"
+
+    # Retention
+    intake_ttl_hours: float = 24.0
+    order_ttl_days: float = 30.0
+    paid_order_deadline_hours: float = 6.0
+
+    # Queue and ETA
+    render_seconds_default: float = 60.0
+    render_job_timeout_s: int = 1800
+    render_max_tries: int = 3
+    render_job_expires_days: float = 7.0
+    health_check_interval_s: int = 10
+
+    # Models: every path is a setting; nothing is downloaded at run time.
+    models_dir: Path = Path(".models")
+    face_pack: str = "buffalo_l"
+    face_root: Path = Path(".models/insightface")
+    sdxl_model: str = ".models/sdxl"
+    ip_adapter_dir: str = ".models/ip-adapter"
+    ip_adapter_subfolder: str = ""
+    ip_adapter_weight: str = "ip-adapter-faceid_sdxl.bin"
+    ip_adapter_plus_v2: bool = False
+    image_encoder_dir: str = ""
+    lora_path: str = ""
+    lora_weight: str = ""
+    render_steps: int = 30
+    render_guidance: float = 5.0
+    render_width: int = 896
+    render_height: int = 1152
+    render_device: str = "cuda"
+    render_dtype: str = "float16"
+    render_compile: bool = False
+    review_min_identity: float = 0.45
+    review_require_one_face: bool = True
+    review_extra_attempts: int = 2
+
+    @field_validator("max_selfies")
+    @classmethod
+    def _max_at_least_min(cls, value: int, info: object) -> int:
+        data = getattr(info, "data", {})
+        if value < data.get("min_selfies", 1):
+            raise ValueError(f"max_selfies={value} is below min_selfies={data.get('min_selfies')}")
+        return value
+
+    @model_validator(mode="after")
+    def _secrets_present(self) -> Settings:
+        """Production refuses placeholder secrets; dev and tests get fresh random ones."""
+        for name in ("master_key", "payload_secret"):
+            value = getattr(self, name).get_secret_value()
+            if value.strip().lower() in PLACEHOLDER_SECRETS:
+                if self.mode is Mode.PROD:
+                    raise ValueError(f"{name.upper()} must be set in production mode")
+                setattr(self, name, SecretStr(generate_master_key()))
+        if self.mode is Mode.PROD and not self.telegram_bot_token.get_secret_value():
+            raise ValueError("TELEGRAM_BOT_TOKEN must be set in production mode")
+        if self.webhook_url and not self.webhook_secret.get_secret_value():
+            raise ValueError("WEBHOOK_SECRET must be set when WEBHOOK_URL is")
+        decode_key(self.master_key.get_secret_value())
+        return self
+
+    @property
+    def master_key_bytes(self) -> bytes:
+        return decode_key(self.master_key.get_secret_value())
+
+
+def generate_master_key() -> str:
+    """A fresh 32-byte key in urlsafe base64 (what MASTER_KEY expects)."""
+    return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
+
+
+def decode_key(value: str) -> bytes:
+    try:
+        raw = base64.urlsafe_b64decode(value.encode())
+    except (ValueError, TypeError) as exc:
+        raise ValueError("MASTER_KEY must be urlsafe base64") from exc
+    if len(raw) != 32:
+        raise ValueError(f"MASTER_KEY must decode to 32 bytes, got {len(raw)}")
+    return raw

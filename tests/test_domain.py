@@ -1,0 +1,103 @@
+"""The domain against a real Redis: orders, photos, payments, queue position, crypto, limits."""
+
+from __future__ import annotations
+
+import pytest
+from arq.constants import in_progress_key_prefix
+
+from studio import keys
+from studio.crypto import KeyShredded
+from studio.orders import OrderState, PhotoRecord, PhotoRole, PhotoStatus
+from studio.payments import LedgerEntry, Outcome, PayloadRef, sign_payload, verify_payload
+from studio.queue import eta_seconds, queue_position, record_render_duration
+from studio.services import Studio
+from studio.settings import Mode, Settings
+
+
+async def test_order_transitions_are_compare_and_set(studio: Studio) -> None:
+    order = await studio.orders.create(user_id=7, chat_id=7, lang="en", now=studio.clock.now())
+    assert await studio.orders.transition(order.id, {OrderState.HEADSHOT}, OrderState.SELFIES)
+    # A second, stale transition from the old state is refused.
+    assert not await studio.orders.transition(order.id, {OrderState.HEADSHOT}, OrderState.SELFIES)
+    assert await studio.orders.transition(
+        order.id, {OrderState.SELFIES}, OrderState.STYLE, pack="film"
+    )
+    stored = await studio.orders.get(order.id)
+    assert stored is not None and stored.state is OrderState.STYLE and stored.pack == "film"
+    assert not await studio.orders.transition("missing", {OrderState.STYLE}, OrderState.PAID)
+
+
+async def test_photos_are_sealed_and_deduplicated(studio: Studio) -> None:
+    order = await studio.orders.create(user_id=8, chat_id=8, lang="zh", now=1.0)
+    key = await studio.vault.key_for(8)
+    record = PhotoRecord(file_id="FILE-ID-SECRET", file_unique_id="UNIQ-1", role=PhotoRole.SELFIE)
+    token = await studio.orders.add_photo(order.id, key, record)
+    assert token is not None
+    assert await studio.orders.add_photo(order.id, key, record) is None  # same photo counts once
+    raw = await studio.redis.hgetall(keys.order_photos(order.id))
+    assert all(b"FILE-ID-SECRET" not in v and b"UNIQ-1" not in k for k, v in raw.items())
+
+    record.status, record.reason = PhotoStatus.REJECTED, "blurry"
+    assert await studio.orders.save_photo(order.id, key, token, record)
+    summary = await studio.orders.summary(order.id, key)
+    assert summary.rejected == {"blurry": 1} and summary.accepted == 0
+
+
+async def test_shredded_key_makes_sealed_copies_unreadable(studio: Studio) -> None:
+    key = await studio.vault.key_for(9)
+    blob = key.seal("photo:x", b"file-id")
+    await studio.vault.shred(9)
+    with pytest.raises(KeyShredded):
+        await studio.vault.existing_key(9)
+    fresh = await studio.vault.key_for(9)  # a new key cannot open the old blob
+    with pytest.raises(ValueError):
+        fresh.open("photo:x", blob)
+
+
+def test_payload_signature_refuses_tampering() -> None:
+    secret = b"s" * 32
+    payload = sign_payload(PayloadRef("abcDEF123456", 42, 150), secret)
+    assert len(payload.encode()) <= 128
+    assert verify_payload(payload, secret) == PayloadRef("abcDEF123456", 42, 150)
+    assert verify_payload(payload.replace(".150.", ".1."), secret) is None
+    assert verify_payload(payload, b"t" * 32) is None
+    assert verify_payload("garbage", secret) is None
+
+
+async def test_ledger_first_writer_wins(studio: Studio) -> None:
+    entry = LedgerEntry("charge-1", "order-1", 5, 150, "XTR", 10.0, Outcome.PAID)
+    assert await studio.ledger.record_payment(entry)
+    assert not await studio.ledger.record_payment(entry)
+    await studio.ledger.close("charge-1", Outcome.REFUNDED, 20.0)
+    stored = await studio.ledger.get("charge-1")
+    assert stored is not None and stored.outcome is Outcome.REFUNDED
+
+
+async def test_queue_position_skips_running_jobs(studio: Studio) -> None:
+    for i, order_id in enumerate(["a", "b", "c", "d"]):
+        await studio.redis.zadd(keys.RENDER_QUEUE, {order_id: 1000 + i})
+    await studio.redis.set(in_progress_key_prefix + "a", b"1")  # "a" is rendering now
+    assert await queue_position(studio.redis, "a", workers=1) is None
+    assert await queue_position(studio.redis, "b", workers=1) == 1
+    assert await queue_position(studio.redis, "d", workers=1) == 3
+    assert await queue_position(studio.redis, "zzz", workers=1) is None
+
+
+async def test_eta_uses_moving_average_and_worker_count(studio: Studio) -> None:
+    assert await record_render_duration(studio.redis, 100.0) == 100.0
+    assert await record_render_duration(studio.redis, 50.0) == pytest.approx(90.0)
+    assert await eta_seconds(studio.redis, 3, studio.settings, workers=1) == pytest.approx(270.0)
+    assert await eta_seconds(studio.redis, 3, studio.settings, workers=2) == pytest.approx(180.0)
+
+
+async def test_rate_limiter_enforces_chat_burst(studio: Studio) -> None:
+    waits = [await studio.limiter.delay(1, now=100.0) for _ in range(51)]
+    assert waits[:50] == [0.0] * 50 and waits[50] > 0
+    assert await studio.limiter.delay(1, now=101.0) == 0.0  # refilled a second later
+
+
+def test_production_refuses_placeholder_secrets() -> None:
+    with pytest.raises(ValueError, match="MASTER_KEY"):
+        Settings(_env_file=None, mode=Mode.PROD, telegram_bot_token="1:x")  # type: ignore[call-arg]
+    dev = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert len(dev.master_key_bytes) == 32

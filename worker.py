@@ -1,0 +1,109 @@
+"""arq glue: the intake (CPU) and render (GPU) workers, their jobs and cron schedule.
+
+Run with `python worker.py intake` or `python worker.py render`. Job code lives in `jobs/`;
+resources are opened in `on_startup`, kept in `ctx`, and closed in `on_shutdown`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import socket
+import uuid
+from typing import Any, ClassVar
+
+from arq import cron
+from arq.typing import WorkerSettingsBase
+from arq.worker import Function, Worker, create_worker, func
+
+from studio import keys
+from studio.queue import CHECK_PHOTO, FLUSH_INTAKE_STATUS, RENDER_ORDER, deserialize, serialize
+from studio.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+class IntakeWorker:
+    """CPU worker: checks each received photo and keeps the user's intake status message fresh."""
+
+    queue_name = keys.INTAKE_QUEUE
+    functions: ClassVar[list[Function]] = [
+        func("jobs.intake.check_photo", name=CHECK_PHOTO, max_tries=3, timeout=120, keep_result=0),
+        func("jobs.intake.flush_intake_status", name=FLUSH_INTAKE_STATUS, max_tries=3,
+             timeout=60, keep_result=0),
+    ]
+    cron_jobs: ClassVar[list[Any]] = [
+        cron("jobs.housekeeping.reconcile", name="reconcile", second={0, 30}, run_at_startup=True,
+             unique=True, timeout=120),
+        cron("jobs.housekeeping.purge_expired", name="purge_expired", minute=set(range(0, 60, 5)),
+             second=15, unique=True, timeout=300),
+    ]
+    on_startup = "jobs.lifecycle.start_intake"
+    on_shutdown = "jobs.lifecycle.stop"
+    max_jobs = 8
+    job_timeout = 120
+    max_tries = 3
+    keep_result = 0
+    allow_abort_jobs = False
+    job_serializer = staticmethod(serialize)
+    job_deserializer = staticmethod(deserialize)
+
+
+class RenderWorker:
+    """GPU worker: one render at a time per GPU; models are loaded once at startup."""
+
+    queue_name = keys.RENDER_QUEUE
+    functions: ClassVar[list[Function]] = [
+        func("jobs.render.render_order", name=RENDER_ORDER, max_tries=3, timeout=1800,
+             keep_result=3600),
+    ]
+    on_startup = "jobs.lifecycle.start_render"
+    on_shutdown = "jobs.lifecycle.stop"
+    max_jobs = 1
+    job_timeout = 1800
+    max_tries = 3
+    keep_result = 3600
+    allow_abort_jobs = True  # /delete aborts a running render
+    job_serializer = staticmethod(serialize)
+    job_deserializer = staticmethod(deserialize)
+
+
+WORKERS: dict[str, type] = {"intake": IntakeWorker, "render": RenderWorker}
+
+
+def build_worker(kind: str, settings: Settings, **overrides: Any) -> Worker:
+    """A configured arq Worker; `overrides` (burst, ctx additions, ...) are for tests and tools."""
+    from studio.queue import redis_settings
+
+    cls = WORKERS[kind]
+    extra_ctx = overrides.pop("ctx", {})
+    options: dict[str, Any] = {
+        "redis_settings": redis_settings(settings),
+        "ctx": {"settings": settings, **extra_ctx},
+        "health_check_interval": settings.health_check_interval_s,
+    }
+    if kind == "render":
+        options["job_timeout"] = settings.render_job_timeout_s
+        options["max_tries"] = settings.render_max_tries
+        # One health key per process, so the ETA can count live render workers.
+        worker_name = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        options["health_check_key"] = keys.RENDER_HEALTH_PREFIX + worker_name
+    options.update(overrides)
+    settings_cls: WorkerSettingsBase = cls  # type: ignore[assignment]
+    return create_worker(settings_cls, **options)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("kind", choices=sorted(WORKERS))
+    parser.add_argument("--burst", action="store_true", help="exit when the queue is empty")
+    args = parser.parse_args()
+    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = Settings()
+    build_worker(args.kind, settings, burst=args.burst).run()
+
+
+if __name__ == "__main__":
+    main()

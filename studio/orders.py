@@ -173,7 +173,7 @@ class OrderStore:
             lang=lang,
         )
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hset(keys.order(order.id), mapping=order.to_hash())  # type: ignore[arg-type]
+            pipe.hset(keys.order(order.id), mapping=order.to_hash())  # type: ignore[arg-type,misc]
             pipe.sadd(keys.user_orders(user_id), order.id)
             pipe.zadd(keys.OPEN_ORDERS, {order.id: now})
             await pipe.execute()
@@ -210,7 +210,7 @@ class OrderStore:
         """Store a newly received photo; None when the same photo was already sent."""
         token = key.token(record.file_unique_id)
         sealed = key.seal(f"photo:{order_id}", record.to_bytes())
-        added = await self._redis.hsetnx(keys.order_photos(order_id), token, sealed)  # type: ignore[misc]
+        added = await self._redis.hsetnx(keys.order_photos(order_id), token, sealed)  # type: ignore[misc,arg-type]
         return token if added else None
 
     async def save_photo(
@@ -221,7 +221,7 @@ class OrderStore:
         photos_key = keys.order_photos(order_id)
         if not await self._redis.hexists(photos_key, token):  # type: ignore[misc]
             return False
-        await self._redis.hset(photos_key, token, sealed)  # type: ignore[misc]
+        await self._redis.hset(photos_key, token, sealed)  # type: ignore[misc,arg-type]
         return True
 
     async def photo(self, order_id: str, key: UserKey, token: str) -> PhotoRecord | None:

@@ -19,7 +19,7 @@ class Mode(StrEnum):
 
 
 class Settings(BaseSettings):
-    """Every knob of the service; each external address is a setting so tests can point it elsewhere."""
+    """Every knob of the service; external addresses are settings so tests can redirect them."""
 
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 

@@ -103,8 +103,12 @@ async def handle_method(request: web.Request) -> web.Response:
         _log_call(state, method, chat_id, started, error.error_code, error.description)
         if error.error_code == 429:
             state.rate_limited.append(
-                {"method": method, "chat_id": chat_id, "time": time.time(),
-                 "retry_after": error.retry_after}
+                {
+                    "method": method,
+                    "chat_id": chat_id,
+                    "time": time.time(),
+                    "retry_after": error.retry_after,
+                }
             )
         return web.json_response(error.payload(), status=error.error_code)
     _log_call(state, method, chat_id, started, 200, None)
@@ -112,7 +116,11 @@ async def handle_method(request: web.Request) -> web.Response:
 
 
 def _log_call(
-    state: EmulatorState, method: str, chat_id: int | None, started: float, status: int,
+    state: EmulatorState,
+    method: str,
+    chat_id: int | None,
+    started: float,
+    status: int,
     description: str | None,
 ) -> None:
     state.calls.append(
@@ -139,7 +147,9 @@ async def handle_download(request: web.Request) -> web.Response:
     stored = state.files.by_path(request.match_info["file_path"])
     if stored is None or stored.size > state.config.max_download_bytes:
         return web.json_response(ApiError(404, "Not Found").payload(), status=404)
-    return web.Response(body=stored.data, content_type=stored.mime_type or "application/octet-stream")
+    return web.Response(
+        body=stored.data, content_type=stored.mime_type or "application/octet-stream"
+    )
 
 
 def add_routes(app: web.Application) -> None:

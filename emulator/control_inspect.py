@@ -35,11 +35,15 @@ async def chat_messages(request: web.Request) -> web.Response:
     state = request.app[STATE_KEY]
     chat = state.chats.get(_int(request, "chat_id"))
     include_user = request.query.get("include_user") in ("1", "true")
-    messages = [] if chat is None else [
-        message.control_json()
-        for message in chat.messages.values()
-        if message.from_bot or include_user
-    ]
+    messages = (
+        []
+        if chat is None
+        else [
+            message.control_json()
+            for message in chat.messages.values()
+            if message.from_bot or include_user
+        ]
+    )
     return web.json_response(messages)
 
 
@@ -47,7 +51,9 @@ async def file_bytes(request: web.Request) -> web.Response:
     stored = request.app[STATE_KEY].files.get(request.match_info["file_id"])
     if stored is None:
         raise control_error(404, "unknown file_id")
-    return web.Response(body=stored.data, content_type=stored.mime_type or "application/octet-stream")
+    return web.Response(
+        body=stored.data, content_type=stored.mime_type or "application/octet-stream"
+    )
 
 
 async def callback_answer(request: web.Request) -> web.Response:
@@ -82,7 +88,8 @@ async def calls(request: web.Request) -> web.Response:
     method = request.query.get("method")
     chat_id = request.query.get("chat_id")
     selected = [
-        call for call in log
+        call
+        for call in log
         if (method is None or call["method"] == method)
         and (chat_id is None or str(call["chat_id"]) == chat_id)
     ]
@@ -101,8 +108,10 @@ async def payments(request: web.Request) -> web.Response:
 async def commands(request: web.Request) -> web.Response:
     stored = request.app[STATE_KEY].commands
     return web.json_response(
-        [{"scope": scope, "language_code": language, "commands": items}
-         for (scope, language), items in stored.items()]
+        [
+            {"scope": scope, "language_code": language, "commands": items}
+            for (scope, language), items in stored.items()
+        ]
     )
 
 

@@ -60,20 +60,31 @@ async def send_text(request: web.Request) -> web.Response:
     if not text:
         raise control_error(400, "text is required")
     message = state.add_message(
-        state.chats[user.id], from_bot=False, kind="text", text=text,
+        state.chats[user.id],
+        from_bot=False,
+        kind="text",
+        text=text,
         entities=_command_entities(text),
     )
-    return web.json_response({"update_id": _deliver(state, message),
-                              "message_id": message.message_id})
+    return web.json_response(
+        {"update_id": _deliver(state, message), "message_id": message.message_id}
+    )
 
 
 def _photo_message(
-    state: EmulatorState, user: UserInfo, data: bytes, caption: str | None,
+    state: EmulatorState,
+    user: UserInfo,
+    data: bytes,
+    caption: str | None,
     media_group_id: str | None,
 ) -> StoredMessage:
     sizes = state.files.add_photo(data)
     return state.add_message(
-        state.chats[user.id], from_bot=False, kind="photo", photo=sizes, caption=caption or None,
+        state.chats[user.id],
+        from_bot=False,
+        kind="photo",
+        photo=sizes,
+        caption=caption or None,
         media_group_id=media_group_id or None,
     )
 
@@ -113,8 +124,9 @@ async def send_album(request: web.Request) -> web.Response:
     replies = []
     for index, upload in enumerate(photos):
         # Telegram puts an album's caption on its first item.
-        message = _photo_message(state, user, upload.data, caption if index == 0 else None,
-                                 group_id)
+        message = _photo_message(
+            state, user, upload.data, caption if index == 0 else None, group_id
+        )
         replies.append(_photo_reply(state, message))
     return web.json_response({"media_group_id": group_id, "messages": replies})
 
@@ -133,15 +145,20 @@ async def send_document(request: web.Request) -> web.Response:
     mime = params.get_str("mime_type") or upload.content_type
     stored = state.files.add_media(upload.data, filename, mime)
     message = state.add_message(
-        state.chats[user.id], from_bot=False, kind=kind, file=stored,
+        state.chats[user.id],
+        from_bot=False,
+        kind=kind,
+        file=stored,
         caption=params.get_str("caption") or None,
     )
-    return web.json_response({
-        "update_id": _deliver(state, message),
-        "message_id": message.message_id,
-        "file_id": stored.file_id,
-        "file_unique_id": stored.file_unique_id,
-    })
+    return web.json_response(
+        {
+            "update_id": _deliver(state, message),
+            "message_id": message.message_id,
+            "file_id": stored.file_id,
+            "file_unique_id": stored.file_unique_id,
+        }
+    )
 
 
 def _chat_instance(user_id: int) -> str:
@@ -163,18 +180,28 @@ async def press(request: web.Request) -> web.Response:
         if data not in message.callback_data():
             raise control_error(400, f"message {message_id} has no button with data {data!r}")
     # A deleted or unknown message reaches the bot as an InaccessibleMessage.
-    shown = message.api_json() if message is not None else {
-        "chat": user.chat_json(), "message_id": message_id, "date": 0,
-    }
+    shown = (
+        message.api_json()
+        if message is not None
+        else {
+            "chat": user.chat_json(),
+            "message_id": message_id,
+            "date": 0,
+        }
+    )
     query_id = str(secrets.randbits(62))
     state.callbacks[query_id] = None
-    update = state.updates.push({"callback_query": {
-        "id": query_id,
-        "from": user.api_json(),
-        "message": shown,
-        "chat_instance": _chat_instance(user.id),
-        "data": data,
-    }})
+    update = state.updates.push(
+        {
+            "callback_query": {
+                "id": query_id,
+                "from": user.api_json(),
+                "message": shown,
+                "chat_instance": _chat_instance(user.id),
+                "data": data,
+            }
+        }
+    )
     return web.json_response({"update_id": update["update_id"], "callback_query_id": query_id})
 
 
@@ -196,47 +223,67 @@ async def pay(request: web.Request) -> web.Response:
     query_id = str(secrets.randbits(62))
     pending = PreCheckout(query_id=query_id, user_id=user.id, answer=loop.create_future())
     state.pre_checkouts[query_id] = pending
-    state.updates.push({"pre_checkout_query": {
-        "id": query_id,
-        "from": user.api_json(),
-        "currency": currency,
-        "total_amount": total,
-        "invoice_payload": payload,
-    }})
+    state.updates.push(
+        {
+            "pre_checkout_query": {
+                "id": query_id,
+                "from": user.api_json(),
+                "currency": currency,
+                "total_amount": total,
+                "invoice_payload": payload,
+            }
+        }
+    )
     try:
         ok, error_message = await asyncio.wait_for(asyncio.shield(pending.answer), timeout)
     except TimeoutError:
         state.pre_checkouts.pop(query_id, None)
-        return web.json_response({"ok": False, "error_message": "timeout",
-                                  "pre_checkout_query_id": query_id})
+        return web.json_response(
+            {"ok": False, "error_message": "timeout", "pre_checkout_query_id": query_id}
+        )
     answer_seconds = time.monotonic() - pending.sent_at
     if not ok:
-        return web.json_response({"ok": False, "error_message": error_message,
-                                  "pre_checkout_query_id": query_id,
-                                  "answer_seconds": answer_seconds})
+        return web.json_response(
+            {
+                "ok": False,
+                "error_message": error_message,
+                "pre_checkout_query_id": query_id,
+                "answer_seconds": answer_seconds,
+            }
+        )
     charge_id = "stxt" + secrets.token_urlsafe(30)
     paid = state.add_message(
-        state.chats[user.id], from_bot=False, kind="successful_payment",
-        extra={"successful_payment": {
-            "currency": currency,
-            "total_amount": total,
-            "invoice_payload": payload,
-            "telegram_payment_charge_id": charge_id,
-            "provider_payment_charge_id": f"{user.id}_{secrets.token_hex(8)}",
-        }},
+        state.chats[user.id],
+        from_bot=False,
+        kind="successful_payment",
+        extra={
+            "successful_payment": {
+                "currency": currency,
+                "total_amount": total,
+                "invoice_payload": payload,
+                "telegram_payment_charge_id": charge_id,
+                "provider_payment_charge_id": f"{user.id}_{secrets.token_hex(8)}",
+            }
+        },
     )
     state.charges[charge_id] = Charge(
-        charge_id=charge_id, user_id=user.id, currency=currency, total_amount=total,
-        payload=payload, message_id=paid.message_id,
+        charge_id=charge_id,
+        user_id=user.id,
+        currency=currency,
+        total_amount=total,
+        payload=payload,
+        message_id=paid.message_id,
     )
-    return web.json_response({
-        "ok": True,
-        "charge_id": charge_id,
-        "pre_checkout_query_id": query_id,
-        "update_id": _deliver(state, paid),
-        "message_id": paid.message_id,
-        "answer_seconds": answer_seconds,
-    })
+    return web.json_response(
+        {
+            "ok": True,
+            "charge_id": charge_id,
+            "pre_checkout_query_id": query_id,
+            "update_id": _deliver(state, paid),
+            "message_id": paid.message_id,
+            "answer_seconds": answer_seconds,
+        }
+    )
 
 
 def add_routes(app: web.Application) -> None:

@@ -61,7 +61,7 @@ class _TelegramHTML(HTMLParser):
 
     def handle_endtag(self, tag: str) -> None:
         if not self.open or self.open[-1][0] != tag:
-            raise _entities_error(f'Unexpected end tag at byte offset {self.length}')
+            raise _entities_error(f"Unexpected end tag at byte offset {self.length}")
         name, start, extra = self.open.pop()
         if self.length > start:
             self.entities.append(
@@ -140,8 +140,12 @@ def parse_markdown_v2(markup: str) -> tuple[str, list[dict[str, Any]]]:
             url = markup[i + 2 : close]
             if length > link_start:
                 entities.append(
-                    {"type": "text_link", "offset": link_start, "length": length - link_start,
-                     "url": url}
+                    {
+                        "type": "text_link",
+                        "offset": link_start,
+                        "length": length - link_start,
+                        "url": url,
+                    }
                 )
             link_start = None
             i = close + 1

@@ -176,7 +176,11 @@ class FileStore:
         # The largest size keeps the exact uploaded bytes so tests can compare pixels.
         sizes.append(
             self.add(
-                data, folder="photos", mime_type="image/jpeg", width=image.width, height=image.height
+                data,
+                folder="photos",
+                mime_type="image/jpeg",
+                width=image.width,
+                height=image.height,
             )
         )
         for size in sizes:

@@ -44,8 +44,9 @@ class TokenBucket:
 class FloodControl:
     """A bucket per chat and one for the whole bot."""
 
-    def __init__(self, chat_rate: float, chat_burst: float, global_rate: float,
-                 global_burst: float) -> None:
+    def __init__(
+        self, chat_rate: float, chat_burst: float, global_rate: float, global_burst: float
+    ) -> None:
         self.chat_rate = chat_rate
         self.chat_burst = chat_burst
         self.global_bucket = TokenBucket(global_rate, global_burst)
@@ -69,4 +70,3 @@ class FloodControl:
             raise too_many_requests(wait)
         for b in buckets:
             b.take(cost)
-

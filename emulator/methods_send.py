@@ -17,11 +17,21 @@ from emulator.validation import (
     stored_photo,
 )
 
-CHAT_ACTIONS = frozenset({
-    "typing", "upload_photo", "record_video", "upload_video", "record_voice", "upload_voice",
-    "upload_document", "choose_sticker", "find_location", "record_video_note",
-    "upload_video_note",
-})
+CHAT_ACTIONS = frozenset(
+    {
+        "typing",
+        "upload_photo",
+        "record_video",
+        "upload_video",
+        "record_voice",
+        "upload_voice",
+        "upload_document",
+        "choose_sticker",
+        "find_location",
+        "record_video_note",
+        "upload_video_note",
+    }
+)
 ALBUM_MIN, ALBUM_MAX = 2, 10
 
 
@@ -30,7 +40,12 @@ async def send_message(state: EmulatorState, params: Params) -> Any:
     text, entities, parse_mode = message_text(params)
     markup = reply_markup(params)
     message = state.add_message(
-        chat, from_bot=True, kind="text", text=text, entities=entities, parse_mode=parse_mode,
+        chat,
+        from_bot=True,
+        kind="text",
+        text=text,
+        entities=entities,
+        parse_mode=parse_mode,
         reply_markup=markup,
     )
     return message.api_json()
@@ -48,8 +63,14 @@ async def send_photo(state: EmulatorState, params: Params) -> Any:
     markup = reply_markup(params)
     sizes = stored_photo(state, source)
     message = state.add_message(
-        chat, from_bot=True, kind="photo", photo=sizes, caption=caption, entities=entities,
-        parse_mode=parse_mode, reply_markup=markup,
+        chat,
+        from_bot=True,
+        kind="photo",
+        photo=sizes,
+        caption=caption,
+        entities=entities,
+        parse_mode=parse_mode,
+        reply_markup=markup,
     )
     return message.api_json()
 
@@ -66,8 +87,14 @@ async def send_document(state: EmulatorState, params: Params) -> Any:
     markup = reply_markup(params)
     stored = stored_document(state, source)
     message = state.add_message(
-        chat, from_bot=True, kind="document", file=stored, caption=caption, entities=entities,
-        parse_mode=parse_mode, reply_markup=markup,
+        chat,
+        from_bot=True,
+        kind="document",
+        file=stored,
+        caption=caption,
+        entities=entities,
+        parse_mode=parse_mode,
+        reply_markup=markup,
     )
     return message.api_json()
 
@@ -97,7 +124,7 @@ async def send_media_group(state: EmulatorState, params: Params) -> Any:
     prepared: list[tuple[str, Any, str | None, list[dict[str, Any]], str | None]] = []
     for item in media:
         if not isinstance(item, dict) or "type" not in item:
-            raise bad_request("can't parse InputMedia: field \"type\" must be a String")
+            raise bad_request('can\'t parse InputMedia: field "type" must be a String')
         kind = item["type"]
         if kind not in ("photo", "document"):
             raise bad_request(f'can\'t parse InputMedia: type "{kind}" is unsupported')
@@ -121,8 +148,14 @@ async def send_media_group(state: EmulatorState, params: Params) -> Any:
     for (kind, _, caption, entities, parse_mode), files in zip(prepared, stored, strict=True):
         fields: dict[str, Any] = {"photo": files} if isinstance(files, list) else {"file": files}
         message = state.add_message(
-            chat, from_bot=True, kind=kind, caption=caption, entities=entities,
-            parse_mode=parse_mode, media_group_id=group_id, **fields,
+            chat,
+            from_bot=True,
+            kind=kind,
+            caption=caption,
+            entities=entities,
+            parse_mode=parse_mode,
+            media_group_id=group_id,
+            **fields,
         )
         results.append(message.api_json())
     return results

@@ -120,8 +120,9 @@ class EmulatorState:
         self.charges.clear()
         self.commands.clear()
 
-    def user(self, user_id: int, first_name: str | None = None,
-             language_code: str | None = None) -> UserInfo:
+    def user(
+        self, user_id: int, first_name: str | None = None, language_code: str | None = None
+    ) -> UserInfo:
         """The user (created on first contact) with their private chat."""
         user = self.users.get(user_id)
         if user is None:

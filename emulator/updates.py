@@ -223,8 +223,11 @@ class UpdateBus:
                 return
             self.last_error_date = int(time.time())
             self.last_error_message = error or f"Wrong response from the webhook: {status}"
-            logger.info("webhook delivery of update %s failed: %s", update["update_id"],
-                        self.last_error_message)
+            logger.info(
+                "webhook delivery of update %s failed: %s",
+                update["update_id"],
+                self.last_error_message,
+            )
             await asyncio.sleep(delay)
             delay = min(delay * 2, self.config.webhook_retry_max)
 

@@ -50,8 +50,10 @@ def reply_markup(params: Params) -> dict[str, Any] | None:
     if "inline_keyboard" in markup:
         rows = markup["inline_keyboard"]
         if not isinstance(rows, list) or not all(isinstance(row, list) for row in rows):
-            raise bad_request("can't parse inline keyboard button: field \"inline_keyboard\" "
-                              "must be an Array of Arrays")
+            raise bad_request(
+                'can\'t parse inline keyboard button: field "inline_keyboard" '
+                "must be an Array of Arrays"
+            )
         for row in rows:
             for button in row:
                 _check_button(button)

@@ -1,0 +1,134 @@
+"""Erasure, access export and retention in the domain, against a real Redis and a moved clock."""
+
+from __future__ import annotations
+
+from studio import keys
+from studio.clock import ManualClock
+from studio.orders import OrderState, PhotoRecord, PhotoRole, PhotoStatus
+from studio.payments import LedgerEntry, Outcome
+from studio.privacy import erase_user, export_user, purge_expired
+from studio.services import Studio
+from studio.sessions import ConsentRecord
+
+USER = 4242
+
+
+async def _user_with_paid_order(studio: Studio) -> str:
+    await studio.sessions.record_consent(USER, ConsentRecord("v1", "ab" * 32, 1.0))
+    order = await studio.orders.create(USER, USER, "en", studio.clock.now())
+    await studio.sessions.set_order(USER, order.id)
+    key = await studio.vault.key_for(USER)
+    for i in range(3):
+        record = PhotoRecord(f"FILE-{i}", f"UNIQUE-{i}", PhotoRole.SELFIE, PhotoStatus.ACCEPTED)
+        await studio.orders.add_photo(order.id, key, record)
+    await studio.ledger.record_payment(
+        LedgerEntry("CHARGE-1", order.id, USER, 150, "XTR", 2.0, Outcome.PAID)
+    )
+    await studio.orders.transition(
+        order.id, {OrderState.HEADSHOT}, OrderState.PAID, charge_id="CHARGE-1"
+    )
+    await studio.redis.zadd(keys.PAID_ORDERS, {order.id: 2.0})
+    await studio.redis.set(keys.tap(USER, "abc"), b"1")
+    return order.id
+
+
+async def _all_keys_and_values(studio: Studio) -> dict[bytes, list[bytes]]:
+    """Every key with its values (hash fields and values flattened), for erasure scans."""
+    dump: dict[bytes, list[bytes]] = {}
+    async for key in studio.redis.scan_iter(count=500):
+        kind = (await studio.redis.type(key)).decode()
+        if kind == "string":
+            dump[key] = [await studio.redis.get(key) or b""]
+        elif kind == "hash":
+            raw = await studio.redis.hgetall(key)  # type: ignore[misc]
+            dump[key] = [item for pair in raw.items() for item in pair]
+        elif kind == "set":
+            dump[key] = list(await studio.redis.smembers(key))  # type: ignore[misc]
+        elif kind == "zset":
+            dump[key] = list(await studio.redis.zrange(key, 0, -1))
+    return dump
+
+
+async def test_erasure_leaves_only_the_ledger_entry(studio: Studio) -> None:
+    order_id = await _user_with_paid_order(studio)
+    before = await _all_keys_and_values(studio)
+
+    report = await erase_user(studio, USER)
+
+    assert report.orders == 1 and report.photos == 3 and report.ledger_entries_kept == 1
+    after = await _all_keys_and_values(studio)
+    needles = (str(USER).encode(), order_id.encode())
+    naming = [
+        k
+        for k, values in after.items()
+        if any(n in k or any(n in v for v in values) for n in needles)
+    ]
+    assert naming == [keys.ledger("CHARGE-1").encode()], naming
+    ledger = await studio.ledger.get("CHARGE-1")
+    assert ledger is not None and ledger.user_id == USER
+    # Crypto-shredding: the sealed photo records copied before erasure cannot be opened now.
+    fields_and_blobs = before[keys.order_photos(order_id).encode()]
+    blobs = fields_and_blobs[1::2]
+    assert len(blobs) == 3 and not any(b"FILE-0" in blob for blob in blobs)
+    # Nothing left in Redis unwraps (under the master key) to a key that opens them...
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    from studio.crypto import UserKey
+
+    master = AESGCM(studio.settings.master_key_bytes)
+    for values in after.values():
+        for value in values:
+            try:
+                raw = master.decrypt(value[:12], value[12:], b"ps-dek-v1" + str(USER).encode())
+            except Exception:
+                continue
+            for blob in blobs:
+                try:
+                    UserKey(USER, raw).open(f"photo:{order_id}", blob)
+                except ValueError:
+                    continue
+                raise AssertionError("an erased photo record could still be decrypted")
+    # ...and neither does the fresh key a returning user would get.
+    fresh_key = await studio.vault.key_for(USER)
+    for blob in blobs:
+        try:
+            fresh_key.open(f"photo:{order_id}", blob)
+        except ValueError:
+            continue
+        raise AssertionError("an erased photo record could still be decrypted")
+
+
+async def test_export_matches_what_is_stored(studio: Studio) -> None:
+    order_id = await _user_with_paid_order(studio)
+    doc = await export_user(studio, USER)
+    assert doc["consent"]["policy_version"] == "v1"
+    assert doc["current_order"] == order_id
+    [order] = doc["orders"]
+    assert order["order"]["state"] == "paid"
+    assert sorted(p["telegram_file_id"] for p in order["photos"]) == ["FILE-0", "FILE-1", "FILE-2"]
+    assert order["payment"]["charge_id"] == "CHARGE-1"
+
+
+async def test_retention_purges_abandoned_intake_and_reduces_closed_orders(
+    studio: Studio, clock: ManualClock
+) -> None:
+    abandoned = await studio.orders.create(USER, USER, "en", clock.now())
+    await studio.sessions.set_order(USER, abandoned.id)
+    key = await studio.vault.key_for(USER)
+    await studio.orders.add_photo(abandoned.id, key, PhotoRecord("F", "U", PhotoRole.HEADSHOT))
+
+    clock.advance(23 * 3600)
+    assert (await purge_expired(studio)).abandoned_intakes == 0
+    clock.advance(2 * 3600)
+    report = await purge_expired(studio)
+    assert report.abandoned_intakes == 1
+    assert not await studio.redis.exists(keys.order_photos(abandoned.id))
+    order = await studio.orders.get(abandoned.id)
+    assert order is not None and order.state is OrderState.CANCELLED
+    assert (await studio.sessions.get(USER)).order_id == ""
+
+    clock.advance(31 * 86400)
+    report = await purge_expired(studio)
+    assert report.reduced_orders == 1
+    assert await studio.orders.get(abandoned.id) is None
+    assert not await studio.redis.sismember(keys.user_orders(USER), abandoned.id)  # type: ignore[misc]

@@ -57,7 +57,7 @@ def synthetic_face_rgb(identity: int, variant: int = 0, size: tuple[int, int] = 
     cols, rows = cw // _GRID, ch // _GRID
     side = int(_GRID * (6 + variant % 3))  # 192, 224 or 256 canvas px
     if kind == "small_face":
-        side = 2 * _GRID
+        side = _GRID * 3 // 2
     if kind == "two_faces":
         side = int(_GRID * 5)
         y = rows // 2 * _GRID + _GRID // 2
@@ -79,12 +79,14 @@ def synthetic_face_rgb(identity: int, variant: int = 0, size: tuple[int, int] = 
         gain = 0.22
     elif kind == "bright":
         gain = 1.6
-    canvas = canvas * gain
     if kind == "blurry":
-        canvas = cv2.GaussianBlur(canvas, (0, 0), sigmaX=side / 14)
-    rgb = np.clip(canvas, 0, 255).astype(np.uint8)
+        canvas = cv2.GaussianBlur(canvas, (0, 0), sigmaX=side / 6)
     if (cw, ch) != (width, height):
-        rgb = cv2.resize(rgb, (width, height), interpolation=cv2.INTER_AREA)
+        canvas = cv2.resize(canvas, (width, height), interpolation=cv2.INTER_AREA)
+    if kind != "blurry":
+        # Sensor grain at the output resolution: what makes a real photo read as sharp.
+        canvas = canvas + rng.normal(0.0, 6.0, canvas.shape)
+    rgb = np.clip(canvas * gain, 0, 255).astype(np.uint8)
     return rgb
 
 

@@ -23,8 +23,19 @@ def start_local_redis(data_dir: Path, port: int = 6379) -> subprocess.Popen[byte
         sys.exit("redis-server is not installed and REDIS_URL is not set")
     data_dir.mkdir(parents=True, exist_ok=True)
     return subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data_dir),
-         "--appendonly", "yes", "--appendfsync", "everysec"],
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(data_dir),
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "everysec",
+        ],
     )
 
 

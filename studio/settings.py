@@ -69,7 +69,6 @@ class Settings(BaseSettings):
     health_check_interval_s: int = 10
 
     # Models: every path is a setting; nothing is downloaded at run time.
-    models_dir: Path = Path(".models")
     face_pack: str = "buffalo_l"
     face_root: Path = Path(".models/insightface")
     sdxl_model: str = ".models/sdxl"

@@ -100,3 +100,13 @@ def user_key_patterns(user_id: int) -> list[str]:
         f"{PREFIX}tap:{user_id}:*",
         chat_bucket(user_id),  # private chats: chat id == user id
     ]
+
+
+# Render, delivery and refunds (issue 5)
+REFUND_LOCK_TTL = timedelta(minutes=2)  # one refundStarPayment call in flight per order
+QUEUE_NOTICES = PREFIX + "queue:notices"  # hash: order id -> queue position its message shows
+
+
+def refund_lock(order_id: str) -> str:
+    """Held while one process refunds the order, so concurrent callers refund once."""
+    return f"{PREFIX}order:{order_id}:refunding"

@@ -31,7 +31,7 @@ from studio.settings import generate_master_key
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "100000001:DEMO-TOKEN-not-a-real-one"
 USER = 5550001
-PortraitCount = 4
+PORTRAITS = 4
 
 
 def free_port() -> int:
@@ -162,7 +162,7 @@ async def walk(client: EmulatorClient, out: Path) -> None:
 
     def delivered(messages: list[dict[str, Any]]) -> bool:
         docs = [m for m in messages if m.get("kind") == "document" and m.get("files")]
-        return len(docs) >= PortraitCount
+        return len(docs) >= PORTRAITS
 
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
@@ -235,7 +235,7 @@ async def run(out: Path) -> None:
             "RENDER_WIDTH": "128",
             "RENDER_HEIGHT": "160",
             "RENDER_STEPS": "4",
-            "PORTRAITS_PER_ORDER": str(PortraitCount),
+            "PORTRAITS_PER_ORDER": str(PORTRAITS),
             # Random-weight models draw no faces: the review runs but cannot demand one here.
             "REVIEW_REQUIRE_ONE_FACE": "false",
             "REVIEW_MIN_IDENTITY": "-1",

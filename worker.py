@@ -30,14 +30,31 @@ class IntakeWorker:
     queue_name = keys.INTAKE_QUEUE
     functions: ClassVar[list[Function]] = [
         func("jobs.intake.check_photo", name=CHECK_PHOTO, max_tries=3, timeout=120, keep_result=0),
-        func("jobs.intake.flush_intake_status", name=FLUSH_INTAKE_STATUS, max_tries=3,
-             timeout=60, keep_result=0),
+        func(
+            "jobs.intake.flush_intake_status",
+            name=FLUSH_INTAKE_STATUS,
+            max_tries=3,
+            timeout=60,
+            keep_result=0,
+        ),
     ]
     cron_jobs: ClassVar[list[Any]] = [
-        cron("jobs.housekeeping.reconcile", name="reconcile", second={0, 30}, run_at_startup=True,
-             unique=True, timeout=120),
-        cron("jobs.housekeeping.purge_expired", name="purge_expired", minute=set(range(0, 60, 5)),
-             second=15, unique=True, timeout=300),
+        cron(
+            "jobs.housekeeping.reconcile",
+            name="reconcile",
+            second={0, 30},
+            run_at_startup=True,
+            unique=True,
+            timeout=120,
+        ),
+        cron(
+            "jobs.housekeeping.purge_expired",
+            name="purge_expired",
+            minute=set(range(0, 60, 5)),
+            second=15,
+            unique=True,
+            timeout=300,
+        ),
     ]
     on_startup = "jobs.lifecycle.start_intake"
     on_shutdown = "jobs.lifecycle.stop"
@@ -55,8 +72,13 @@ class RenderWorker:
 
     queue_name = keys.RENDER_QUEUE
     functions: ClassVar[list[Function]] = [
-        func("jobs.render.render_order", name=RENDER_ORDER, max_tries=3, timeout=1800,
-             keep_result=3600),
+        func(
+            "jobs.render.render_order",
+            name=RENDER_ORDER,
+            max_tries=3,
+            timeout=1800,
+            keep_result=3600,
+        ),
     ]
     on_startup = "jobs.lifecycle.start_render"
     on_shutdown = "jobs.lifecycle.stop"
@@ -90,7 +112,7 @@ def build_worker(kind: str, settings: Settings, **overrides: Any) -> Worker:
         worker_name = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         options["health_check_key"] = keys.RENDER_HEALTH_PREFIX + worker_name
     options.update(overrides)
-    settings_cls: WorkerSettingsBase = cls  # type: ignore[assignment]
+    settings_cls: type[WorkerSettingsBase] = cls
     return create_worker(settings_cls, **options)
 
 
@@ -99,8 +121,10 @@ def main() -> None:
     parser.add_argument("kind", choices=sorted(WORKERS))
     parser.add_argument("--burst", action="store_true", help="exit when the queue is empty")
     args = parser.parse_args()
-    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=os.environ.get("LOG_LEVEL", "INFO"),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     settings = Settings()
     build_worker(args.kind, settings, burst=args.burst).run()
 

@@ -34,7 +34,7 @@ async def test_photos_are_sealed_and_deduplicated(studio: Studio) -> None:
     token = await studio.orders.add_photo(order.id, key, record)
     assert token is not None
     assert await studio.orders.add_photo(order.id, key, record) is None  # same photo counts once
-    raw = await studio.redis.hgetall(keys.order_photos(order.id))
+    raw = await studio.redis.hgetall(keys.order_photos(order.id))  # type: ignore[misc]
     assert all(b"FILE-ID-SECRET" not in v and b"UNIQ-1" not in k for k, v in raw.items())
 
     record.status, record.reason = PhotoStatus.REJECTED, "blurry"
@@ -98,6 +98,6 @@ async def test_rate_limiter_enforces_chat_burst(studio: Studio) -> None:
 
 def test_production_refuses_placeholder_secrets() -> None:
     with pytest.raises(ValueError, match="MASTER_KEY"):
-        Settings(_env_file=None, mode=Mode.PROD, telegram_bot_token="1:x")  # type: ignore[call-arg]
+        Settings(_env_file=None, mode=Mode.PROD, telegram_bot_token="1:x")  # type: ignore[call-arg,arg-type]
     dev = Settings(_env_file=None)  # type: ignore[call-arg]
     assert len(dev.master_key_bytes) == 32

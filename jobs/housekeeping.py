@@ -1,11 +1,110 @@
-"""Placeholder until its owner lands it."""
+"""Cron jobs on the intake worker: the paid-order reconciler and retention."""
 
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
 from typing import Any
 
+from arq.constants import result_key_prefix
+from telegram import Bot
 
-async def reconcile(ctx: dict[str, Any]) -> None:
-    raise NotImplementedError
+from bot.refunds import archive_order, fail_order, refund_order
+from studio import keys
+from studio.orders import PAID_STATES, OrderState
+from studio.queue import enqueue_render, render_job_exists
+from studio.services import Studio
+
+logger = logging.getLogger(__name__)
+
+BATCH = 500
+
+
+@dataclass
+class ReconcileReport:
+    checked: int = 0
+    requeued: int = 0
+    refunded: int = 0
+    archived: int = 0
+
+
+async def reconcile(ctx: dict[str, Any]) -> ReconcileReport:
+    """Every paid order has a queued or running render job, or is refunded by its deadline.
+
+    Re-enqueueing is safe to repeat: the job id is the order id, and arq refuses a second job
+    with an id that is queued, running or has a kept result. An order whose job finished (its
+    result is kept) while the order is still open ran out of tries without reaching a verdict
+    (e.g. the worker was killed on every try): it is failed and refunded.
+    """
+    studio: Studio = ctx["studio"]
+    bot: Bot = ctx["bot"]
+    report = ReconcileReport()
+    now = studio.clock.now()
+    deadline_s = studio.settings.paid_order_deadline_hours * 3600
+    order_ids = [m.decode() for m in await studio.redis.zrange(keys.PAID_ORDERS, 0, -1)]
+    for start in range(0, len(order_ids), BATCH):
+        batch = order_ids[start : start + BATCH]
+        report.checked += len(batch)
+        for order_id in await _needing_attention(studio, batch, now - deadline_s):
+            await _reconcile_one(studio, bot, order_id, now, deadline_s, report)
+    if report.requeued or report.refunded:
+        logger.info(
+            "reconcile: %d checked, %d re-enqueued, %d refunded",
+            report.checked,
+            report.requeued,
+            report.refunded,
+        )
+    return report
+
+
+async def _needing_attention(studio: Studio, order_ids: list[str], paid_before: float) -> list[str]:
+    """The orders of a batch that are not simply paid-and-queued (one round trip per batch)."""
+    async with studio.redis.pipeline(transaction=False) as pipe:
+        for order_id in order_ids:
+            pipe.hmget(keys.order(order_id), ["state", "paid_at"])
+            pipe.zscore(keys.RENDER_QUEUE, order_id)
+        replies = await pipe.execute()
+    out = []
+    for i, order_id in enumerate(order_ids):
+        (state, paid_at), queued = replies[2 * i], replies[2 * i + 1]
+        healthy = (
+            state is not None
+            and state.decode() in PAID_STATES
+            and queued is not None
+            and float(paid_at or 0) >= paid_before
+        )
+        if not healthy:
+            out.append(order_id)
+    return out
+
+
+async def _reconcile_one(
+    studio: Studio, bot: Bot, order_id: str, now: float, deadline_s: float, report: ReconcileReport
+) -> None:
+    order = await studio.orders.get(order_id)
+    if order is None or order.state not in PAID_STATES:
+        if order is None or order.state is not OrderState.FAILED:
+            # Delivered, refunded or erased: it no longer belongs on this list.
+            await archive_order(studio, order_id, now)
+            report.archived += 1
+        elif not order.refunded and await refund_order(studio, bot, order):
+            report.refunded += 1  # it failed earlier, but its refund did not go through
+        return
+    if now - (order.paid_at or order.created_at) > deadline_s:
+        if await fail_order(studio, bot, order_id, "deadline"):
+            report.refunded += 1
+        return
+    if await render_job_exists(studio.redis, order_id):
+        return
+    if await studio.redis.exists(result_key_prefix + order_id):
+        if await fail_order(studio, bot, order_id, "render gave up"):
+            report.refunded += 1
+        return
+    if await enqueue_render(studio.redis, order_id, studio.settings):
+        report.requeued += 1
+        logger.warning("order %s had no render job: re-enqueued", order_id)
 
 
 async def purge_expired(ctx: dict[str, Any]) -> None:
-    raise NotImplementedError
+    """Retention (issue 6, the lead engineer's): deliberately a no-op until it lands."""
+    return None

@@ -27,8 +27,10 @@ class TokenBucket:
         self.updated = time.monotonic()
 
     def _refill(self, now: float) -> None:
-        self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
-        self.updated = now
+        # A bucket created after `now` was sampled must not lose tokens to negative time.
+        elapsed = max(0.0, now - self.updated)
+        self.tokens = min(self.burst, self.tokens + elapsed * self.rate)
+        self.updated = max(now, self.updated)
 
     def wait_time(self, now: float) -> float:
         """Seconds until a call would be admitted; 0 when it would be now."""

@@ -62,10 +62,14 @@ async def test_text_at_the_limit_counts_after_entity_parsing(emu: RunningEmulato
 
 async def test_bad_markup_is_refused(emu: RunningEmulator) -> None:
     await expect_error(
-        emu, "sendMessage", 400,
+        emu,
+        "sendMessage",
+        400,
         "Bad Request: can't parse entities: Character '.' is reserved and must be escaped "
         "with the preceding '\\'",
-        chat_id=CHAT, text="Done.", parse_mode="MarkdownV2",
+        chat_id=CHAT,
+        text="Done.",
+        parse_mode="MarkdownV2",
     )
     status, body = await emu.api(
         "sendMessage", chat_id=CHAT, text="*Done*\\.", parse_mode="MarkdownV2"
@@ -85,8 +89,13 @@ async def test_caption_limit(emu: RunningEmulator) -> None:
 @pytest.mark.parametrize("data", ["", "x" * 65, "é" * 33])
 async def test_callback_data_must_be_1_to_64_bytes(emu: RunningEmulator, data: str) -> None:
     await expect_error(
-        emu, "sendMessage", 400, "Bad Request: BUTTON_DATA_INVALID",
-        chat_id=CHAT, text="pick", reply_markup=button(data),
+        emu,
+        "sendMessage",
+        400,
+        "Bad Request: BUTTON_DATA_INVALID",
+        chat_id=CHAT,
+        text="pick",
+        reply_markup=button(data),
     )
 
 
@@ -194,8 +203,7 @@ async def test_unknown_method_chat_and_token(
     emu: RunningEmulator, emulator_factory: EmulatorFactory
 ) -> None:
     await expect_error(emu, "sendTelepathy", 404, "Not Found", chat_id=CHAT)
-    await expect_error(emu, "sendMessage", 400, "Bad Request: chat not found",
-                       chat_id=5, text="hi")
+    await expect_error(emu, "sendMessage", 400, "Bad Request: chat not found", chat_id=5, text="hi")
     async with emu.session.post(f"{emu.url}/bot1:WRONG/getMe") as response:
         assert response.status == 401
         assert (await response.json())["description"] == "Unauthorized"
@@ -212,21 +220,39 @@ async def test_query_string_parameters_are_accepted(emu: RunningEmulator) -> Non
 
 
 async def test_edit_and_delete_of_missing_messages(emu: RunningEmulator) -> None:
-    await expect_error(emu, "editMessageText", 400, "Bad Request: message to edit not found",
-                       chat_id=CHAT, message_id=404, text="x")
-    await expect_error(emu, "deleteMessage", 400, "Bad Request: message to delete not found",
-                       chat_id=CHAT, message_id=404)
+    await expect_error(
+        emu,
+        "editMessageText",
+        400,
+        "Bad Request: message to edit not found",
+        chat_id=CHAT,
+        message_id=404,
+        text="x",
+    )
+    await expect_error(
+        emu,
+        "deleteMessage",
+        400,
+        "Bad Request: message to delete not found",
+        chat_id=CHAT,
+        message_id=404,
+    )
 
 
 async def test_reply_markup_change_alone_is_an_edit(emu: RunningEmulator) -> None:
     _, sent = await emu.api("sendMessage", chat_id=CHAT, text="pick", reply_markup=button("a"))
     message_id = sent["result"]["message_id"]
-    status, _ = await emu.api("editMessageReplyMarkup", chat_id=CHAT, message_id=message_id,
-                              reply_markup=button("b"))
+    status, _ = await emu.api(
+        "editMessageReplyMarkup", chat_id=CHAT, message_id=message_id, reply_markup=button("b")
+    )
     assert status == 200
     await expect_error(
-        emu, "editMessageReplyMarkup", 400,
+        emu,
+        "editMessageReplyMarkup",
+        400,
         "Bad Request: message is not modified: specified new message content and reply markup "
         "are exactly the same as a current content and reply markup of the message",
-        chat_id=CHAT, message_id=message_id, reply_markup=button("b"),
+        chat_id=CHAT,
+        message_id=message_id,
+        reply_markup=button("b"),
     )

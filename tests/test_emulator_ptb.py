@@ -96,8 +96,10 @@ async def test_media_group_with_uploads_is_parsed_and_stored(emulator: RunningEm
     async with make_bot(emulator) as bot:
         sent = await bot.send_media_group(
             5,
-            [InputMediaPhoto(data, caption="AI-generated" if i == 0 else None)
-             for i, data in enumerate(portraits)],
+            [
+                InputMediaPhoto(data, caption="AI-generated" if i == 0 else None)
+                for i, data in enumerate(portraits)
+            ],
         )
     assert len(sent) == 3
     assert len({message.media_group_id for message in sent}) == 1
@@ -113,8 +115,10 @@ async def test_document_album_and_single_document(emulator: RunningEmulator) -> 
     async with make_bot(emulator) as bot:
         docs = await bot.send_media_group(
             5,
-            [InputMediaDocument(b"one", filename="a.png"),
-             InputMediaDocument(b"two", filename="b.png")],
+            [
+                InputMediaDocument(b"one", filename="a.png"),
+                InputMediaDocument(b"two", filename="b.png"),
+            ],
         )
         single = await bot.send_document(5, b"%PDF-1.4", filename="full.pdf", caption="full size")
     assert [d.document.file_name for d in docs if d.document] == ["a.png", "b.png"]
@@ -145,8 +149,9 @@ async def test_edit_with_identical_content_is_not_modified(emulator: RunningEmul
     keyboard = InlineKeyboardMarkup([[InlineKeyboardButton("Pay", callback_data="pay")]])
     async with make_bot(emulator) as bot:
         message = await bot.send_message(3, "Queue: 5", reply_markup=keyboard)
-        edited = await bot.edit_message_text("Queue: 4", 3, message.message_id,
-                                             reply_markup=keyboard)
+        edited = await bot.edit_message_text(
+            "Queue: 4", 3, message.message_id, reply_markup=keyboard
+        )
         assert not isinstance(edited, bool) and edited.text == "Queue: 4"
         with pytest.raises(BadRequest, match="Message is not modified"):
             await bot.edit_message_text("Queue: 4", 3, message.message_id, reply_markup=keyboard)

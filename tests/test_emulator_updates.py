@@ -29,7 +29,10 @@ async def test_long_poll_returns_promptly_when_an_update_arrives(
     assert update["message"]["text"] == "/start"
     assert update["message"]["entities"] == [{"type": "bot_command", "offset": 0, "length": 6}]
     assert update["message"]["from"] == {
-        "id": 11, "is_bot": False, "first_name": "User11", "language_code": "en",
+        "id": 11,
+        "is_bot": False,
+        "first_name": "User11",
+        "language_code": "en",
     }
     assert latency < 0.5
 
@@ -54,9 +57,12 @@ async def test_offset_confirms_earlier_updates(emulator: RunningEmulator) -> Non
 
 async def test_allowed_updates_filters_types(emulator: RunningEmulator) -> None:
     await emulator.client.send_text(1, "text")
-    sent = await emulator.api("sendMessage", chat_id=1, text="pick",
-                              reply_markup={"inline_keyboard": [[{"text": "a",
-                                                                  "callback_data": "a"}]]})
+    sent = await emulator.api(
+        "sendMessage",
+        chat_id=1,
+        text="pick",
+        reply_markup={"inline_keyboard": [[{"text": "a", "callback_data": "a"}]]},
+    )
     await emulator.client.press(1, sent[1]["result"]["message_id"], "a")
     _, body = await emulator.api("getUpdates", allowed_updates=["callback_query"])
     assert [list(u)[1] for u in body["result"]] == ["callback_query"]
@@ -75,8 +81,14 @@ async def test_replay_and_inject_deliver_new_update_ids(emulator: RunningEmulato
     sent = await emulator.client.send_text(4, "hello")
     replayed = await emulator.client.replay(sent["update_id"])
     injected = await emulator.client.inject_update(
-        {"message": {"message_id": 99, "date": 0, "chat": {"id": 4, "type": "private"},
-                     "text": "raw"}}
+        {
+            "message": {
+                "message_id": 99,
+                "date": 0,
+                "chat": {"id": 4, "type": "private"},
+                "text": "raw",
+            }
+        }
     )
     _, body = await emulator.api("getUpdates")
     updates = body["result"]

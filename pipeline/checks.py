@@ -25,8 +25,8 @@ class CheckConfig:
     # upsampled 3x and embeddings and IP-Adapter conditioning degrade sharply.
     min_face_px: float = 40.0
     # Face box short side over image short side. A headshot or arm's-length selfie fills
-    # 15-40 %; under 10 % the face is a detail of a scene, not a usable reference.
-    min_face_fraction: float = 0.10
+    # 15-40 %; under 12 % the face is a detail of a scene, not a usable reference.
+    min_face_fraction: float = 0.12
     # A second face counts (-> multiple_faces) when its area is at least this share of the
     # largest one; smaller faces are people in the background and are ignored in selfies.
     secondary_face_area_ratio: float = 0.25

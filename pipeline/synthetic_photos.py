@@ -52,12 +52,15 @@ def synthetic_face_rgb(identity: int, variant: int = 0, size: tuple[int, int] = 
     rng = np.random.default_rng(1_000_003 * identity + variant)
     # Dark, slightly graded background with grain: nothing in it passes for a face.
     base = rng.uniform(35, 70, 3)
-    ramp = np.linspace(0.0, rng.uniform(-15, 15), ch)[:, None, None]
+    # A gradient in a per-variant direction, so variants differ beyond the face position.
+    angle = rng.uniform(0, 2 * np.pi)
+    yy, xx = np.mgrid[0:ch, 0:cw] / _CANVAS
+    ramp = (25.0 * (np.cos(angle) * xx + np.sin(angle) * yy))[:, :, None]
     canvas = base + ramp + rng.normal(0.0, 5.0, (ch, cw, 3))
     cols, rows = cw // _GRID, ch // _GRID
-    side = int(_GRID * (6 + variant % 3))  # 192, 224 or 256 canvas px
+    side = int(_GRID * (7 + (variant + variant // 15) % 3))  # 224, 256 or 288 canvas px
     if kind == "small_face":
-        side = _GRID * 3 // 2
+        side = 2 * _GRID
     if kind == "two_faces":
         side = int(_GRID * 5)
         y = rows // 2 * _GRID + _GRID // 2
@@ -65,11 +68,16 @@ def synthetic_face_rgb(identity: int, variant: int = 0, size: tuple[int, int] = 
         _draw_face(canvas, identity + 7919, 3 * cw // 4 // _GRID * _GRID + _GRID // 2, y,
                    side, rng)
     elif kind != "no_face":
-        span = max(0, (min(cols, rows) - side // _GRID) // 2 - 1)
-        dx = (variant * 7) % (2 * span + 1) - span if span else 0
-        dy = (variant * 3) % (2 * span + 1) - span if span else 0
-        cx = (cols // 2 + dx // 2) * _GRID + _GRID // 2
-        cy = (rows // 2 + dy // 2) * _GRID + _GRID // 2
+        # Positions two cells apart (up to 5 x 5) times 3 sizes: on a square photo variants
+        # 0..74 never share a layout, and layouts differ enough for the perceptual hash.
+        sx = max(0, min(2, ((cols - side // _GRID) // 2 - 1) // 2))
+        sy = max(0, min(2, ((rows - side // _GRID) // 2 - 1) // 2))
+        slots = (2 * sx + 1) * (2 * sy + 1)
+        slot = (variant * 7) % slots
+        dx = 2 * (slot % (2 * sx + 1) - sx)
+        dy = 2 * (slot // (2 * sx + 1) - sy)
+        cx = (cols // 2 + dx) * _GRID + _GRID // 2
+        cy = (rows // 2 + dy) * _GRID + _GRID // 2
         _draw_face(canvas, identity, cx, cy, side, rng)
         if kind == "background_face":
             bx = _GRID // 2 + _GRID * (1 if cx > cw // 2 else cols - 2)

@@ -27,7 +27,8 @@ def main() -> None:
         global_rate=args.global_rate,
         global_burst=args.global_rate,
     )
-    web.run_app(create_app(config), host=args.host, port=args.port)
+    # aiohttp's access log would print request paths, and those carry the bot token.
+    web.run_app(create_app(config), host=args.host, port=args.port, access_log=None)
 
 
 if __name__ == "__main__":

@@ -13,8 +13,10 @@ from telegram import (
     InputMediaDocument,
     InputMediaPhoto,
     LabeledPrice,
+    Update,
 )
 from telegram.error import BadRequest, InvalidToken
+from telegram.ext import Application, CommandHandler, ContextTypes
 
 from tests.fixtures.emulator import RunningEmulator
 
@@ -181,3 +183,31 @@ async def test_unknown_chat_is_chat_not_found(emulator: RunningEmulator) -> None
     async with make_bot(emulator) as bot:
         with pytest.raises(BadRequest, match="Chat not found"):
             await bot.send_message(123456789, "hello?")
+
+
+async def test_ptb_application_polls_and_answers(emulator: RunningEmulator) -> None:
+    """A whole PTB Application (Updater long polling) talks to the emulator end to end."""
+
+    async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        assert update.effective_chat is not None
+        await context.bot.send_message(update.effective_chat.id, "Welcome!")
+
+    application = (
+        Application.builder()
+        .token(emulator.token)
+        .base_url(emulator.base_url)
+        .base_file_url(emulator.base_file_url)
+        .build()
+    )
+    application.add_handler(CommandHandler("start", start))
+    async with application:
+        await application.start()
+        assert application.updater is not None
+        await application.updater.start_polling(poll_interval=0.0, timeout=1)
+        try:
+            await emulator.client.send_text(314, "/start")
+            reply = await emulator.client.wait_for(314, lambda m: m["text"] == "Welcome!", 5)
+        finally:
+            await application.updater.stop()
+            await application.stop()
+    assert reply["from_bot"] is True

@@ -1,7 +1,234 @@
-"""Placeholder until its owner lands it."""
+"""The render job: a paid order becomes portraits in the user's chat, once, whatever crashes.
 
+Stages (each re-checks that the order is still wanted, since /delete may land at any time):
+  1. claim the order (paid -> rendering), move the queue along for everyone behind it;
+  2. download the accepted inputs from Telegram into memory and decode them;
+  3. generate in a thread (seeds come from the order id, so a re-run makes the same images),
+     editing one progress message as it goes;
+  4. deliver albums, then documents, against the per-image delivery records;
+  5. close: delivered, ledger, index lists, input file_ids purged, render time averaged.
+A failure that another try cannot fix fails the order and refunds it; anything else is
+retried by arq until the last try, which then fails and refunds too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
 from typing import Any
 
+from arq.worker import Retry
+from telegram import Bot
+from telegram.error import BadRequest, TelegramError
 
-async def render_order(ctx: dict[str, Any], order_id: str) -> None:
-    raise NotImplementedError
+from bot.delivery import DeliveryLog, PortraitFile, deliver_portraits
+from bot.queue_notices import notify_queue_positions
+from bot.refunds import archive_order, fail_order
+from bot.render_texts import render_text
+from jobs.render_inputs import PermanentRenderError, load_inputs
+from studio.crypto import KeyShredded
+from studio.orders import PAID_STATES, Order, OrderState
+from studio.payments import Outcome
+from studio.queue import record_render_duration
+from studio.services import Studio
+
+logger = logging.getLogger(__name__)
+
+PROGRESS_EDIT_INTERVAL_S = 2.0  # one chat allows ~1 message/s; leave room for the rest
+RETRY_DEFER_S = 10.0
+# Part of the arq job timeout kept for delivery after generation has finished.
+DELIVERY_SHARE = 0.25
+
+
+async def render_order(ctx: dict[str, Any], order_id: str) -> str:
+    """Render and deliver one paid order; safe to run again at any point."""
+    studio: Studio = ctx["studio"]
+    bot: Bot = ctx["bot"]
+    settings = studio.settings
+    job_try = int(ctx.get("job_try", 1))
+    last_try = job_try >= settings.render_max_tries
+
+    order = await _claim(studio, order_id)
+    if order is None:
+        return "not paid"
+    await _move_queue_along(studio, bot)
+    started = time.monotonic()
+    already = await DeliveryLog(studio.redis, order_id).fully_recorded()
+    if already is not None:
+        # A previous try delivered everything and died before closing the order.
+        await _close(studio, bot, order, already, None)
+        return f"delivered {already}"
+    try:
+        portraits = await _make_or_skip(ctx, studio, bot, order)
+    except PermanentRenderError as error:
+        await fail_order(studio, bot, order_id, error.reason)
+        return f"failed: {error.reason}"
+    except KeyShredded:
+        return "erased"  # /delete destroyed the key: nothing may be read or sent any more
+    except (Retry, asyncio.CancelledError):
+        raise
+    except Exception as error:
+        return await _failed_try(studio, bot, order_id, error, last_try, job_try)
+    if portraits is None:
+        return "withdrawn"
+
+    report = await deliver_portraits(
+        studio.redis, bot, order, portraits, still_wanted=lambda: _still_rendering(studio, order_id)
+    )
+    if report.stopped:
+        return "withdrawn"
+    await _close(studio, bot, order, len(portraits), time.monotonic() - started)
+    return f"delivered {len(portraits)}"
+
+
+async def _claim(studio: Studio, order_id: str) -> Order | None:
+    """The order, now in `rendering`; None when it is not (or no longer) paid."""
+    order = await studio.orders.get(order_id)
+    if order is None or order.state not in PAID_STATES:
+        return None
+    if order.state is OrderState.PAID:
+        await studio.orders.transition(
+            order_id,
+            {OrderState.PAID},
+            OrderState.RENDERING,
+            render_started_at=studio.clock.now(),
+            progress_done=0,
+        )
+        order = await studio.orders.get(order_id)
+    return order if order is not None and order.state is OrderState.RENDERING else None
+
+
+async def _move_queue_along(studio: Studio, bot: Bot) -> None:
+    try:
+        await notify_queue_positions(studio, bot)
+    except Exception:  # notices are best effort; the render matters more
+        logger.exception("queue notices failed")
+
+
+async def _still_rendering(studio: Studio, order_id: str) -> bool:
+    order = await studio.orders.get(order_id)
+    return order is not None and order.state is OrderState.RENDERING
+
+
+async def _make_or_skip(
+    ctx: dict[str, Any], studio: Studio, bot: Bot, order: Order
+) -> list[PortraitFile] | None:
+    """The order's portraits, regenerated; None if the order was withdrawn meanwhile."""
+    from jobs.generate import generate_portraits
+
+    inputs = await load_inputs(studio, bot, order)
+    if not await _still_rendering(studio, order.id):
+        return None
+    progress = ProgressMessage(studio, bot, order, asyncio.get_running_loop())
+    timeout = studio.settings.render_job_timeout_s * (1 - DELIVERY_SHARE)
+    try:
+        portraits = await asyncio.wait_for(
+            asyncio.to_thread(
+                generate_portraits, ctx["models"], inputs, order, studio.settings, progress.report
+            ),
+            timeout,
+        )
+    except TimeoutError as error:
+        raise GenerationTimeout(f"generation took over {timeout:.0f}s") from error
+    await progress.flush()
+    if not await _still_rendering(studio, order.id):
+        return None
+    return portraits
+
+
+class GenerationTimeout(Exception):
+    """Generation ran out of its share of the job's time (a retry may be luckier)."""
+
+
+async def _failed_try(
+    studio: Studio, bot: Bot, order_id: str, error: Exception, last_try: bool, job_try: int
+) -> str:
+    if last_try:
+        logger.exception("order %s: render failed on its last try (%d)", order_id, job_try)
+        await fail_order(studio, bot, order_id, f"{type(error).__name__} after {job_try} tries")
+        return "failed after retries"
+    logger.warning(
+        "order %s: render try %d failed (%s), retrying", order_id, job_try, type(error).__name__
+    )
+    # Back to the queue without giving up the place: the job keeps its id and score.
+    raise Retry(defer=RETRY_DEFER_S * job_try) from error
+
+
+async def _close(studio: Studio, bot: Bot, order: Order, count: int, seconds: float | None) -> None:
+    """Mark the order delivered and forget its inputs; `seconds` feeds the ETA's average."""
+    now = studio.clock.now()
+    moved = await studio.orders.transition(
+        order.id, {OrderState.RENDERING}, OrderState.DELIVERED, delivered_at=now
+    )
+    if not moved:
+        return  # withdrawn at the very last moment: /delete owns what happens next
+    if order.charge_id:
+        await studio.ledger.close(order.charge_id, Outcome.DELIVERED, now)
+    await archive_order(studio, order.id, now)
+    await studio.orders.remove_photos(order.id)
+    if seconds is not None:
+        await record_render_duration(studio.redis, seconds)
+    text = render_text(order.lang, "delivered", total=count)
+    try:
+        if order.queue_message_id:
+            await bot.edit_message_text(
+                chat_id=order.chat_id, message_id=order.queue_message_id, text=text
+            )
+        else:
+            await bot.send_message(chat_id=order.chat_id, text=text)
+    except TelegramError:
+        logger.exception("order %s: delivered notice not sent", order.id)
+    logger.info("order %s delivered: %d portraits", order.id, count)
+
+
+class ProgressMessage:
+    """Edits the order's one queue/progress message from the generator's thread, throttled."""
+
+    def __init__(
+        self, studio: Studio, bot: Bot, order: Order, loop: asyncio.AbstractEventLoop
+    ) -> None:
+        self._studio = studio
+        self._bot = bot
+        self._order = order
+        self._loop = loop
+        self._last_edit = 0.0
+        self._pending: asyncio.Future[None] | None = None
+        self._latest: tuple[int, int] = (0, 0)
+
+    def report(self, done: int, total: int) -> None:
+        """Called from the generator thread after each image."""
+        self._latest = (done, total)
+        fut = asyncio.run_coroutine_threadsafe(self._update(done, total), self._loop)
+        fut.add_done_callback(_log_failure)
+
+    async def flush(self) -> None:
+        done, total = self._latest
+        if total:
+            await self._update(done, total, force=True)
+
+    async def _update(self, done: int, total: int, force: bool = False) -> None:
+        await self._studio.orders.update(self._order.id, progress_done=done, progress_total=total)
+        now = time.monotonic()
+        due = force or done == total or now - self._last_edit >= PROGRESS_EDIT_INTERVAL_S
+        if not due or not self._order.queue_message_id:
+            return
+        self._last_edit = now
+        text = render_text(self._order.lang, "render_progress", done=done, total=total)
+        try:
+            await self._bot.edit_message_text(
+                chat_id=self._order.chat_id, message_id=self._order.queue_message_id, text=text
+            )
+        except BadRequest as error:
+            if "not modified" not in str(error).lower():
+                raise
+
+
+def _log_failure(fut: Any) -> None:
+    error = fut.exception()
+    if error is not None:
+        logger.warning("progress edit failed: %s", type(error).__name__)
+
+
+ProgressCallback = Callable[[int, int], None]

@@ -1,0 +1,141 @@
+"""Paid orders for the render, queue and reconciler tests, built through the domain.
+
+Photos are uploaded to the emulator as the user (so their file_ids are real there) and the
+payment is a real Stars payment in the emulator (so refundStarPayment finds the charge); the
+conversation itself is not involved, so these tests stand on their own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from studio import keys
+from studio.orders import Order, OrderState, PhotoRecord, PhotoRole, PhotoStatus
+from studio.payments import LedgerEntry, Outcome
+from studio.queue import enqueue_render
+from studio.services import Studio
+from tests.fixtures.emulator import RunningEmulator
+
+PRICE = 150
+
+
+async def upload_photos(
+    emulator: RunningEmulator, user_id: int, identity: int, selfies: int
+) -> list[dict[str, Any]]:
+    """The headshot then `selfies` selfies of one synthetic identity, as the user sent them."""
+    from pipeline.synthetic_photos import synthetic_face_photo
+
+    sent = []
+    for variant in range(selfies + 1):
+        data = synthetic_face_photo(identity, variant)
+        sent.append(await emulator.client.send_photo(user_id, data))
+    return sent
+
+
+async def pay_in_emulator(emulator: RunningEmulator, user_id: int, amount: int = PRICE) -> str:
+    """A real Stars charge: invoice, pre-checkout answered by the test, successful payment."""
+    status, body = await emulator.api(
+        "sendInvoice",
+        chat_id=user_id,
+        title="Portraits",
+        description="A set of portraits",
+        payload="test-payload",
+        currency="XTR",
+        prices=[{"label": "Portraits", "amount": amount}],
+    )
+    assert status == 200, body
+    paying = asyncio.create_task(emulator.client.pay(user_id, body["result"]["message_id"]))
+    offset = 0
+    while not paying.done():
+        _, updates = await emulator.api("getUpdates", offset=offset, timeout=0)
+        for update in updates["result"]:
+            offset = update["update_id"] + 1
+            query = update.get("pre_checkout_query")
+            if query is not None:
+                await emulator.api(
+                    "answerPreCheckoutQuery", pre_checkout_query_id=query["id"], ok=True
+                )
+        await asyncio.sleep(0.01)
+    result = await paying
+    assert result["ok"], result
+    return str(result["charge_id"])
+
+
+async def make_paid_order(
+    studio: Studio,
+    emulator: RunningEmulator,
+    user_id: int,
+    *,
+    pack: str,
+    lang: str = "en",
+    selfies: int = 3,
+    enqueue: bool = True,
+) -> Order:
+    """An order in state `paid`, with accepted photos, a status message and a queued render."""
+    now = studio.clock.now()
+    order = await studio.orders.create(user_id, user_id, lang, now)
+    key = await studio.vault.key_for(user_id)
+    for i, photo in enumerate(await upload_photos(emulator, user_id, user_id % 1000, selfies)):
+        record = PhotoRecord(
+            file_id=photo["file_id"],
+            file_unique_id=photo["file_unique_id"],
+            role=PhotoRole.HEADSHOT if i == 0 else PhotoRole.SELFIE,
+            status=PhotoStatus.ACCEPTED,
+            received_at=now + i,
+        )
+        assert await studio.orders.add_photo(order.id, key, record)
+    charge_id = await pay_in_emulator(emulator, user_id)
+    _, sent = await emulator.api("sendMessage", chat_id=user_id, text="You're in the queue.")
+    moved = await studio.orders.transition(
+        order.id,
+        {OrderState.HEADSHOT},
+        OrderState.PAID,
+        pack=pack,
+        price=PRICE,
+        charge_id=charge_id,
+        paid_at=now,
+        queue_message_id=sent["result"]["message_id"],
+    )
+    assert moved
+    await studio.ledger.record_payment(
+        LedgerEntry(charge_id, order.id, user_id, PRICE, "XTR", now, Outcome.PAID)
+    )
+    async with studio.redis.pipeline(transaction=True) as pipe:
+        pipe.zrem(keys.OPEN_ORDERS, order.id)
+        pipe.zadd(keys.PAID_ORDERS, {order.id: now})
+        await pipe.execute()
+    if enqueue:
+        assert await enqueue_render(studio.redis, order.id, studio.settings)
+    fresh = await studio.orders.get(order.id)
+    assert fresh is not None
+    return fresh
+
+
+async def make_queued_order(studio: Studio, emulator: RunningEmulator, user_id: int) -> Order:
+    """A paid order with a status message and a queued render job, without photos or a charge."""
+    now = studio.clock.now()
+    order = await studio.orders.create(user_id, user_id, "en", now)
+    _, sent = await emulator.api("sendMessage", chat_id=user_id, text="You're in the queue.")
+    assert await studio.orders.transition(
+        order.id,
+        {OrderState.HEADSHOT},
+        OrderState.PAID,
+        paid_at=now,
+        queue_message_id=sent["result"]["message_id"],
+    )
+    await studio.redis.zadd(keys.PAID_ORDERS, {order.id: now})
+    assert await enqueue_render(studio.redis, order.id, studio.settings)
+    fresh = await studio.orders.get(order.id)
+    assert fresh is not None
+    return fresh
+
+
+def emulator_settings(make_settings: Any, emulator: RunningEmulator, **overrides: Any) -> Any:
+    """Settings whose Bot API is the test's emulator."""
+    return make_settings(
+        telegram_bot_token=emulator.token,
+        bot_api_base_url=emulator.base_url,
+        bot_api_base_file_url=emulator.base_file_url,
+        **overrides,
+    )

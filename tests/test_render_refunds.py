@@ -106,7 +106,7 @@ async def test_refund_error_leaves_the_order_for_the_next_attempt(
         "refundStarPayment", count=10, status=400, description="Bad Request: CHARGE_NOT_FOUND"
     )
 
-    with pytest.raises(Exception, match="(?i)charge_not_found"):
+    with pytest.raises(Exception, match=r"(?i)charge_not_found"):
         await fail_order(studio, bot, order.id, "model error")
 
     stuck = await studio.orders.get(order.id)

@@ -116,6 +116,7 @@ async def make_queued_order(studio: Studio, emulator: RunningEmulator, user_id: 
     """A paid order with a status message and a queued render job, without photos or a charge."""
     now = studio.clock.now()
     order = await studio.orders.create(user_id, user_id, "en", now)
+    await emulator.client.send_text(user_id, "/start")  # the chat exists once the user wrote
     _, sent = await emulator.api("sendMessage", chat_id=user_id, text="You're in the queue.")
     assert await studio.orders.transition(
         order.id,

@@ -1,0 +1,114 @@
+"""The bot application: handlers, per-user ordering, update dedupe, commands menu.
+
+All conversation state lives in Redis (through `Studio`); the Application holds none, so any
+number of replicas can serve any user, and a restart loses nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from telegram import BotCommand, Update
+from telegram.ext import (
+    Application,
+    ApplicationBuilder,
+    ApplicationHandlerStop,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    MessageHandler,
+    PreCheckoutQueryHandler,
+    TypeHandler,
+    filters,
+)
+
+from bot import checkout, intake, onboarding, order_commands
+from bot.context import STUDIO_KEY, StudioApplication, StudioContext
+from bot.errors import report_error
+from bot.keyboards import CONSENT, DONE, LANGUAGE, PACK
+from bot.ordering import PerUserUpdateProcessor
+from bot.telegram import make_bot
+from bot.texts import LANGUAGES, text
+from studio import keys
+from studio.services import Studio
+from studio.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+COMMANDS: tuple[str, ...] = (
+    "start",
+    "status",
+    "cancel",
+    "help",
+    "privacy",
+    "paysupport",
+    "language",
+)
+ALLOWED_UPDATES: list[str] = ["message", "callback_query", "pre_checkout_query"]
+
+
+def build_application(settings: Settings, studio: Studio) -> StudioApplication:
+    """A PTB Application wired to `studio`; the caller runs it (polling or webhook)."""
+    application: StudioApplication = (
+        ApplicationBuilder()
+        .bot(make_bot(settings, studio))
+        .context_types(ContextTypes(context=StudioContext))
+        .concurrent_updates(PerUserUpdateProcessor(settings.bot_concurrency))
+        .post_init(register_commands)
+        .build()
+    )
+    application.bot_data[STUDIO_KEY] = studio
+    add_handlers(application)
+    return application
+
+
+def add_handlers(application: StudioApplication) -> None:
+    application.add_handler(TypeHandler(Update, drop_duplicate_update), group=-1)
+    for name, callback in (
+        ("start", onboarding.start),
+        ("help", onboarding.show_help),
+        ("privacy", onboarding.show_privacy),
+        ("paysupport", onboarding.show_paysupport),
+        ("language", onboarding.choose_language),
+        ("status", order_commands.show_status),
+        ("cancel", order_commands.cancel_order),
+    ):
+        application.add_handler(CommandHandler(name, callback))
+    application.add_handler(CallbackQueryHandler(onboarding.answer_consent, pattern=f"^{CONSENT}:"))
+    application.add_handler(CallbackQueryHandler(onboarding.set_language, pattern=f"^{LANGUAGE}:"))
+    application.add_handler(CallbackQueryHandler(intake.press_done, pattern=f"^{DONE}:"))
+    application.add_handler(CallbackQueryHandler(checkout.choose_pack, pattern=f"^{PACK}:"))
+    application.add_handler(PreCheckoutQueryHandler(checkout.answer_pre_checkout))
+    application.add_handler(MessageHandler(filters.SUCCESSFUL_PAYMENT, checkout.receive_payment))
+    # Order matters: an animation message also carries a document.
+    application.add_handler(
+        MessageHandler(
+            filters.ANIMATION | filters.VIDEO | filters.VIDEO_NOTE | filters.Sticker.ALL,
+            intake.refuse_media,
+        )
+    )
+    application.add_handler(MessageHandler(filters.PHOTO, intake.receive_photo))
+    application.add_handler(MessageHandler(filters.Document.ALL, intake.receive_document))
+    application.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, intake.receive_text))
+    application.add_error_handler(report_error)  # type: ignore[arg-type]
+
+
+async def drop_duplicate_update(update: Update, context: StudioContext) -> None:
+    """Each update is handled once across all replicas (Telegram and load balancers retry)."""
+    ttl_ms = int(keys.UPDATE_DEDUPE_TTL.total_seconds() * 1000)
+    first = await context.studio.redis.set(
+        keys.update_seen(update.update_id), b"1", nx=True, px=ttl_ms
+    )
+    if not first:
+        logger.info("update %s already handled; dropped", update.update_id)
+        raise ApplicationHandlerStop
+
+
+async def register_commands(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
+    """The command menu in English (default) and Simplified Chinese."""
+    for lang in LANGUAGES:
+        commands = [BotCommand(name, text(lang, f"cmd_{name}")) for name in COMMANDS]
+        await application.bot.set_my_commands(
+            commands, language_code=None if lang == "en" else lang
+        )

@@ -1,0 +1,213 @@
+"""Style choice, the Stars invoice, pre-checkout verification and the successful payment."""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import LabeledPrice, Message, Update
+
+from bot.context import StudioContext
+from bot.conversation import button_order, view_for
+from bot.keyboards import parse_callback
+from bot.packs import find_pack
+from bot.refunds import refund_order
+from bot.texts import format_wait, text
+from bot.waiting import place_and_eta
+from studio import keys
+from studio.orders import PAID_STATES, Order, OrderState
+from studio.payments import (
+    LedgerEntry,
+    Outcome,
+    PayloadRef,
+    sign_payload,
+    verify_payload,
+)
+from studio.queue import enqueue_render
+from studio.services import Studio
+
+logger = logging.getLogger(__name__)
+
+STARS = "XTR"
+
+
+async def choose_pack(update: Update, context: StudioContext) -> None:
+    """A style-pack button: the order moves to payment and the invoice is sent."""
+    query = update.callback_query
+    assert query is not None
+    studio = context.studio
+    view = await view_for(context, query.from_user)
+    callback = parse_callback(query.data)
+    order = await button_order(context, query, view, callback, OrderState.STYLE)
+    if order is None:
+        return
+    pack = find_pack(callback.args[1]) if len(callback.args) > 1 else None
+    if pack is None:
+        await query.answer(text(view.lang, "button_stale"), show_alert=True)
+        return
+    price = studio.settings.price_stars
+    moved = await studio.orders.transition(
+        order.id, {OrderState.STYLE}, OrderState.PAYMENT, pack=pack.id, price=price
+    )
+    if not moved:
+        await query.answer(text(view.lang, "button_already_done"))
+        return
+    await query.answer()
+    await query.edit_message_reply_markup(reply_markup=None)
+    await context.bot.send_message(
+        order.chat_id, text(view.lang, "style_chosen", name=pack.name(view.lang))
+    )
+    portraits = studio.settings.portraits_per_order
+    payload = sign_payload(
+        PayloadRef(order.id, view.user_id, price),
+        studio.settings.payload_secret.get_secret_value().encode(),
+    )
+    await context.bot.send_invoice(
+        chat_id=order.chat_id,
+        title=text(view.lang, "invoice_title"),
+        description=text(
+            view.lang, "invoice_description", portraits=portraits, pack=pack.name(view.lang)
+        ),
+        payload=payload,
+        currency=STARS,
+        prices=[LabeledPrice(text(view.lang, "invoice_label", portraits=portraits), price)],
+        provider_token=None,
+    )
+
+
+async def answer_pre_checkout(update: Update, context: StudioContext) -> None:
+    """Approve only a genuine, current invoice of this user's order at its price."""
+    query = update.pre_checkout_query
+    assert query is not None
+    studio = context.studio
+    view = await view_for(context, query.from_user)
+    refusal = await _pre_checkout_refusal(
+        studio, query.invoice_payload, query.from_user.id, query.total_amount, query.currency
+    )
+    if refusal is None:
+        await query.answer(ok=True)
+        return
+    logger.info("pre-checkout refused for user %s: %s", query.from_user.id, refusal)
+    await query.answer(ok=False, error_message=text(view.lang, refusal))
+
+
+async def _pre_checkout_refusal(
+    studio: Studio, payload: str, payer: int, amount: int, currency: str
+) -> str | None:
+    """None to approve, else the text key of the reason."""
+    ref = verify_payload(payload, _secret(studio))
+    if ref is None:
+        return "precheckout_forged"
+    if ref.user_id != payer:
+        return "precheckout_wrong_user"
+    order = await studio.orders.get(ref.order_id)
+    if order is None or order.user_id != payer:
+        return "precheckout_forged"
+    if order.state is not OrderState.PAYMENT:
+        return "precheckout_not_payable"
+    if currency != STARS or amount != order.price or amount != ref.amount:
+        return "precheckout_amount"
+    return None
+
+
+async def receive_payment(update: Update, context: StudioContext) -> None:
+    """successful_payment: idempotent on the charge id; paid → ledger, queue, place and ETA."""
+    message = update.effective_message
+    assert message is not None and message.successful_payment is not None
+    studio = context.studio
+    payment = message.successful_payment
+    charge_id = payment.telegram_payment_charge_id
+    payer = message.chat.id
+    ref = verify_payload(payment.invoice_payload, _secret(studio))
+    order = await studio.orders.get(ref.order_id) if ref is not None else None
+    now = studio.clock.now()
+    first = await studio.ledger.record_payment(
+        LedgerEntry(
+            charge_id=charge_id,
+            order_id=order.id if order is not None else "",
+            user_id=payer,
+            amount=payment.total_amount,
+            currency=payment.currency,
+            paid_at=now,
+            outcome=Outcome.PAID,
+        )
+    )
+    if order is None or order.user_id != payer:
+        # Telegram only charges after our pre-checkout approval, so this is not expected.
+        logger.error("a payment matches no order of user %s; refunding it", payer)
+        if first:
+            await _refund_charge(context, payer, charge_id, payment.total_amount, order)
+        return
+    moved = await studio.orders.transition(
+        order.id, {OrderState.PAYMENT}, OrderState.PAID, paid_at=now, charge_id=charge_id
+    )
+    if not moved:
+        fresh = await studio.orders.get(order.id)
+        assert fresh is not None
+        if fresh.charge_id == charge_id:
+            # The same payment again (a replayed update): finish what a crash may have cut.
+            if fresh.state in PAID_STATES:
+                await _queue_order(context, fresh, announce=fresh.queue_message_id == 0)
+            return
+        if not first:
+            return
+        await _refund_unservable(context, fresh, charge_id, payment.total_amount)
+        return
+    paid = await studio.orders.get(order.id)
+    assert paid is not None
+    logger.info("order %s paid (%d Stars)", paid.id, payment.total_amount)
+    await _queue_order(context, paid, announce=True)
+
+
+async def _queue_order(context: StudioContext, order: Order, *, announce: bool) -> None:
+    """Index the order as paid, enqueue its one render job, tell the user their place."""
+    studio = context.studio
+    async with studio.redis.pipeline(transaction=True) as pipe:
+        pipe.zrem(keys.OPEN_ORDERS, order.id)
+        pipe.zadd(keys.PAID_ORDERS, {order.id: order.paid_at})
+        await pipe.execute()
+    await enqueue_render(studio.redis, order.id, studio.settings)
+    if not announce:
+        return
+    position, eta = await place_and_eta(studio, order.id)
+    lang = order.lang
+    if position is None:
+        body = text(lang, "payment_received_running")
+    else:
+        body = text(lang, "payment_received", position=position, eta=format_wait(lang, eta))
+    sent: Message = await context.bot.send_message(order.chat_id, body)
+    await studio.orders.update(order.id, queue_message_id=sent.message_id)
+
+
+async def _refund_unservable(
+    context: StudioContext, order: Order, charge_id: str, amount: int
+) -> None:
+    """A charge for an order that can no longer be served (cancelled meanwhile, or paid twice)."""
+    studio = context.studio
+    if order.state is OrderState.CANCELLED and not order.charge_id:
+        # The order's own refund path: it records the charge, refunds once and apologises.
+        await studio.orders.update(order.id, charge_id=charge_id, price=amount)
+        fresh = await studio.orders.get(order.id)
+        assert fresh is not None
+        if await refund_order(studio, context.bot, fresh, notify=False):
+            await context.bot.send_message(
+                order.chat_id, text(order.lang, "payment_refunded", amount=amount)
+            )
+        return
+    logger.warning("order %s: extra charge refunded (order is %s)", order.id, order.state)
+    await _refund_charge(context, order.user_id, charge_id, amount, order)
+
+
+async def _refund_charge(
+    context: StudioContext, user_id: int, charge_id: str, amount: int, order: Order | None
+) -> None:
+    """Refund a charge that belongs to no servable order, and close its ledger entry."""
+    studio = context.studio
+    await context.bot.refund_star_payment(user_id=user_id, telegram_payment_charge_id=charge_id)
+    await studio.ledger.close(charge_id, Outcome.REFUNDED, studio.clock.now())
+    lang = order.lang if order is not None else "en"
+    await context.bot.send_message(user_id, text(lang, "payment_refunded", amount=amount))
+
+
+def _secret(studio: Studio) -> bytes:
+    return studio.settings.payload_secret.get_secret_value().encode()
+

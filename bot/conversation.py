@@ -1,0 +1,119 @@
+"""Where a user is in the flow, read fresh from Redis on every update."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+
+from telegram import CallbackQuery, User
+
+from bot.context import StudioContext
+from bot.keyboards import Callback
+from bot.texts import pick_language, text
+from studio import keys
+from studio.orders import Order, OrderState
+from studio.services import Studio
+from studio.sessions import ConsentRecord, Session
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class UserView:
+    """The session, the current order (if any) and the language to answer in."""
+
+    session: Session
+    order: Order | None
+    lang: str
+
+    @property
+    def user_id(self) -> int:
+        return self.session.user_id
+
+
+async def load_view(studio: Studio, user: User) -> UserView:
+    session = await studio.sessions.get(user.id)
+    order = await studio.orders.get(session.order_id) if session.order_id else None
+    return UserView(session, order, pick_language(session.language, user.language_code))
+
+
+async def view_for(context: StudioContext, user: User | None) -> UserView:
+    if user is None:
+        raise ValueError("update without a user")
+    return await load_view(context.studio, user)
+
+
+async def start_order(studio: Studio, view: UserView, chat_id: int) -> Order:
+    """A fresh order waiting for the headshot, made the user's current one."""
+    order = await studio.orders.create(view.user_id, chat_id, view.lang, studio.clock.now())
+    await studio.sessions.set_order(view.user_id, order.id)
+    view.order = order
+    view.session.order_id = order.id
+    return order
+
+
+def consent_record(studio: Studio, lang: str) -> ConsentRecord:
+    """What the user agreed to: the policy version and a hash of the exact screen shown."""
+    shown = text(lang, "consent", intake_hours=_hours(studio.settings.intake_ttl_hours))
+    return ConsentRecord(
+        policy_version=studio.settings.policy_version,
+        text_sha256=hashlib.sha256(shown.encode()).hexdigest(),
+        agreed_at=studio.clock.now(),
+    )
+
+
+def _hours(value: float) -> str:
+    return f"{value:g}"
+
+
+async def first_tap(studio: Studio, user_id: int, token: str) -> bool:
+    """True for the first press of a button within a few seconds (double taps, replicas)."""
+    ttl_ms = int(keys.TAP_DEDUPE_TTL.total_seconds() * 1000)
+    return bool(await studio.redis.set(keys.tap(user_id, token), b"1", nx=True, px=ttl_ms))
+
+
+async def button_order(
+    context: StudioContext,
+    query: CallbackQuery,
+    view: UserView,
+    callback: Callback,
+    expected: OrderState,
+) -> Order | None:
+    """The order a button acts on, or None after answering why the press is refused.
+
+    Refused: a message from another chat, an order of another user, an order that is no
+    longer the user's current one or no longer in the state the button belongs to.
+    """
+    message = query.message
+    if message is None or message.chat.id != query.from_user.id:
+        await query.answer(text(view.lang, "button_not_yours"), show_alert=True)
+        return None
+    order = await context.studio.orders.get(callback.order_id) if callback.order_id else None
+    if order is not None and order.user_id != query.from_user.id:
+        await query.answer(text(view.lang, "button_not_yours"), show_alert=True)
+        return None
+    if order is None or order.id != view.session.order_id:
+        await query.answer(text(view.lang, "button_stale"), show_alert=True)
+        return None
+    if order.state is not expected:
+        key = "button_already_done" if _is_after(order.state, expected) else "button_stale"
+        await query.answer(text(view.lang, key))
+        return None
+    return order
+
+
+_FLOW = [
+    OrderState.HEADSHOT,
+    OrderState.SELFIES,
+    OrderState.STYLE,
+    OrderState.PAYMENT,
+    OrderState.PAID,
+    OrderState.RENDERING,
+    OrderState.DELIVERED,
+]
+
+
+def _is_after(state: OrderState, expected: OrderState) -> bool:
+    """The order already moved past the button's step (a double tap, not a stale button)."""
+    return state in _FLOW and _FLOW.index(state) > _FLOW.index(expected)

@@ -1,0 +1,206 @@
+"""Receiving the headshot and selfies: store a pending record, enqueue its check, return."""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import Message, Update
+from telegram.error import BadRequest
+
+from bot.context import StudioContext
+from bot.conversation import UserView, button_order, view_for
+from bot.intake_status import status_message
+from bot.keyboards import packs_keyboard, parse_callback
+from bot.packs import style_packs
+from bot.texts import text
+from studio import keys
+from studio.orders import PAID_STATES, OrderState, PhotoRecord, PhotoRole, PhotoStatus
+from studio.queue import enqueue_check_photo
+
+logger = logging.getLogger(__name__)
+
+IMAGE_MIME_TYPES = frozenset({"image/jpeg", "image/png", "image/webp"})
+# getFile serves files up to 20 MB; pipeline.decode refuses more anyway.
+MAX_UPLOAD_BYTES = 20 * 1024 * 1024
+
+
+async def receive_photo(update: Update, context: StudioContext) -> None:
+    """A photo message (one album item arrives as one of these)."""
+    message = update.effective_message
+    assert message is not None and message.photo
+    largest = message.photo[-1]
+    await _take_photo(update, context, message, largest.file_id, largest.file_unique_id)
+
+
+async def receive_document(update: Update, context: StudioContext) -> None:
+    """A file: taken when it is a still image within the size limit."""
+    message = update.effective_message
+    assert message is not None and message.document is not None
+    view = await view_for(context, update.effective_user)
+    document = message.document
+    mime = (document.mime_type or "").lower()
+    if mime == "image/gif":
+        await message.reply_text(text(view.lang, "animation_refused"))
+        return
+    if mime not in IMAGE_MIME_TYPES:
+        await message.reply_text(text(view.lang, "document_not_image"))
+        return
+    if (document.file_size or 0) > MAX_UPLOAD_BYTES:
+        await message.reply_text(
+            text(view.lang, "document_too_large", limit_mb=MAX_UPLOAD_BYTES // (1024 * 1024))
+        )
+        return
+    await _take_photo(update, context, message, document.file_id, document.file_unique_id, view)
+
+
+async def refuse_media(update: Update, context: StudioContext) -> None:
+    """Animations, videos and stickers: a specific answer, nothing stored."""
+    message = update.effective_message
+    assert message is not None
+    view = await view_for(context, update.effective_user)
+    if message.animation is not None:
+        key = "animation_refused"
+    elif message.sticker is not None:
+        key = "sticker_refused"
+    else:
+        key = "video_refused"
+    await message.reply_text(text(view.lang, key))
+
+
+async def receive_text(update: Update, context: StudioContext) -> None:
+    """Text where a photo (or a button press) is expected."""
+    message = update.effective_message
+    assert message is not None
+    studio = context.studio
+    view = await view_for(context, update.effective_user)
+    order = view.order
+    if not view.session.consented:
+        await message.reply_text(text(view.lang, "text_no_order"))
+        return
+    if order is None:
+        await message.reply_text(text(view.lang, "text_no_order"))
+    elif order.state is OrderState.HEADSHOT:
+        await message.reply_text(text(view.lang, "text_instead_of_headshot"))
+    elif order.state is OrderState.SELFIES:
+        summary = await studio.orders.summary(order.id, await studio.vault.key_for(view.user_id))
+        await message.reply_text(
+            text(
+                view.lang,
+                "text_instead_of_selfies",
+                accepted=summary.accepted,
+                needed=studio.settings.min_selfies,
+            )
+        )
+    else:
+        await message.reply_text(_after_flow_text(view))
+
+
+async def _take_photo(
+    update: Update,
+    context: StudioContext,
+    message: Message,
+    file_id: str,
+    file_unique_id: str,
+    view: UserView | None = None,
+) -> None:
+    studio = context.studio
+    view = view or await view_for(context, update.effective_user)
+    order = view.order
+    if not view.session.consented:
+        # Nothing about the photo is kept: not its file_id, not a record.
+        await message.reply_text(text(view.lang, "consent_needed"))
+        return
+    if order is None:
+        await message.reply_text(text(view.lang, "photo_no_order"))
+        return
+    if order.state not in (OrderState.HEADSHOT, OrderState.SELFIES):
+        await message.reply_text(_after_flow_text(view))
+        return
+    key = await studio.vault.key_for(view.user_id)
+    photos = await studio.orders.photos(order.id, key)
+    role = PhotoRole.HEADSHOT if order.state is OrderState.HEADSHOT else PhotoRole.SELFIE
+    if role is PhotoRole.HEADSHOT:
+        if any(p.role is role and p.status is PhotoStatus.PENDING for p in photos.values()):
+            await message.reply_text(text(view.lang, "headshot_pending"))
+            return
+    else:
+        selfies = [p for p in photos.values() if p.role is PhotoRole.SELFIE]
+        rejected = sum(p.status is PhotoStatus.REJECTED for p in selfies)
+        if rejected >= studio.settings.max_rejected_photos:
+            await message.reply_text(text(view.lang, "too_many_rejected"))
+            return
+        if len(selfies) - rejected >= studio.settings.max_selfies:
+            await message.reply_text(
+                text(view.lang, "selfies_full", max_selfies=studio.settings.max_selfies)
+            )
+            return
+    record = PhotoRecord(
+        file_id=file_id, file_unique_id=file_unique_id, role=role, received_at=studio.clock.now()
+    )
+    token = await studio.orders.add_photo(order.id, key, record)
+    if token is None:
+        await message.reply_text(text(view.lang, "duplicate_photo"))
+        return
+    try:
+        await enqueue_check_photo(studio.redis, order.id, token)
+    except Exception:
+        # No pending record without a job to finish it.
+        await studio.redis.hdel(keys.order_photos(order.id), token)  # type: ignore[misc]
+        raise
+    # Keep the intake alive while the user is still sending photos.
+    await studio.redis.zadd(keys.OPEN_ORDERS, {order.id: studio.clock.now()})
+    if role is PhotoRole.HEADSHOT:
+        await message.reply_text(text(view.lang, "headshot_checking"))
+
+
+def _after_flow_text(view: UserView) -> str:
+    order = view.order
+    assert order is not None
+    if order.state in PAID_STATES:
+        return text(view.lang, "photo_after_paid")
+    hints = {OrderState.STYLE: "resume_style", OrderState.PAYMENT: "resume_payment"}
+    hint = text(view.lang, hints[order.state]) if order.state in hints else ""
+    if not hint:
+        hint = text(view.lang, "text_no_order")
+    return text(view.lang, "photo_after_flow", hint=hint)
+
+
+async def press_done(update: Update, context: StudioContext) -> None:
+    """The Done button under the status message: on to the style packs."""
+    query = update.callback_query
+    assert query is not None
+    studio = context.studio
+    view = await view_for(context, query.from_user)
+    callback = parse_callback(query.data)
+    order = await button_order(context, query, view, callback, OrderState.SELFIES)
+    if order is None:
+        return
+    key = await studio.vault.key_for(view.user_id)
+    summary = await studio.orders.summary(order.id, key)
+    needed = studio.settings.min_selfies
+    if summary.accepted < needed:
+        await query.answer(
+            text(view.lang, "not_enough_selfies", accepted=summary.accepted, needed=needed),
+            show_alert=True,
+        )
+        return
+    if not await studio.orders.transition(order.id, {OrderState.SELFIES}, OrderState.STYLE):
+        await query.answer(text(view.lang, "button_already_done"))
+        return
+    await query.answer()
+    body, _ = status_message(view.lang, order.id, summary, needed, done=True)
+    try:
+        await query.edit_message_text(body, reply_markup=None)
+    except BadRequest as error:
+        logger.info("order %s: status message not updated at Done: %s", order.id, error)
+    packs = style_packs()
+    lines = [text(view.lang, "choose_style")]
+    lines += [
+        text(view.lang, "style_line", name=p.name(view.lang), description=p.description(view.lang))
+        for p in packs
+    ]
+    await context.bot.send_message(
+        order.chat_id,
+        "\n".join(lines),
+        reply_markup=packs_keyboard(order.id, [(p.id, p.name(view.lang)) for p in packs]),
+    )

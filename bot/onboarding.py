@@ -1,0 +1,193 @@
+"""/start, the consent screen, /language, and the informational commands."""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import Update
+
+from bot.context import StudioContext
+from bot.conversation import (
+    UserView,
+    consent_record,
+    first_tap,
+    start_order,
+    view_for,
+)
+from bot.keyboards import consent_keyboard, language_keyboard, parse_callback
+from bot.texts import LANGUAGES, format_wait, text
+from bot.waiting import wait_for_new_order
+from studio.orders import PAID_STATES, OrderState
+from studio.services import Studio
+
+logger = logging.getLogger(__name__)
+
+
+async def start(update: Update, context: StudioContext) -> None:
+    """Welcome, then consent (if not given yet) or the step the user is at."""
+    assert update.effective_message is not None
+    studio = context.studio
+    view = await view_for(context, update.effective_user)
+    wait = format_wait(view.lang, await wait_for_new_order(studio))
+    await update.effective_message.reply_text(
+        text(
+            view.lang,
+            "welcome",
+            portraits=studio.settings.portraits_per_order,
+            min_selfies=studio.settings.min_selfies,
+            price=studio.settings.price_stars,
+            wait=wait,
+        )
+    )
+    if not view.session.consented:
+        await update.effective_message.reply_text(
+            consent_text(studio, view.lang), reply_markup=consent_keyboard(view.lang)
+        )
+        return
+    await resume(update, context, view)
+
+
+def consent_text(studio: Studio, lang: str) -> str:
+    return text(lang, "consent", intake_hours=f"{studio.settings.intake_ttl_hours:g}")
+
+
+async def resume(update: Update, context: StudioContext, view: UserView) -> None:
+    """Tell a consenting user their step; open a new order if they have none running."""
+    assert update.effective_message is not None and update.effective_chat is not None
+    order = view.order
+    if order is None or order.state in (
+        OrderState.DELIVERED,
+        OrderState.REFUNDED,
+        OrderState.CANCELLED,
+        OrderState.FAILED,
+    ):
+        await start_order(context.studio, view, update.effective_chat.id)
+        await update.effective_message.reply_text(text(view.lang, "ask_headshot"))
+        return
+    if order.state is OrderState.SELFIES:
+        key = await context.studio.vault.key_for(view.user_id)
+        summary = await context.studio.orders.summary(order.id, key)
+        await update.effective_message.reply_text(
+            text(
+                view.lang,
+                "resume_selfies",
+                accepted=summary.accepted,
+                needed=context.studio.settings.min_selfies,
+            )
+        )
+        return
+    key_by_state = {
+        OrderState.HEADSHOT: "resume_headshot",
+        OrderState.STYLE: "resume_style",
+        OrderState.PAYMENT: "resume_payment",
+    }
+    step = key_by_state.get(order.state, "resume_paid" if order.state in PAID_STATES else "")
+    await update.effective_message.reply_text(text(view.lang, step or "resume_paid"))
+
+
+async def answer_consent(update: Update, context: StudioContext) -> None:
+    """The "I agree" / "No thanks" buttons."""
+    query = update.callback_query
+    assert query is not None and query.message is not None
+    studio = context.studio
+    view = await view_for(context, query.from_user)
+    if query.message.chat.id != query.from_user.id:
+        await query.answer(text(view.lang, "button_not_yours"), show_alert=True)
+        return
+    choice = parse_callback(query.data).order_id  # "yes" / "no"
+    if not await first_tap(studio, view.user_id, f"consent:{query.message.message_id}"):
+        await query.answer(text(view.lang, "button_already_done"))
+        return
+    if choice == "yes":
+        if view.session.consented and view.order is not None:
+            await query.answer(text(view.lang, "button_already_done"))
+            return
+        await studio.sessions.record_consent(view.user_id, consent_record(studio, view.lang))
+        await query.answer()
+        await query.edit_message_reply_markup(reply_markup=None)
+        await context.bot.send_message(
+            query.message.chat.id,
+            text(view.lang, "consent_given", version=studio.settings.policy_version),
+        )
+        view.session = await studio.sessions.get(view.user_id)
+        await resume(update, context, view)
+        return
+    if view.session.consented:
+        # Withdrawing consent after photos were sent is /delete's job, which erases them.
+        await query.answer(text(view.lang, "button_stale"), show_alert=True)
+        return
+    await studio.sessions.record_decline(view.user_id, studio.clock.now())
+    await query.answer()
+    await query.edit_message_reply_markup(reply_markup=None)
+    await context.bot.send_message(query.message.chat.id, text(view.lang, "consent_declined"))
+
+
+async def show_help(update: Update, context: StudioContext) -> None:
+    """/help"""
+    assert update.effective_message is not None
+    settings = context.studio.settings
+    view = await view_for(context, update.effective_user)
+    await update.effective_message.reply_text(
+        text(
+            view.lang,
+            "help",
+            min_selfies=settings.min_selfies,
+            max_selfies=settings.max_selfies,
+            price=settings.price_stars,
+            portraits=settings.portraits_per_order,
+        )
+    )
+
+
+async def show_privacy(update: Update, context: StudioContext) -> None:
+    """/privacy: the full policy, worded from what the code does."""
+    assert update.effective_message is not None
+    settings = context.studio.settings
+    view = await view_for(context, update.effective_user)
+    await update.effective_message.reply_text(
+        text(
+            view.lang,
+            "privacy",
+            version=settings.policy_version,
+            intake_hours=f"{settings.intake_ttl_hours:g}",
+            order_days=f"{settings.order_ttl_days:g}",
+            support=settings.support_contact,
+        )
+    )
+
+
+async def show_paysupport(update: Update, context: StudioContext) -> None:
+    """/paysupport: the refund policy and how to ask (Telegram requires this command)."""
+    assert update.effective_message is not None
+    settings = context.studio.settings
+    view = await view_for(context, update.effective_user)
+    await update.effective_message.reply_text(
+        text(view.lang, "paysupport", price=settings.price_stars, support=settings.support_contact)
+    )
+
+
+async def choose_language(update: Update, context: StudioContext) -> None:
+    """/language"""
+    assert update.effective_message is not None
+    view = await view_for(context, update.effective_user)
+    await update.effective_message.reply_text(
+        text(view.lang, "choose_language"), reply_markup=language_keyboard()
+    )
+
+
+async def set_language(update: Update, context: StudioContext) -> None:
+    """The language buttons: stored in the session; the current order follows."""
+    query = update.callback_query
+    assert query is not None
+    lang = parse_callback(query.data).order_id
+    if lang not in LANGUAGES:
+        await query.answer()
+        return
+    studio = context.studio
+    await studio.sessions.set_language(query.from_user.id, lang)
+    view = await view_for(context, query.from_user)
+    if view.order is not None:
+        await studio.orders.update(view.order.id, lang=lang)
+    await query.answer(text(lang, "language_set"))
+    if query.message is not None:
+        await context.bot.send_message(query.message.chat.id, text(lang, "language_set"))

@@ -1,0 +1,221 @@
+"""English texts: every user-facing string of the bot, as key -> str.format template."""
+
+from __future__ import annotations
+
+TEXTS: dict[str, str] = {
+    # Welcome and consent -------------------------------------------------------------------
+    "welcome": (
+        "Hi! I make {portraits} AI portraits of you in the style you choose, from one "
+        "front-facing headshot and {min_selfies} or more selfies.\n\n"
+        "Price: {price} ⭐ (Telegram Stars), paid once per set.\n"
+        "Current wait: {wait}."
+    ),
+    "consent": (
+        "Before you send any photo, please read this and decide.\n\n"
+        "Purpose: your photos are used only to make your portraits.\n"
+        "Processing: your face photos are analysed by our own servers (face detection and "
+        "face recognition, then image generation); apart from Telegram, which holds what you "
+        "send, no one else processes them.\n"
+        "What we keep: Telegram file references to your photos, encrypted, until your "
+        "portraits are delivered (or at most {intake_hours} hours if you never order), "
+        "plus the payment record. Photos are never written to disk and never used to train "
+        "any model.\n"
+        "You can erase everything at any time with /delete.\n\n"
+        "Do you agree to the processing of your face photos for this purpose?"
+    ),
+    "consent_yes": "I agree",
+    "consent_no": "No thanks",
+    "consent_given": "Thank you. You agreed to the photo policy ({version}).",
+    "consent_declined": (
+        "Understood: nothing was stored except your decision. If you change your mind, send /start."
+    ),
+    "consent_needed": (
+        "I can't accept photos before you agree to the photo policy. Your photo was not "
+        "stored. Send /start to read it."
+    ),
+    "ask_headshot": (
+        "Step 1 of 3: send one front-facing headshot: just you, looking at the camera, "
+        "good light, no sunglasses."
+    ),
+    "resume_headshot": "You are at step 1: send your front-facing headshot.",
+    "resume_selfies": (
+        "You are at step 2: keep sending selfies ({accepted} of {needed} accepted so far)."
+    ),
+    "resume_style": "You are at step 3: choose a style pack from the list above.",
+    "resume_payment": "Your invoice is waiting above. Pay it to join the queue.",
+    "resume_paid": "Your order is already paid and in the queue. /status shows where it is.",
+    # Headshot --------------------------------------------------------------------------------
+    "headshot_checking": "Got it, checking your headshot…",
+    "headshot_pending": "I'm still checking your headshot; please wait for the result.",
+    "headshot_accepted": (
+        "Your headshot is accepted. ✅\n\n"
+        "Step 2 of 3: send {min_selfies} to {max_selfies} selfies of yourself: different "
+        "angles, places and light. One by one, as an album, or as image files."
+    ),
+    "headshot_rejected": "I can't use this headshot: {reason}\nPlease send another one.",
+    # Selfies ---------------------------------------------------------------------------------
+    "status_title": "Your selfies",
+    "status_accepted": "Accepted: {accepted} of {needed} needed",
+    "status_pending": "Checking: {pending}",
+    "status_rejected_title": "Not usable:",
+    "status_rejected_line": "• {reason}: {count}",
+    "status_ready": "That's enough. Press Done when you have sent all you want.",
+    "status_more": "Send {missing} more.",
+    "status_done": "Done: {accepted} selfies accepted.",
+    "done_button": "Done ✅",
+    "not_enough_selfies": "Not yet: {accepted} of {needed} selfies accepted.",
+    "selfies_full": "That's the maximum of {max_selfies} selfies; this one was not added.",
+    "too_many_rejected": (
+        "Too many photos could not be used. Send /cancel to start over, or /help."
+    ),
+    "duplicate_photo": "You already sent this photo; it counts once.",
+    # Bad input -------------------------------------------------------------------------------
+    "text_instead_of_headshot": "I need a photo here, not text: send your front-facing headshot.",
+    "text_instead_of_selfies": (
+        "I need photos here, not text: send selfies ({accepted} of {needed} accepted)."
+    ),
+    "text_no_order": "Send /start to begin.",
+    "document_not_image": (
+        "This file is not an image I can use. Send photos, or JPEG/PNG/WebP files."
+    ),
+    "document_too_large": "This file is too large (limit {limit_mb} MB). Send a smaller photo.",
+    "animation_refused": "Animations and GIFs can't be used. Send a still photo.",
+    "video_refused": "Videos can't be used. Send a still photo.",
+    "sticker_refused": "Stickers can't be used. Send a real photo of yourself.",
+    "photo_after_flow": "Your photos are complete; I don't need more for this order. {hint}",
+    "photo_after_paid": (
+        "Your order is paid and in the queue; new photos are not added to it. "
+        "/status shows where it is."
+    ),
+    "photo_no_order": "Send /start first.",
+    # Photo refusal reasons (decoding, then face checks) ----------------------------------------
+    "reason_empty": "the file is empty",
+    "reason_too_large_bytes": "the file is too large",
+    "reason_not_an_image": "it is not an image",
+    "reason_unsupported_format": "the image format is not supported (use JPEG, PNG or WebP)",
+    "reason_decompression_bomb": "the image is too large to open safely",
+    "reason_too_many_pixels": "the image has too many pixels",
+    "reason_too_small": "the image is too small",
+    "reason_animated": "it is animated",
+    "reason_corrupt": "the image is damaged",
+    "reason_download_failed": "I could not download it from Telegram",
+    "reason_no_face": "no face found",
+    "reason_multiple_faces": "more than one face",
+    "reason_face_too_small": "the face is too small",
+    "reason_not_frontal": "the face is turned away too much",
+    "reason_blurry": "too blurry",
+    "reason_too_dark": "too dark",
+    "reason_too_bright": "too bright",
+    "reason_different_person": "it doesn't look like the person in the headshot",
+    "reason_duplicate": "almost the same as another photo",
+    "reason_other": "it could not be used",
+    # Style packs -----------------------------------------------------------------------------
+    "choose_style": "Step 3 of 3: choose a style pack.",
+    "style_line": "• {name}: {description}",
+    "style_chosen": "Style: {name}. Here is your invoice.",
+    # Payment ---------------------------------------------------------------------------------
+    "invoice_title": "Portrait set",
+    "invoice_description": "{portraits} AI portraits of you, style “{pack}”.",
+    "invoice_label": "{portraits} portraits",
+    "precheckout_forged": "This invoice is not valid. Please use the latest invoice in the chat.",
+    "precheckout_wrong_user": "This invoice belongs to someone else.",
+    "precheckout_not_payable": (
+        "This order can't be paid any more (it was cancelled or already paid). Send /start."
+    ),
+    "precheckout_amount": "The price of this invoice changed. Please use the latest invoice.",
+    "payment_received": (
+        "Payment received, thank you! ⭐\n"
+        "Your place in the queue: {position}. Estimated time: {eta}.\n"
+        "I'll send your portraits here; /status shows progress."
+    ),
+    "payment_received_running": (
+        "Payment received, thank you! ⭐ Your portraits are being made now."
+    ),
+    "payment_refunded": (
+        "This order was cancelled before your payment arrived, so your {amount} ⭐ are being "
+        "refunded automatically."
+    ),
+    # Commands --------------------------------------------------------------------------------
+    "cmd_start": "Start or continue",
+    "cmd_status": "Where is my order",
+    "cmd_cancel": "Start the photos over",
+    "cmd_help": "How it works",
+    "cmd_privacy": "Privacy policy",
+    "cmd_paysupport": "Payments and refunds",
+    "cmd_language": "Language",
+    "cmd_delete": "Erase all my data",
+    "cmd_mydata": "Show my data",
+    "help": (
+        "How it works:\n"
+        "1. /start and agree to the photo policy.\n"
+        "2. Send one front-facing headshot.\n"
+        "3. Send {min_selfies}–{max_selfies} selfies, then press Done.\n"
+        "4. Choose a style and pay {price} ⭐.\n"
+        "5. Your {portraits} portraits arrive here.\n\n"
+        "/status: where your order is · /cancel: start the photos over · "
+        "/language: language · /privacy · /paysupport · /delete · /mydata"
+    ),
+    "privacy": (
+        "Privacy policy (version {version})\n\n"
+        "What we process: one headshot and your selfies, only to make the portraits you "
+        "ordered, and only after you agree.\n"
+        "How: photos are downloaded from Telegram into memory on our servers for checking "
+        "and generation; they are never written to disk. Face measurements (embeddings) are "
+        "computed in memory and never stored.\n"
+        "What we store: Telegram file references to your photos and your order, encrypted "
+        "with a key that is yours alone; the payment record (charge id, amount, date) for "
+        "refunds and accounting.\n"
+        "How long: photo references are deleted after delivery, or {intake_hours} hours "
+        "after your last upload if you never pay. Order details are reduced to the payment "
+        "record after {order_days} days.\n"
+        "Training: your photos and portraits are never used to train any model.\n"
+        "Who: only our own servers process your photos.\n"
+        "Your rights: /mydata shows what we hold; /delete erases everything (undelivered "
+        "paid orders are refunded). Questions: {support}."
+    ),
+    "paysupport": (
+        "Payments and refunds\n\n"
+        "You pay {price} ⭐ once per portrait set, after your photos are accepted.\n"
+        "If we fail to make your portraits, the Stars are refunded automatically.\n"
+        "If you erase your data with /delete before delivery, the payment is refunded.\n"
+        "For any other problem, write to {support} with the date of your payment; we answer "
+        "within 2 days."
+    ),
+    "choose_language": "Choose your language:",
+    "language_set": "Language: English.",
+    "status_none": "You have no order yet. Send /start to begin.",
+    "status_order": "Order {order_id}: {state}.",
+    "status_photos": "Headshot: {headshot}. Selfies: {accepted} accepted, {pending} being "
+    "checked, {rejected} not usable.",
+    "status_queue": "Place in the queue: {position}. Estimated time: {eta}.",
+    "status_progress": "Progress: {done} of {total} portraits.",
+    "state_headshot": "waiting for your headshot",
+    "state_selfies": "collecting selfies",
+    "state_style": "waiting for your style choice",
+    "state_payment": "waiting for payment",
+    "state_paid": "paid, in the queue",
+    "state_rendering": "your portraits are being made",
+    "state_delivered": "delivered",
+    "state_failed": "failed (refund on its way)",
+    "state_refunded": "refunded",
+    "state_cancelled": "cancelled",
+    "headshot_none": "not sent",
+    "headshot_pending_short": "being checked",
+    "headshot_accepted_short": "accepted",
+    "headshot_rejected_short": "not usable",
+    "cancelled": "Cancelled. Your photos for that order were deleted; your consent is kept.",
+    "cancel_nothing": "There is nothing to cancel. Send /start to begin.",
+    "cancel_paid": (
+        "Your order is already paid, so /cancel can't stop it. If you want a refund, "
+        "use /delete or see /paysupport."
+    ),
+    # Buttons and errors ----------------------------------------------------------------------
+    "button_stale": "This button is out of date.",
+    "button_not_yours": "This button isn't yours.",
+    "button_already_done": "Already done.",
+    "error_generic": "Sorry, something went wrong on our side. Please try again in a minute.",
+    # Durations -------------------------------------------------------------------------------
+    "eta_none": "no wait",
+    "eta_minutes": "about {minutes} min",
+    "eta_hours": "about {hours} h {minutes} min",
+}

@@ -1,0 +1,195 @@
+"""简体中文: every user-facing string of the bot, as key -> str.format template."""
+
+from __future__ import annotations
+
+TEXTS: dict[str, str] = {
+    # Welcome and consent -------------------------------------------------------------------
+    "welcome": (
+        "你好！只需一张正脸照和至少 {min_selfies} 张自拍，我就能按你选择的风格为你生成 "
+        "{portraits} 张 AI 肖像。\n\n"
+        "价格：{price} ⭐（Telegram Stars），每套付款一次。\n"
+        "当前等待时间：{wait}。"
+    ),
+    "consent": (
+        "在发送任何照片之前，请阅读以下内容并作出选择。\n\n"
+        "用途：你的照片仅用于生成你的肖像。\n"
+        "处理方：你的人脸照片由我们自己的服务器分析（人脸检测与人脸识别，然后生成图像）；"
+        "除保存你所发内容的 Telegram 外，没有其他任何一方处理这些照片。\n"
+        "保存内容：加密保存的照片 Telegram 文件引用，保存到肖像交付为止"
+        "（如果你没有下单，最长 {intake_hours} 小时），以及付款记录。"
+        "照片从不写入磁盘，也从不用于训练任何模型。\n"
+        "你可以随时发送 /delete 删除全部数据。\n\n"
+        "你是否同意为此目的处理你的人脸照片？"
+    ),
+    "consent_yes": "我同意",
+    "consent_no": "不用了",
+    "consent_given": "谢谢。你已同意照片政策（{version}）。",
+    "consent_declined": (
+        "好的：除了你的这个决定，我们没有保存任何内容。如果改变主意，请发送 /start。"
+    ),
+    "consent_needed": (
+        "在你同意照片政策之前，我不能接收照片。这张照片没有被保存。发送 /start 查看政策。"
+    ),
+    "ask_headshot": (
+        "第 1 步（共 3 步）：发送一张正脸照：只有你一个人，看向镜头，光线充足，不戴墨镜。"
+    ),
+    "resume_headshot": "你在第 1 步：请发送正脸照。",
+    "resume_selfies": "你在第 2 步：请继续发送自拍（目前已通过 {accepted}/{needed} 张）。",
+    "resume_style": "你在第 3 步：请在上方列表中选择风格。",
+    "resume_payment": "你的账单在上方，付款后即可进入队列。",
+    "resume_paid": "你的订单已付款并在队列中。发送 /status 查看进度。",
+    # Headshot --------------------------------------------------------------------------------
+    "headshot_checking": "收到，正在检查你的正脸照……",
+    "headshot_pending": "我还在检查你的正脸照，请等待结果。",
+    "headshot_accepted": (
+        "你的正脸照已通过。✅\n\n"
+        "第 2 步（共 3 步）：发送 {min_selfies} 到 {max_selfies} 张自拍：不同角度、地点和光线。"
+        "可以逐张发送、以相册发送，或作为图片文件发送。"
+    ),
+    "headshot_rejected": "这张正脸照无法使用：{reason}\n请再发送一张。",
+    # Selfies ---------------------------------------------------------------------------------
+    "status_title": "你的自拍",
+    "status_accepted": "已通过：{accepted}/{needed}",
+    "status_pending": "检查中：{pending}",
+    "status_rejected_title": "无法使用：",
+    "status_rejected_line": "• {reason}：{count}",
+    "status_ready": "数量已足够。发送完所有想发的照片后，请点击“完成”。",
+    "status_more": "还需要 {missing} 张。",
+    "status_done": "完成：已通过 {accepted} 张自拍。",
+    "done_button": "完成 ✅",
+    "not_enough_selfies": "还不够：已通过 {accepted}/{needed} 张自拍。",
+    "selfies_full": "自拍已达上限 {max_selfies} 张，这张没有被添加。",
+    "too_many_rejected": "无法使用的照片太多。发送 /cancel 重新开始，或发送 /help。",
+    "duplicate_photo": "你已经发送过这张照片，只计算一次。",
+    # Bad input -------------------------------------------------------------------------------
+    "text_instead_of_headshot": "这里需要照片而不是文字：请发送你的正脸照。",
+    "text_instead_of_selfies": (
+        "这里需要照片而不是文字：请发送自拍（已通过 {accepted}/{needed} 张）。"
+    ),
+    "text_no_order": "发送 /start 开始。",
+    "document_not_image": "这个文件不是可用的图片。请发送照片，或 JPEG/PNG/WebP 文件。",
+    "document_too_large": "文件太大（上限 {limit_mb} MB）。请发送更小的照片。",
+    "animation_refused": "动图和 GIF 无法使用。请发送静态照片。",
+    "video_refused": "视频无法使用。请发送静态照片。",
+    "sticker_refused": "贴纸无法使用。请发送你本人的真实照片。",
+    "photo_after_flow": "你的照片已经齐全，这个订单不再需要更多照片。{hint}",
+    "photo_after_paid": "你的订单已付款并在队列中，新照片不会加入该订单。发送 /status 查看进度。",
+    "photo_no_order": "请先发送 /start。",
+    # Photo refusal reasons (decoding, then face checks) ----------------------------------------
+    "reason_empty": "文件是空的",
+    "reason_too_large_bytes": "文件太大",
+    "reason_not_an_image": "这不是图片",
+    "reason_unsupported_format": "不支持该图片格式（请使用 JPEG、PNG 或 WebP）",
+    "reason_decompression_bomb": "图片过大，无法安全打开",
+    "reason_too_many_pixels": "图片像素过多",
+    "reason_too_small": "图片太小",
+    "reason_animated": "这是动图",
+    "reason_corrupt": "图片已损坏",
+    "reason_download_failed": "无法从 Telegram 下载",
+    "reason_no_face": "没有找到人脸",
+    "reason_multiple_faces": "不止一张人脸",
+    "reason_face_too_small": "人脸太小",
+    "reason_not_frontal": "脸部转开的角度太大",
+    "reason_blurry": "太模糊",
+    "reason_too_dark": "太暗",
+    "reason_too_bright": "太亮",
+    "reason_different_person": "看起来不像正脸照中的人",
+    "reason_duplicate": "与另一张照片几乎相同",
+    "reason_other": "无法使用",
+    # Style packs -----------------------------------------------------------------------------
+    "choose_style": "第 3 步（共 3 步）：选择一个风格。",
+    "style_line": "• {name}：{description}",
+    "style_chosen": "风格：{name}。这是你的账单。",
+    # Payment ---------------------------------------------------------------------------------
+    "invoice_title": "肖像套装",
+    "invoice_description": "{portraits} 张你的 AI 肖像，风格“{pack}”。",
+    "invoice_label": "{portraits} 张肖像",
+    "precheckout_forged": "这张账单无效。请使用聊天中最新的账单。",
+    "precheckout_wrong_user": "这张账单属于其他人。",
+    "precheckout_not_payable": "这个订单已无法付款（已取消或已付款）。请发送 /start。",
+    "precheckout_amount": "这张账单的价格已变更。请使用最新的账单。",
+    "payment_received": (
+        "已收到付款，谢谢！⭐\n"
+        "你在队列中的位置：{position}。预计时间：{eta}。\n"
+        "肖像完成后会发送到这里；发送 /status 查看进度。"
+    ),
+    "payment_received_running": "已收到付款，谢谢！⭐ 你的肖像正在生成。",
+    "payment_refunded": "你的付款到达之前，这个订单已被取消，因此你的 {amount} ⭐ 将自动退还。",
+    # Commands --------------------------------------------------------------------------------
+    "cmd_start": "开始或继续",
+    "cmd_status": "查看订单进度",
+    "cmd_cancel": "重新上传照片",
+    "cmd_help": "使用说明",
+    "cmd_privacy": "隐私政策",
+    "cmd_paysupport": "付款与退款",
+    "cmd_language": "语言",
+    "cmd_delete": "删除我的全部数据",
+    "cmd_mydata": "查看我的数据",
+    "help": (
+        "使用说明：\n"
+        "1. 发送 /start 并同意照片政策。\n"
+        "2. 发送一张正脸照。\n"
+        "3. 发送 {min_selfies}–{max_selfies} 张自拍，然后点击“完成”。\n"
+        "4. 选择风格并支付 {price} ⭐。\n"
+        "5. 你的 {portraits} 张肖像会发送到这里。\n\n"
+        "/status：订单进度 · /cancel：重新上传照片 · /language：语言 · /privacy · "
+        "/paysupport · /delete · /mydata"
+    ),
+    "privacy": (
+        "隐私政策（版本 {version}）\n\n"
+        "处理内容：一张正脸照和你的自拍，仅用于生成你订购的肖像，并且仅在你同意之后。\n"
+        "处理方式：照片从 Telegram 下载到我们服务器的内存中进行检查和生成，从不写入磁盘。"
+        "人脸特征（嵌入向量）只在内存中计算，从不保存。\n"
+        "保存内容：照片的 Telegram 文件引用和你的订单，用只属于你的密钥加密；"
+        "付款记录（交易编号、金额、日期），用于退款和记账。\n"
+        "保存期限：照片引用在交付后删除；如果你没有付款，则在最后一次上传 {intake_hours} "
+        "小时后删除。订单详情在 {order_days} 天后仅保留付款记录。\n"
+        "训练：你的照片和肖像从不用于训练任何模型。\n"
+        "处理方：只有我们自己的服务器处理你的照片。\n"
+        "你的权利：/mydata 查看我们保存的数据；/delete 删除全部数据（未交付的已付款订单将退款）。"
+        "问题请联系 {support}。"
+    ),
+    "paysupport": (
+        "付款与退款\n\n"
+        "照片通过后，每套肖像支付一次 {price} ⭐。\n"
+        "如果我们未能生成你的肖像，Stars 会自动退还。\n"
+        "如果你在交付前用 /delete 删除数据，付款会被退还。\n"
+        "其他问题请联系 {support} 并注明付款日期；我们会在 2 天内回复。"
+    ),
+    "choose_language": "请选择语言：",
+    "language_set": "语言：简体中文。",
+    "status_none": "你还没有订单。发送 /start 开始。",
+    "status_order": "订单 {order_id}：{state}。",
+    "status_photos": "正脸照：{headshot}。自拍：已通过 {accepted} 张，检查中 {pending} 张，"
+    "无法使用 {rejected} 张。",
+    "status_queue": "队列位置：{position}。预计时间：{eta}。",
+    "status_progress": "进度：{done}/{total} 张肖像。",
+    "state_headshot": "等待正脸照",
+    "state_selfies": "正在收集自拍",
+    "state_style": "等待选择风格",
+    "state_payment": "等待付款",
+    "state_paid": "已付款，排队中",
+    "state_rendering": "正在生成肖像",
+    "state_delivered": "已交付",
+    "state_failed": "失败（正在退款）",
+    "state_refunded": "已退款",
+    "state_cancelled": "已取消",
+    "headshot_none": "未发送",
+    "headshot_pending_short": "检查中",
+    "headshot_accepted_short": "已通过",
+    "headshot_rejected_short": "无法使用",
+    "cancelled": "已取消。该订单的照片已删除；你的同意记录仍然保留。",
+    "cancel_nothing": "没有可以取消的内容。发送 /start 开始。",
+    "cancel_paid": (
+        "你的订单已付款，/cancel 无法停止。如需退款，请使用 /delete 或查看 /paysupport。"
+    ),
+    # Buttons and errors ----------------------------------------------------------------------
+    "button_stale": "这个按钮已过期。",
+    "button_not_yours": "这不是你的按钮。",
+    "button_already_done": "已经完成。",
+    "error_generic": "抱歉，我们这边出了点问题。请一分钟后再试。",
+    # Durations -------------------------------------------------------------------------------
+    "eta_none": "无需等待",
+    "eta_minutes": "约 {minutes} 分钟",
+    "eta_hours": "约 {hours} 小时 {minutes} 分钟",
+}

@@ -1,0 +1,165 @@
+"""PTB's HTTP transport on aiohttp, with the shared outgoing rate limit and 429 retries.
+
+PTB's default httpx transport spends most of its CPU in connection-pool bookkeeping; one
+aiohttp ClientSession is several times faster here (see ARCHITECTURE.md, Scale-out).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from typing import Any
+
+import aiohttp
+from telegram.error import NetworkError, TimedOut
+from telegram.request import BaseRequest, RequestData
+
+from studio.ratelimit import RedisRateLimiter
+
+logger = logging.getLogger(__name__)
+
+# Calls that put something in a chat; Telegram's flood control counts these.
+MESSAGE_METHODS = frozenset(
+    {
+        "sendmessage",
+        "editmessagetext",
+        "editmessagereplymarkup",
+        "editmessagecaption",
+        "sendphoto",
+        "senddocument",
+        "sendmediagroup",
+        "sendinvoice",
+    }
+)
+MAX_FLOOD_RETRIES = 5
+# A 429 asking for more than this is an outage, not flood control: let the caller see it.
+MAX_RETRY_AFTER_S = 60.0
+
+
+class AiohttpRequest(BaseRequest):
+    """One aiohttp session per instance; waits on the Redis rate limiter before each send."""
+
+    def __init__(
+        self,
+        limiter: RedisRateLimiter | None = None,
+        read_timeout: float = 10.0,
+        connect_timeout: float = 5.0,
+        connection_limit: int = 256,
+    ) -> None:
+        self._limiter = limiter
+        self._read_timeout = read_timeout
+        self._connect_timeout = connect_timeout
+        self._connection_limit = connection_limit
+        self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def read_timeout(self) -> float | None:
+        return self._read_timeout
+
+    async def initialize(self) -> None:
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(limit=self._connection_limit)
+            self._session = aiohttp.ClientSession(connector=connector)
+
+    async def shutdown(self) -> None:
+        if self._session is not None and not self._session.closed:
+            await self._session.close()
+        self._session = None
+
+    async def do_request(
+        self,
+        url: str,
+        method: str,
+        request_data: RequestData | None = None,
+        read_timeout: Any = BaseRequest.DEFAULT_NONE,
+        write_timeout: Any = BaseRequest.DEFAULT_NONE,
+        connect_timeout: Any = BaseRequest.DEFAULT_NONE,
+        pool_timeout: Any = BaseRequest.DEFAULT_NONE,
+    ) -> tuple[int, bytes]:
+        if self._session is None:
+            raise RuntimeError("AiohttpRequest is not initialised")
+        api_method = url.rsplit("/", 1)[-1].lower()
+        chat_id = _chat_id(request_data) if api_method in MESSAGE_METHODS else None
+        timeout = aiohttp.ClientTimeout(
+            sock_connect=_seconds(connect_timeout, self._connect_timeout),
+            sock_read=_seconds(read_timeout, self._read_timeout),
+        )
+        for attempt in range(MAX_FLOOD_RETRIES + 1):
+            if api_method in MESSAGE_METHODS:
+                await self._wait_for_token(chat_id)
+            status, body = await self._send(url, method, request_data, timeout)
+            retry_after = _retry_after(status, body)
+            if retry_after is None or attempt == MAX_FLOOD_RETRIES:
+                return status, body
+            # Sleeping here, instead of raising RetryAfter, is what keeps a 429 from dropping
+            # the message: every caller gets the call done, just later.
+            logger.info("flood control on %s: retrying in %.1f s", api_method, retry_after)
+            await asyncio.sleep(retry_after)
+        raise AssertionError("unreachable")
+
+    async def _wait_for_token(self, chat_id: int | None) -> None:
+        if self._limiter is None:
+            return
+        # Wall-clock time on purpose: buckets are shared by processes, and a test's manual
+        # clock must not freeze the refill.
+        while (wait := await self._limiter.delay(chat_id, time.time())) > 0:
+            await asyncio.sleep(wait)
+
+    async def _send(
+        self,
+        url: str,
+        method: str,
+        request_data: RequestData | None,
+        timeout: aiohttp.ClientTimeout,
+    ) -> tuple[int, bytes]:
+        assert self._session is not None
+        kwargs: dict[str, Any] = {"timeout": timeout}
+        if request_data is not None and request_data.contains_files:
+            form = aiohttp.FormData()
+            for name, value in request_data.json_parameters.items():
+                form.add_field(name, value)
+            for part, (filename, content, mime) in request_data.multipart_data.items():
+                data = content if isinstance(content, bytes) else content.read()
+                form.add_field(part, data, filename=filename, content_type=mime)
+            kwargs["data"] = form
+        elif request_data is not None:
+            # Form-encoded JSON values, exactly what PTB's own httpx transport sends.
+            kwargs["data"] = request_data.json_parameters
+        try:
+            async with self._session.request(method, url, **kwargs) as response:
+                return response.status, await response.read()
+        except TimeoutError as exc:
+            raise TimedOut() from exc
+        except aiohttp.ClientError as exc:
+            raise NetworkError(f"aiohttp: {type(exc).__name__}") from exc
+
+
+def _seconds(value: Any, default: float) -> float | None:
+    if isinstance(value, int | float):
+        return float(value)
+    if value is None:
+        return None
+    return default  # DEFAULT_NONE: the instance's default
+
+
+def _chat_id(request_data: RequestData | None) -> int | None:
+    if request_data is None:
+        return None
+    value = request_data.parameters.get("chat_id")
+    try:
+        return int(value) if value is not None else None  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None  # an @channel username: only the global bucket applies
+
+
+def _retry_after(status: int, body: bytes) -> float | None:
+    if status != 429:
+        return None
+    try:
+        parameters = json.loads(body).get("parameters") or {}
+        value = float(parameters.get("retry_after", 1))
+    except (ValueError, AttributeError):
+        value = 1.0
+    return value if value <= MAX_RETRY_AFTER_S else None

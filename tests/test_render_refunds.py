@@ -20,7 +20,7 @@ from studio.services import Studio
 from tests.fixtures.emulator import RunningEmulator
 from tests.render_support import emulator_settings, make_paid_order
 
-PACK = "studio"
+PACK = "business"
 
 
 @pytest.fixture

@@ -88,6 +88,14 @@ def status_throttle(order_id: str) -> str:
     return f"{PREFIX}order:{order_id}:status-pending"
 
 
+def status_shown(order_id: str) -> str:
+    """Digest of what the intake status message shows now, so unchanged refreshes skip the edit."""
+    return f"{PREFIX}order:{order_id}:status-shown"
+
+
+STATUS_SHOWN_TTL = timedelta(days=2)  # outlives the intake; no personal data in a digest
+
+
 RENDER_DURATION_EWMA = PREFIX + "stats:render-seconds"
 
 

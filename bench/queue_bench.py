@@ -23,8 +23,8 @@ import time
 from typing import Any
 
 from aiohttp import web
-from pydantic import SecretStr
 from arq.constants import in_progress_key_prefix
+from pydantic import SecretStr
 
 from bot.queue_notices import notify_queue_positions, orders_at_positions
 from bot.telegram import make_bot

@@ -22,7 +22,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import partial
-from typing import TypeVar
 
 from redis.asyncio import Redis
 from telegram import Bot, InputMediaPhoto, Message
@@ -40,7 +39,7 @@ SEND_ATTEMPTS = 6
 BACKOFF_S = 0.5
 BACKOFF_MAX_S = 8.0
 
-T = TypeVar("T")
+TOTAL_FIELD = "total"
 
 
 @dataclass(frozen=True)
@@ -89,7 +88,20 @@ class DeliveryLog:
 
     async def load(self) -> dict[str, dict[str, object]]:
         raw = await self._redis.hgetall(self._key)  # type: ignore[misc]
-        return {k.decode(): json.loads(v) for k, v in raw.items()}
+        return {k.decode(): json.loads(v) for k, v in raw.items() if k != TOTAL_FIELD.encode()}
+
+    async def plan(self, total: int) -> None:
+        await self._redis.hset(self._key, TOTAL_FIELD, str(total))  # type: ignore[misc]
+
+    async def fully_recorded(self) -> int | None:
+        """The portrait count when every album and document has a record (sent or maybe sent)."""
+        raw = await self._redis.hgetall(self._key)  # type: ignore[misc]
+        total = raw.get(TOTAL_FIELD.encode())
+        if total is None:
+            return None
+        count = int(total)
+        needed = {f"{kind}:{i}".encode() for kind in ("album", "doc") for i in range(count)}
+        return count if needed <= raw.keys() else None
 
     async def mark(
         self, fields: Sequence[str], state: Sent, message_ids: Sequence[int] = ()
@@ -113,6 +125,7 @@ async def deliver_portraits(
 ) -> DeliveryReport:
     """Send what has not been sent yet; stop quietly when `still_wanted()` turns False."""
     log = DeliveryLog(redis, order.id)
+    await log.plan(len(portraits))
     records = await log.load()
     report = DeliveryReport()
     total = len(portraits)

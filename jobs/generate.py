@@ -8,13 +8,14 @@ from typing import Any
 from bot.delivery import PortraitFile
 from jobs.render_inputs import PermanentRenderError, RenderInputs
 from studio.orders import Order
+from studio.settings import Settings
 
 
 def generate_portraits(
     models: Any,
     inputs: RenderInputs,
     order: Order,
-    settings: Any,
+    settings: Settings,
     progress: Callable[[int, int], None],
 ) -> list[PortraitFile]:
     """Blocking: run in a worker thread. Permanent input problems become PermanentRenderError."""
@@ -32,15 +33,17 @@ def generate_portraits(
             progress=progress,
         )
     except _permanent_errors() as error:
-        raise PermanentRenderError(type(error).__name__) from error
+        raise PermanentRenderError(getattr(error, "reason", type(error).__name__)) from error
     return [
-        PortraitFile(index=i, album_jpeg=image.album_jpeg, full_png=image.png)
+        PortraitFile(index=i, album_jpeg=image.jpeg, full_png=image.png)
         for i, image in enumerate(result.images)
     ]
 
 
 def _permanent_errors() -> tuple[type[BaseException], ...]:
-    """The pipeline's refusals that depend only on the inputs (the same on every try)."""
+    """The pipeline's refusals that depend only on the inputs and seeds (same on every try)."""
     from pipeline.decode import ImageRejected
+    from pipeline.identity import InconsistentIdentity
+    from pipeline.portraits import NoAcceptablePortraits, NoUsablePhotos
 
-    return (ImageRejected,)
+    return (ImageRejected, InconsistentIdentity, NoUsablePhotos, NoAcceptablePortraits)

@@ -37,7 +37,7 @@ from studio.services import Studio
 logger = logging.getLogger(__name__)
 
 PROGRESS_EDIT_INTERVAL_S = 2.0  # one chat allows ~1 message/s; leave room for the rest
-RETRY_DEFER_S = 10.0
+RETRY_DEFER_MAX_S = 60.0
 # Part of the arq job timeout kept for delivery after generation has finished.
 DELIVERY_SHARE = 0.25
 
@@ -153,7 +153,7 @@ async def _failed_try(
         "order %s: render try %d failed (%s), retrying", order_id, job_try, type(error).__name__
     )
     # Back to the queue without giving up the place: the job keeps its id and score.
-    raise Retry(defer=RETRY_DEFER_S * job_try) from error
+    raise Retry(defer=min(RETRY_DEFER_MAX_S, 2.0**job_try)) from error
 
 
 async def _close(studio: Studio, bot: Bot, order: Order, count: int, seconds: float | None) -> None:

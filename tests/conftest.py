@@ -11,4 +11,5 @@ pytest_plugins = [
     "tests.fixtures.studio",
     "tests.fixtures.emulator",
     "tests.fixtures.models",
+    "tests.fixtures.bot",
 ]

@@ -10,7 +10,7 @@ from studio import keys
 from studio.orders import OrderState, PhotoRole, PhotoStatus
 from studio.payments import Outcome
 from studio.queue import RENDER_ORDER, deserialize
-from tests.fixtures.bot import BotEnv, button, is_status_message
+from tests.fixtures.bot import BotEnv, UpdateRouter, button, is_status_message
 
 USER = 7001
 
@@ -78,3 +78,43 @@ async def test_happy_path_twenty_selfies_album_and_document_to_a_queued_paid_ord
     photos = await env.studio.orders.photos(order.id, await env.studio.vault.key_for(USER))
     selfies = [p for p in photos.values() if p.role is PhotoRole.SELFIE]
     assert sum(p.status is PhotoStatus.ACCEPTED for p in selfies) == 20
+
+
+async def test_a_bot_restart_in_the_middle_of_the_selfies_keeps_the_accepted_count(
+    bot_env: BotEnv,
+) -> None:
+    env = bot_env
+    await env.consent(USER)
+    await env.send_headshot(USER)
+    await env.send_selfies(USER, 2)
+    await env.wait_for(USER, lambda m: "Accepted: 2 of 3" in latest_text(m))
+
+    await env.stop_bot(env.bots[0])  # the process dies; only Redis remembers
+    await env.start_bot()
+
+    await env.client.send_text(USER, "/status")
+    status = await env.wait_text(USER, "Selfies: 2 accepted")
+    assert "collecting selfies" in latest_text(status)
+    await env.send_selfies(USER, 1, first=3)
+    done = await env.wait_for_done(USER)
+    assert "Accepted: 3 of 3" in latest_text(done)
+    await env.press(USER, done, "done:")
+    await env.wait_for(USER, lambda m: button(m, "pack:") is not None)
+
+
+async def test_two_bot_replicas_with_updates_alternating_finish_the_flow(bot_env: BotEnv) -> None:
+    env = bot_env
+    await env.stop_bot(env.bots[0])
+    first = await env.start_bot(polling=False)
+    second = await env.start_bot(polling=False)
+    async with UpdateRouter(env.emulator, [first, second]) as router:
+        invoice = await env.reach_invoice(USER)
+        result = await env.pay(USER, invoice)
+        assert result["ok"], result
+        await env.wait_text(USER, "Your place in the queue: 1")
+    served = {replica for _, replica in router.routed}
+    assert served == {0, 1}
+    assert len(router.routed) >= 8
+    order = await env.current_order(USER)
+    assert order.state is OrderState.PAID
+    assert await env.studio.redis.zrange(keys.RENDER_QUEUE, 0, -1) == [order.id.encode()]

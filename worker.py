@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 
 from arq import cron
 from arq.typing import WorkerSettingsBase
+from arq.utils import import_string
 from arq.worker import Function, Worker, create_worker, func
 
 from studio import keys
@@ -105,9 +106,18 @@ def build_worker(kind: str, settings: Settings, **overrides: Any) -> Worker:
         "ctx": {"settings": settings, **extra_ctx},
         "health_check_interval": settings.health_check_interval_s,
     }
+    # arq calls these hooks, it does not import them: resolve the dotted paths here.
+    for hook in ("on_startup", "on_shutdown"):
+        if isinstance(getattr(cls, hook, None), str):
+            options[hook] = import_string(getattr(cls, hook))
     if kind == "render":
         options["job_timeout"] = settings.render_job_timeout_s
         options["max_tries"] = settings.render_max_tries
+        # A func()'s own timeout/max_tries win over the worker's: the settings must reach it.
+        options["functions"] = [
+            func("jobs.render.render_order", name=RENDER_ORDER, max_tries=settings.render_max_tries,
+                 timeout=settings.render_job_timeout_s, keep_result=RenderWorker.keep_result),
+        ]
         # One health key per process, so the ETA can count live render workers.
         worker_name = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         options["health_check_key"] = keys.RENDER_HEALTH_PREFIX + worker_name

@@ -39,9 +39,7 @@ async def test_happy_path_twenty_selfies_album_and_document_to_a_queued_paid_ord
 
     # 20 selfies: one album of 10, one image file, 9 single photos.
     await env.client.send_album(USER, [synthetic_face_photo(1, v) for v in range(1, 11)])
-    await env.client.send_document(
-        USER, synthetic_face_photo(1, 11), "IMG_0011.jpg", "image/jpeg"
-    )
+    await env.client.send_document(USER, synthetic_face_photo(1, 11), "IMG_0011.jpg", "image/jpeg")
     await env.send_selfies(USER, 9, first=12)
     status = await env.wait_for_done(USER, timeout=60)
     assert "Accepted: 20 of 20" in latest_text(status)

@@ -51,7 +51,14 @@ def _detector_model() -> object:
 
     for c in (1, 4, 10):
         inits.append(numpy_helper.from_array(np.array([-1, c], dtype=np.int64), f"shape_rows_{c}"))
-    const("contrast", np.array(0.15))
+    # A pixel is "bright" when its level (0-255) exceeds 1.6x the image's mean level plus 8:
+    # a ratio, so dark photos still show their face, and grey noise (or the detector's black
+    # letterbox padding pulling the mean down) does not.
+    const("level_scale", np.array(128.0))
+    const("level_shift", np.array(127.5))
+    const("ratio", np.array(1.6))
+    const("margin", np.array(8.0))
+    const("softness", np.array(0.25))
     const("gain", np.array(20.0))
     const("half", np.array(0.5))
     const("area_scale", np.array(81.0 * DETECTOR_STRIDE * DETECTOR_STRIDE))
@@ -69,9 +76,14 @@ def _detector_model() -> object:
     nodes += [
         helper.make_node("ReduceMean", ["input.1"], ["grey"], axes=[1], keepdims=1),
         helper.make_node("ReduceMean", ["grey"], ["grey_mean"], axes=[2, 3], keepdims=1),
-        helper.make_node("Sub", ["grey", "grey_mean"], ["contrast_map"]),
-        helper.make_node("Sub", ["contrast_map", "contrast"], ["excess"]),
-        helper.make_node("Mul", ["excess", "gain"], ["excess_g"]),
+        helper.make_node("Mul", ["grey", "level_scale"], ["grey_s"]),
+        helper.make_node("Add", ["grey_s", "level_shift"], ["level"]),
+        helper.make_node("Mul", ["grey_mean", "level_scale"], ["mean_s"]),
+        helper.make_node("Add", ["mean_s", "level_shift"], ["mean_level"]),
+        helper.make_node("Mul", ["mean_level", "ratio"], ["bar"]),
+        helper.make_node("Add", ["bar", "margin"], ["bar_m"]),
+        helper.make_node("Sub", ["level", "bar_m"], ["excess"]),
+        helper.make_node("Mul", ["excess", "softness"], ["excess_g"]),
         helper.make_node("Sigmoid", ["excess_g"], ["bright"]),
         helper.make_node("AveragePool", ["bright"], ["cellfrac"], kernel_shape=[32, 32],
                          strides=[32, 32]),

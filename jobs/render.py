@@ -75,7 +75,12 @@ async def render_order(ctx: dict[str, Any], order_id: str) -> str:
         return "withdrawn"
 
     report = await deliver_portraits(
-        studio.redis, bot, order, portraits, still_wanted=lambda: _still_rendering(studio, order_id)
+        studio.redis,
+        bot,
+        order,
+        portraits,
+        still_wanted=lambda: _still_rendering(studio, order_id),
+        limiter=studio.limiter,
     )
     if report.stopped:
         return "withdrawn"

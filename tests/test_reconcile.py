@@ -1,0 +1,82 @@
+"""The reconciler: paid orders always end with a job, a delivery or a refund; never two jobs."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from arq.constants import job_key_prefix, retry_key_prefix
+
+from jobs.housekeeping import reconcile
+from studio import keys
+from studio.orders import OrderState
+from studio.queue import render_job_exists
+from tests.fixtures.emulator import RunningEmulator
+from tests.render_support import make_paid_order
+from tests.test_render_worker import PACK, Live, bot_media, live, wait_for_state
+
+__all__ = ["live"]  # the fixture, shared with the worker tests
+
+HOURS = 3600.0
+
+
+async def test_lost_arq_keys_are_re_enqueued_once_and_delivered_once(
+    live: Live, emulator: RunningEmulator
+) -> None:
+    studio, bot, start_worker = live
+    order = await make_paid_order(studio, emulator, 1301, pack=PACK)
+    # arq's keys for the order vanish (a flushed or failed-over Redis, a bad deploy).
+    await studio.redis.delete(job_key_prefix + order.id)
+    await studio.redis.zrem(keys.RENDER_QUEUE, order.id)
+    assert not await render_job_exists(studio.redis, order.id)
+    ctx: dict[str, Any] = {"studio": studio, "bot": bot}
+
+    first = await reconcile(ctx)
+    second = await reconcile(ctx)
+
+    assert (first.requeued, second.requeued) == (1, 0)
+    assert await studio.redis.zcard(keys.RENDER_QUEUE) == 1
+    await start_worker()
+    await wait_for_state(studio, order.id, {OrderState.DELIVERED})
+    photos, documents = await bot_media(emulator, 1301)
+    assert (len(photos), len(documents)) == (4, 4)
+    assert (await reconcile(ctx)).checked == 0  # delivered orders leave the list
+
+
+async def test_order_stuck_past_its_deadline_is_refunded(
+    live: Live, emulator: RunningEmulator
+) -> None:
+    studio, bot, _ = live
+    order = await make_paid_order(studio, emulator, 1302, pack=PACK)
+    studio.clock.advance(studio.settings.paid_order_deadline_hours * HOURS + 1)  # type: ignore[attr-defined]
+
+    report = await reconcile({"studio": studio, "bot": bot})
+
+    assert report.refunded == 1
+    after = await studio.orders.get(order.id)
+    assert after is not None and after.state is OrderState.REFUNDED and after.refunded
+    assert after.failure == "deadline"
+    charge = next(c for c in await emulator.client.payments() if c["charge_id"] == order.charge_id)
+    assert charge["refunded"]
+
+
+async def test_a_job_that_ran_out_of_tries_is_refunded(
+    live: Live, emulator: RunningEmulator
+) -> None:
+    studio, bot, start_worker = live
+    order = await make_paid_order(studio, emulator, 1303, pack=PACK)
+    # Every earlier try died with its worker (arq counts a try when it starts one).
+    await studio.redis.set(retry_key_prefix + order.id, studio.settings.render_max_tries)
+    await start_worker()  # arq refuses the job: "max retries exceeded", result kept
+    for _ in range(200):
+        if not await render_job_exists(studio.redis, order.id):
+            break
+        await asyncio.sleep(0.05)
+
+    report = await reconcile({"studio": studio, "bot": bot})
+
+    assert report.refunded == 1 and report.requeued == 0
+    after = await studio.orders.get(order.id)
+    assert after is not None and after.state is OrderState.REFUNDED
+    photos, documents = await bot_media(emulator, 1303)
+    assert (photos, documents) == ([], [])

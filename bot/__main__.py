@@ -7,7 +7,7 @@ import logging
 import os
 import signal
 
-from bot.app import ALLOWED_UPDATES, build_application
+from bot.app import ALLOWED_UPDATES, build_application, start_application
 from studio.services import Studio
 from studio.settings import Settings
 
@@ -20,7 +20,7 @@ async def serve(settings: Settings) -> None:
     application = build_application(settings, studio)
     try:
         async with application:
-            await application.start()
+            await start_application(application)
             assert application.updater is not None
             await application.updater.start_polling(allowed_updates=ALLOWED_UPDATES)
             logger.info("bot polling")

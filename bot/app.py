@@ -55,7 +55,6 @@ def build_application(settings: Settings, studio: Studio) -> StudioApplication:
         .bot(make_bot(settings, studio))
         .context_types(ContextTypes(context=StudioContext))
         .concurrent_updates(PerUserUpdateProcessor(settings.bot_concurrency))
-        .post_init(register_commands)
         .build()
     )
     application.bot_data[STUDIO_KEY] = studio
@@ -103,6 +102,13 @@ async def drop_duplicate_update(update: Update, context: StudioContext) -> None:
     if not first:
         logger.info("update %s already handled; dropped", update.update_id)
         raise ApplicationHandlerStop
+
+
+async def start_application(application: StudioApplication) -> None:
+    """Initialise, publish the command menus, start handling updates (not yet fetching them)."""
+    await application.initialize()
+    await register_commands(application)
+    await application.start()
 
 
 async def register_commands(application: Application[Any, Any, Any, Any, Any, Any]) -> None:

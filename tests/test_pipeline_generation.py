@@ -184,3 +184,17 @@ def test_real_pack_accepts_astronaut_and_refuses_t1() -> None:
     assert check_headshot(astronaut, analyzer.analyze(astronaut)).ok
     t1 = decode_image((Path(insightface.__file__).parent / "data/images/t1.jpg").read_bytes())
     assert check_headshot(t1, analyzer.analyze(t1)).reason == "multiple_faces"
+
+
+def test_random_faceid_writer_matches_a_unet_layout(tiny_models_dir: Path,
+                                                    tmp_path: Path) -> None:
+    """The full-size benchmark's adapter writer, checked on the tiny UNet's layout."""
+    from diffusers import StableDiffusionXLPipeline
+
+    from pipeline.full_size import write_random_faceid_adapter
+
+    pipe = StableDiffusionXLPipeline.from_pretrained(tiny_models_dir / "sdxl")
+    name = write_random_faceid_adapter(tmp_path, pipe.unet)
+    pipe.load_ip_adapter(str(tmp_path), subfolder=None, weight_name=name,
+                         image_encoder_folder=None)
+    assert len(pipe.unet.encoder_hid_proj.image_projection_layers) == 1

@@ -57,8 +57,9 @@ def run_tiny(images: int) -> None:
     rows.append(("build tiny models", time.perf_counter() - t))
     t = time.perf_counter()
     analyzer = FaceAnalyzer("tiny_pack", paths["face_root"], providers=["CPUExecutionProvider"])
-    generator = PortraitGenerator.load(tiny_generator_config(root, width=128, height=160),
-                                       "cpu", torch.float32)
+    generator = PortraitGenerator.load(
+        tiny_generator_config(root, width=128, height=160), "cpu", torch.float32
+    )
     rows.append(("load models", time.perf_counter() - t))
     t = time.perf_counter()
     head = decode_image(synthetic_face_photo(1, 0, (640, 640)))
@@ -66,8 +67,14 @@ def run_tiny(images: int) -> None:
     rows.append(("draw + decode 21 synthetic photos (640 px)", time.perf_counter() - t))
     config = PortraitConfig(review=ReviewConfig.permissive(), shots=images)
     models = PortraitModels(analyzer, generator)
-    make_portraits(head, selfies, "business", "warmup", models, PortraitConfig(
-        review=ReviewConfig.permissive(), shots=1))
+    make_portraits(
+        head,
+        selfies,
+        "business",
+        "warmup",
+        models,
+        PortraitConfig(review=ReviewConfig.permissive(), shots=1),
+    )
     t = time.perf_counter()
     result = make_portraits(head, selfies, "business", "bench", models, config)
     total = time.perf_counter() - t
@@ -104,8 +111,12 @@ def run_full_size(args: argparse.Namespace) -> None:
     dtype = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}[args.dtype]
     t = time.perf_counter()
     gen = PortraitGenerator.random_full_size(
-        GeneratorConfig(base_model="random", adapter_dir="", compile=args.compile,
-                        scheduler="euler_trailing"), device=args.device, dtype=dtype)
+        GeneratorConfig(
+            base_model="random", adapter_dir="", compile=args.compile, scheduler="euler_trailing"
+        ),
+        device=args.device,
+        dtype=dtype,
+    )
     print(f"build random full-size SDXL + FaceID: {time.perf_counter() - t:.1f} s")
     pipe = gen.pipe
     results: list[tuple[str, int, bool, bool, float]] = []
@@ -119,35 +130,56 @@ def run_full_size(args: argparse.Namespace) -> None:
                     guidance = 5.0 if cfg else 1.0
                     n = args.images
 
-                    def call(count: int, w: int = w, h: int = h, steps: int = steps,
-                             cfg: bool = cfg, guidance: float = guidance) -> None:
+                    def call(
+                        count: int,
+                        w: int = w,
+                        h: int = h,
+                        steps: int = steps,
+                        cfg: bool = cfg,
+                        guidance: float = guidance,
+                        adapter: bool = adapter,
+                    ) -> None:
                         for start in range(0, count, args.batch):
                             b = min(args.batch, count - start)
-                            extra = ({"ip_adapter_image_embeds": _embeds(b, cfg, args.device,
-                                                                         dtype)}
-                                     if adapter else {})
+                            extra = (
+                                {"ip_adapter_image_embeds": _embeds(b, cfg, args.device, dtype)}
+                                if adapter
+                                else {}
+                            )
                             with torch.inference_mode():
-                                pipe(prompt=["portrait photo of a person"] * b,
-                                     negative_prompt=["blurry"] * b if cfg else None,
-                                     num_inference_steps=steps, guidance_scale=guidance,
-                                     width=w, height=h, output_type="pil", **extra)
+                                pipe(
+                                    prompt=["portrait photo of a person"] * b,
+                                    negative_prompt=["blurry"] * b if cfg else None,
+                                    num_inference_steps=steps,
+                                    guidance_scale=guidance,
+                                    width=w,
+                                    height=h,
+                                    output_type="pil",
+                                    **extra,
+                                )
 
                     call(min(args.batch, n))  # warm-up (and compilation)
                     secs = _timed(lambda call=call, n=n: call(n), args.device)
                     results.append((size, steps, cfg, adapter, secs / n))
-                    print(f"{size:>10} steps={steps:<3} cfg={'on ' if cfg else 'off'} "
-                          f"adapter={'on ' if adapter else 'off'} {secs / n:7.3f} s/image "
-                          f"{n / secs:6.2f} images/s", flush=True)
+                    print(
+                        f"{size:>10} steps={steps:<3} cfg={'on ' if cfg else 'off'} "
+                        f"adapter={'on ' if adapter else 'off'} {secs / n:7.3f} s/image "
+                        f"{n / secs:6.2f} images/s",
+                        flush=True,
+                    )
     print("\n| size | steps | CFG | adapter | s/image | images/s |")
     print("|---|---|---|---|---|---|")
     for size, steps, cfg, adapter, per in results:
-        print(f"| {size} | {steps} | {'on' if cfg else 'off'} | {'on' if adapter else 'off'} "
-              f"| {per:.3f} | {1 / per:.2f} |")
+        print(
+            f"| {size} | {steps} | {'on' if cfg else 'off'} | {'on' if adapter else 'off'} "
+            f"| {per:.3f} | {1 / per:.2f} |"
+        )
     _order_estimate(args, results)
 
 
-def _order_estimate(args: argparse.Namespace, results: list[tuple[str, int, bool, bool,
-                                                                    float]]) -> None:
+def _order_estimate(
+    args: argparse.Namespace, results: list[tuple[str, int, bool, bool, float]]
+) -> None:
     """20 portraits at the fewest steps, CFG off, adapter on, 896x1152, plus review cost."""
     from pipeline.faces import FaceAnalyzer
     from pipeline.tiny_face_pack import build_tiny_face_pack
@@ -161,13 +193,16 @@ def _order_estimate(args: argparse.Namespace, results: list[tuple[str, int, bool
     analyzer = FaceAnalyzer("tiny_pack", root)
     rgb = np.zeros((1152, 896, 3), np.uint8)
     review = _timed(lambda: [analyzer.analyze(rgb) for _ in range(20)], "cpu")
-    print(f"\norder of 20 at 896x1152, {few} steps, CFG off: generation {20 * per[0]:.1f} s + "
-          f"review {review:.2f} s (tiny face pack; buffalo_l on GPU adds ~0.02 s/image)")
+    print(
+        f"\norder of 20 at 896x1152, {few} steps, CFG off: generation {20 * per[0]:.1f} s + "
+        f"review {review:.2f} s (tiny face pack; buffalo_l on GPU adds ~0.02 s/image)"
+    )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--full-size", action="store_true")
     parser.add_argument("--steps", type=int, nargs="+", default=[4, 8, 30])

@@ -13,8 +13,14 @@ import os
 import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pipeline.styles import STYLE_PACKS
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from pipeline.portraits import PortraitConfig, PortraitModels
 
 logger = logging.getLogger(__name__)
 _IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}
@@ -30,15 +36,23 @@ def _parser() -> argparse.ArgumentParser:
     gen.add_argument("--out", type=Path, required=True)
     gen.add_argument("--order-id", default="cli", help="seeds derive from it")
     gen.add_argument("--shots", type=int, default=None)
-    gen.add_argument("--tiny", type=Path, default=None,
-                     help="build tiny random models in this folder and use them (demo)")
+    gen.add_argument(
+        "--tiny",
+        type=Path,
+        default=None,
+        help="build tiny random models in this folder and use them (demo)",
+    )
     env = os.environ.get
     gen.add_argument("--base-model", default=env("PORTRAIT_BASE_MODEL"))
     gen.add_argument("--adapter-dir", default=env("PORTRAIT_ADAPTER_DIR"))
-    gen.add_argument("--adapter-weight", default=env("PORTRAIT_ADAPTER_WEIGHT",
-                                                     "ip-adapter-faceid_sdxl.bin"))
-    gen.add_argument("--image-encoder", default=env("PORTRAIT_IMAGE_ENCODER"),
-                     help="CLIP ViT-H folder: switches to FaceID-Plus-v2")
+    gen.add_argument(
+        "--adapter-weight", default=env("PORTRAIT_ADAPTER_WEIGHT", "ip-adapter-faceid_sdxl.bin")
+    )
+    gen.add_argument(
+        "--image-encoder",
+        default=env("PORTRAIT_IMAGE_ENCODER"),
+        help="CLIP ViT-H folder: switches to FaceID-Plus-v2",
+    )
     gen.add_argument("--lora", default=env("PORTRAIT_LORA_PATH"))
     gen.add_argument("--lora-weight", default=env("PORTRAIT_LORA_WEIGHT"))
     gen.add_argument("--scheduler", default=env("PORTRAIT_SCHEDULER", "default"))
@@ -50,7 +64,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _read_photos(args: argparse.Namespace) -> tuple[object, list[object]]:
+def _read_photos(args: argparse.Namespace) -> tuple[np.ndarray, list[np.ndarray]]:
     from pipeline.decode import ImageRejected, decode_image
 
     headshot = decode_image(args.headshot.read_bytes())
@@ -65,7 +79,7 @@ def _read_photos(args: argparse.Namespace) -> tuple[object, list[object]]:
     return headshot, selfies
 
 
-def _models(args: argparse.Namespace) -> tuple[object, object]:
+def _models(args: argparse.Namespace) -> tuple[PortraitModels, PortraitConfig]:
     import torch
 
     from pipeline.faces import FaceAnalyzer
@@ -88,13 +102,19 @@ def _models(args: argparse.Namespace) -> tuple[object, object]:
         if not (args.base_model and args.adapter_dir and args.face_root):
             raise SystemExit("set --base-model, --adapter-dir and --face-root (or --tiny DIR)")
         gen_cfg = GeneratorConfig(
-            base_model=args.base_model, adapter_dir=args.adapter_dir,
-            adapter_weight_name=args.adapter_weight, plus_v2=bool(args.image_encoder),
-            image_encoder_path=args.image_encoder, lora_path=args.lora,
-            lora_weight_name=args.lora_weight, scheduler=args.scheduler)
+            base_model=args.base_model,
+            adapter_dir=args.adapter_dir,
+            adapter_weight_name=args.adapter_weight,
+            plus_v2=bool(args.image_encoder),
+            image_encoder_path=args.image_encoder,
+            lora_path=args.lora,
+            lora_weight_name=args.lora_weight,
+            scheduler=args.scheduler,
+        )
         analyzer = FaceAnalyzer(args.face_pack, args.face_root)
-    overrides = {k: v for k, v in (("steps", args.steps), ("guidance", args.guidance))
-                 if v is not None}
+    overrides = {
+        k: v for k, v in (("steps", args.steps), ("guidance", args.guidance)) if v is not None
+    }
     gen_cfg = replace(gen_cfg, **overrides)
     generator = PortraitGenerator.load(gen_cfg, device=device, dtype=dtype)
     return PortraitModels(analyzer=analyzer, generator=generator), config
@@ -111,8 +131,15 @@ def generate(args: argparse.Namespace) -> int:
         print(f"\r{done}/{total} portraits", end="", file=sys.stderr, flush=True)
 
     try:
-        result = make_portraits(headshot, selfies, args.pack, args.order_id,  # type: ignore[arg-type]
-                                models, config, progress)  # type: ignore[arg-type]
+        result = make_portraits(
+            headshot,
+            selfies,
+            args.pack,
+            args.order_id,
+            models,
+            config,
+            progress,
+        )
     except (NoUsablePhotos, InconsistentIdentity, NoAcceptablePortraits) as exc:
         print(f"\nrefused: {exc}", file=sys.stderr)
         return 2
@@ -122,8 +149,9 @@ def generate(args: argparse.Namespace) -> int:
         stem = f"{args.pack}_{image.shot_index:02d}"
         (args.out / f"{stem}.png").write_bytes(image.png)
         (args.out / f"{stem}.jpg").write_bytes(image.jpeg)
-    (args.out / "report.json").write_text(json.dumps(result.report, indent=2, ensure_ascii=False),
-                                          encoding="utf-8")
+    (args.out / "report.json").write_text(
+        json.dumps(result.report, indent=2, ensure_ascii=False), encoding="utf-8"
+    )
     print(f"{len(result.images)} portraits and report.json written to {args.out}")
     return 0
 

@@ -10,8 +10,16 @@ import numpy as np
 from pipeline.faces import Face
 
 REASONS: tuple[str, ...] = (
-    "ok", "no_face", "multiple_faces", "face_too_small", "not_frontal", "blurry",
-    "too_dark", "too_bright", "different_person", "duplicate",
+    "ok",
+    "no_face",
+    "multiple_faces",
+    "face_too_small",
+    "not_frontal",
+    "blurry",
+    "too_dark",
+    "too_bright",
+    "different_person",
+    "duplicate",
 )
 
 
@@ -66,8 +74,11 @@ class CheckResult:
 
     def as_report(self) -> dict[str, object]:
         """JSON-safe view for report.json (no embedding)."""
-        return {"ok": self.ok, "reason": self.reason,
-                "measured": {k: round(float(v), 4) for k, v in self.measured.items()}}
+        return {
+            "ok": self.ok,
+            "reason": self.reason,
+            "measured": {k: round(float(v), 4) for k, v in self.measured.items()},
+        }
 
 
 def face_crop(rgb: np.ndarray, face: Face) -> np.ndarray:
@@ -101,17 +112,23 @@ def measure_face(rgb: np.ndarray, face: Face) -> dict[str, float]:
         "det_score": face.det_score,
         "face_px": short_side,
         "face_fraction": short_side / max(1, min(rgb.shape[:2])),
-        "yaw": face.yaw, "pitch": face.pitch, "roll": face.roll,
+        "yaw": face.yaw,
+        "pitch": face.pitch,
+        "roll": face.roll,
         "luma": float(grey.mean()),
         "clipped": float((grey >= 250).mean()),
         "sharpness": sharpness(grey),
     }
 
 
-def _count_faces(faces: list[Face], config: CheckConfig,
-                 ignore_small: bool) -> tuple[Face | None, int, dict[str, float]]:
-    real = sorted((f for f in faces if f.det_score >= config.min_det_score),
-                  key=lambda f: f.area, reverse=True)
+def _count_faces(
+    faces: list[Face], config: CheckConfig, ignore_small: bool
+) -> tuple[Face | None, int, dict[str, float]]:
+    real = sorted(
+        (f for f in faces if f.det_score >= config.min_det_score),
+        key=lambda f: f.area,
+        reverse=True,
+    )
     if not real:
         return None, 0, {"faces": 0.0}
     main = real[0]
@@ -122,8 +139,9 @@ def _count_faces(faces: list[Face], config: CheckConfig,
     return main, len(counted), {"faces": float(len(real)), "counted_faces": float(len(counted))}
 
 
-def _quality(m: dict[str, float], config: CheckConfig, max_yaw: float, max_pitch: float,
-             max_roll: float) -> str:
+def _quality(
+    m: dict[str, float], config: CheckConfig, max_yaw: float, max_pitch: float, max_roll: float
+) -> str:
     # Order matters: a dark face also measures as blurry, so exposure is judged first.
     if m["face_px"] < config.min_face_px or m["face_fraction"] < config.min_face_fraction:
         return "face_too_small"
@@ -138,8 +156,9 @@ def _quality(m: dict[str, float], config: CheckConfig, max_yaw: float, max_pitch
     return "ok"
 
 
-def check_headshot(rgb: np.ndarray, faces: list[Face],
-                   config: CheckConfig | None = None) -> CheckResult:
+def check_headshot(
+    rgb: np.ndarray, faces: list[Face], config: CheckConfig | None = None
+) -> CheckResult:
     """Exactly one face, big enough, frontal, well exposed and sharp."""
     config = config or CheckConfig()
     main, count, measured = _count_faces(faces, config, ignore_small=False)
@@ -148,14 +167,23 @@ def check_headshot(rgb: np.ndarray, faces: list[Face],
     if count > 1:
         return CheckResult(False, "multiple_faces", measured, main)
     measured |= measure_face(rgb, main)
-    reason = _quality(measured, config, config.headshot_max_yaw, config.headshot_max_pitch,
-                      config.headshot_max_roll)
+    reason = _quality(
+        measured,
+        config,
+        config.headshot_max_yaw,
+        config.headshot_max_pitch,
+        config.headshot_max_roll,
+    )
     return CheckResult(reason == "ok", reason, measured, main)
 
 
-def check_selfie(rgb: np.ndarray, faces: list[Face], headshot_embedding: np.ndarray | None,
-                 accepted_fingerprints: Iterable[int] = (),
-                 config: CheckConfig | None = None) -> CheckResult:
+def check_selfie(
+    rgb: np.ndarray,
+    faces: list[Face],
+    headshot_embedding: np.ndarray | None,
+    accepted_fingerprints: Iterable[int] = (),
+    config: CheckConfig | None = None,
+) -> CheckResult:
     """One dominant face of the headshot's person, good quality, not a near-duplicate."""
     config = config or CheckConfig()
     main, count, measured = _count_faces(faces, config, ignore_small=True)
@@ -164,8 +192,9 @@ def check_selfie(rgb: np.ndarray, faces: list[Face], headshot_embedding: np.ndar
     if count > 1:
         return CheckResult(False, "multiple_faces", measured, main)
     measured |= measure_face(rgb, main)
-    reason = _quality(measured, config, config.selfie_max_yaw, config.selfie_max_pitch,
-                      config.selfie_max_roll)
+    reason = _quality(
+        measured, config, config.selfie_max_yaw, config.selfie_max_pitch, config.selfie_max_roll
+    )
     if reason != "ok":
         return CheckResult(False, reason, measured, main)
     if headshot_embedding is not None:

@@ -71,29 +71,38 @@ def pose_from_keypoints(kps: np.ndarray) -> tuple[float, float, float]:
 class FaceAnalyzer:
     """Loads an insightface pack from `root/models/pack_name`; never downloads anything."""
 
-    def __init__(self, pack_name: str, root: Path, det_size: tuple[int, int] = (640, 640),
-                 providers: list[str] | None = None, det_thresh: float = 0.5) -> None:
+    def __init__(
+        self,
+        pack_name: str,
+        root: Path,
+        det_size: tuple[int, int] = (640, 640),
+        providers: list[str] | None = None,
+        det_thresh: float = 0.5,
+    ) -> None:
         folder = Path(root).expanduser() / "models" / pack_name
         if not folder.is_dir() or not any(folder.glob("*.onnx")):
             # insightface would try to download a missing pack; we refuse instead.
             raise FileNotFoundError(
                 f"face model pack {pack_name!r} not found under {folder}; copy the pack's "
-                "*.onnx files there (see README: model licences)")
+                "*.onnx files there (see README: model licences)"
+            )
         import onnxruntime
         from insightface.app import FaceAnalysis
 
         if providers is None:
             available = onnxruntime.get_available_providers()
-            providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider")
-                         if p in available]
+            providers = [
+                p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available
+            ]
         self.providers = providers
         self._app: Any = FaceAnalysis(name=str(folder), providers=providers)
         ctx_id = 0 if providers[0] == "CUDAExecutionProvider" else -1
         self._app.prepare(ctx_id=ctx_id, det_thresh=det_thresh, det_size=det_size)
         if "recognition" not in self._app.models:
             raise ValueError(f"face model pack {pack_name!r} has no recognition model")
-        logger.info("face pack %s loaded: %s on %s", pack_name, sorted(self._app.models),
-                    providers[0])
+        logger.info(
+            "face pack %s loaded: %s on %s", pack_name, sorted(self._app.models), providers[0]
+        )
 
     def analyze(self, rgb: np.ndarray) -> list[Face]:
         """All faces in an RGB image, largest first."""
@@ -114,6 +123,13 @@ class FaceAnalyzer:
         emb = np.asarray(raw.embedding, dtype=np.float32)
         emb = emb / max(float(np.linalg.norm(emb)), 1e-12)
         age = int(raw.age) if raw.age is not None else None
-        return Face(bbox=np.asarray(raw.bbox, dtype=np.float32), kps=kps,
-                    det_score=float(raw.det_score), embedding=emb, yaw=yaw, pitch=pitch,
-                    roll=roll, age=age)
+        return Face(
+            bbox=np.asarray(raw.bbox, dtype=np.float32),
+            kps=kps,
+            det_score=float(raw.det_score),
+            embedding=emb,
+            yaw=yaw,
+            pitch=pitch,
+            roll=roll,
+            age=age,
+        )

@@ -10,27 +10,53 @@ from pathlib import Path
 from typing import Any
 
 SDXL_UNET: dict[str, Any] = dict(
-    act_fn="silu", addition_embed_type="text_time", addition_embed_type_num_heads=64,
-    addition_time_embed_dim=256, attention_head_dim=[5, 10, 20],
-    block_out_channels=[320, 640, 1280], cross_attention_dim=2048,
+    act_fn="silu",
+    addition_embed_type="text_time",
+    addition_embed_type_num_heads=64,
+    addition_time_embed_dim=256,
+    attention_head_dim=[5, 10, 20],
+    block_out_channels=[320, 640, 1280],
+    cross_attention_dim=2048,
     down_block_types=["DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"],
-    in_channels=4, layers_per_block=2, norm_num_groups=32, out_channels=4,
-    projection_class_embeddings_input_dim=2816, sample_size=128,
+    in_channels=4,
+    layers_per_block=2,
+    norm_num_groups=32,
+    out_channels=4,
+    projection_class_embeddings_input_dim=2816,
+    sample_size=128,
     transformer_layers_per_block=[1, 2, 10],
     up_block_types=["CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"],
     use_linear_projection=True,
 )
 SDXL_VAE: dict[str, Any] = dict(
-    block_out_channels=[128, 256, 512, 512], in_channels=3, out_channels=3, latent_channels=4,
-    down_block_types=["DownEncoderBlock2D"] * 4, up_block_types=["UpDecoderBlock2D"] * 4,
-    layers_per_block=2, norm_num_groups=32, sample_size=1024, scaling_factor=0.13025,
+    block_out_channels=[128, 256, 512, 512],
+    in_channels=3,
+    out_channels=3,
+    latent_channels=4,
+    down_block_types=["DownEncoderBlock2D"] * 4,
+    up_block_types=["UpDecoderBlock2D"] * 4,
+    layers_per_block=2,
+    norm_num_groups=32,
+    sample_size=1024,
+    scaling_factor=0.13025,
     force_upcast=True,
 )
-CLIP_L: dict[str, Any] = dict(hidden_size=768, intermediate_size=3072, num_attention_heads=12,
-                              num_hidden_layers=12, projection_dim=768, hidden_act="quick_gelu")
-CLIP_BIG_G: dict[str, Any] = dict(hidden_size=1280, intermediate_size=5120,
-                                  num_attention_heads=20, num_hidden_layers=32,
-                                  projection_dim=1280, hidden_act="gelu")
+CLIP_L: dict[str, Any] = dict(
+    hidden_size=768,
+    intermediate_size=3072,
+    num_attention_heads=12,
+    num_hidden_layers=12,
+    projection_dim=768,
+    hidden_act="quick_gelu",
+)
+CLIP_BIG_G: dict[str, Any] = dict(
+    hidden_size=1280,
+    intermediate_size=5120,
+    num_attention_heads=20,
+    num_hidden_layers=32,
+    projection_dim=1280,
+    hidden_act="gelu",
+)
 FACEID_WEIGHT_NAME = "ip-adapter-faceid_sdxl_random.safetensors"
 
 
@@ -57,19 +83,30 @@ def random_sdxl_pipeline(device: str, dtype: Any) -> Any:
     tok_dir = Path(tempfile.mkdtemp(prefix="tok_"))
     _write_tokenizer(tok_dir)
     tokenizer = CLIPTokenizer.from_pretrained(tok_dir, model_max_length=77)
-    common = dict(vocab_size=49408, max_position_embeddings=77, bos_token_id=0, eos_token_id=2,
-                  pad_token_id=1)
+    common = dict(
+        vocab_size=49408, max_position_embeddings=77, bos_token_id=0, eos_token_id=2, pad_token_id=1
+    )
     with torch.device(device):  # initialise in place: no 10 GB detour through host memory
         unet = UNet2DConditionModel(**SDXL_UNET).to(dtype)
         vae = AutoencoderKL(**SDXL_VAE).to(dtype)
         te1 = CLIPTextModel(CLIPTextConfig(**CLIP_L, **common)).to(dtype)
         te2 = CLIPTextModelWithProjection(CLIPTextConfig(**CLIP_BIG_G, **common)).to(dtype)
-    scheduler = EulerDiscreteScheduler(beta_start=0.00085, beta_end=0.012,
-                                       beta_schedule="scaled_linear",
-                                       timestep_spacing="leading", steps_offset=1)
-    return StableDiffusionXLPipeline(vae=vae, text_encoder=te1, text_encoder_2=te2,
-                                     tokenizer=tokenizer, tokenizer_2=tokenizer, unet=unet,
-                                     scheduler=scheduler)
+    scheduler = EulerDiscreteScheduler(
+        beta_start=0.00085,
+        beta_end=0.012,
+        beta_schedule="scaled_linear",
+        timestep_spacing="leading",
+        steps_offset=1,
+    )
+    return StableDiffusionXLPipeline(
+        vae=vae,
+        text_encoder=te1,
+        text_encoder_2=te2,
+        tokenizer=tokenizer,
+        tokenizer_2=tokenizer,
+        unet=unet,
+        scheduler=scheduler,
+    )
 
 
 def write_random_faceid_adapter(folder: Path, unet: Any, seed: int = 0) -> str:
@@ -100,7 +137,8 @@ def write_random_faceid_adapter(folder: Path, unet: Any, seed: int = 0) -> str:
             width = blocks[int(name[len("down_blocks.")])]
         for kind in ("to_k_ip", "to_v_ip"):
             state[f"ip_adapter.{key}.{kind}.weight"] = (
-                torch.randn(width, cad, generator=gen) * 0.02).half()
+                torch.randn(width, cad, generator=gen) * 0.02
+            ).half()
         key += 2
     folder.mkdir(parents=True, exist_ok=True)
     save_file(state, str(folder / FACEID_WEIGHT_NAME))

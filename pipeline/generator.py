@@ -64,8 +64,13 @@ def tiny_generator_config(models_dir: Path, **overrides: Any) -> GeneratorConfig
     from pipeline.tiny_models import ADAPTER_WEIGHT_NAME
 
     base = GeneratorConfig(
-        base_model=str(Path(models_dir) / "sdxl"), adapter_dir=str(Path(models_dir) / "faceid"),
-        adapter_weight_name=ADAPTER_WEIGHT_NAME, steps=2, guidance=5.0, width=64, height=80,
+        base_model=str(Path(models_dir) / "sdxl"),
+        adapter_dir=str(Path(models_dir) / "faceid"),
+        adapter_weight_name=ADAPTER_WEIGHT_NAME,
+        steps=2,
+        guidance=5.0,
+        width=64,
+        height=80,
         batch_size=4,
     )
     return replace(base, **overrides)
@@ -77,21 +82,30 @@ def _set_scheduler(pipe: Any, name: str) -> None:
     cfg = pipe.scheduler.config
     if name == "euler_trailing":  # SDXL-Lightning's recipe
         pipe.scheduler = diffusers.EulerDiscreteScheduler.from_config(
-            cfg, timestep_spacing="trailing")
+            cfg, timestep_spacing="trailing"
+        )
     elif name == "tcd":  # Hyper-SD's recommended sampler
         pipe.scheduler = diffusers.TCDScheduler.from_config(cfg)
     elif name == "lcm":
         pipe.scheduler = diffusers.LCMScheduler.from_config(cfg)
     elif name == "dpmpp_2m_karras":
         pipe.scheduler = diffusers.DPMSolverMultistepScheduler.from_config(
-            cfg, use_karras_sigmas=True)
+            cfg, use_karras_sigmas=True
+        )
 
 
 class PortraitGenerator:
     """A loaded SDXL pipeline with a FaceID adapter; `generate` is synchronous."""
 
-    def __init__(self, pipe: Any, config: GeneratorConfig, device: str, dtype: torch.dtype,
-                 image_encoder: Any = None, image_processor: Any = None) -> None:
+    def __init__(
+        self,
+        pipe: Any,
+        config: GeneratorConfig,
+        device: str,
+        dtype: torch.dtype,
+        image_encoder: Any = None,
+        image_processor: Any = None,
+    ) -> None:
         self.pipe = pipe
         self.config = config
         self.device = device
@@ -100,20 +114,26 @@ class PortraitGenerator:
         self.image_processor = image_processor
 
     @classmethod
-    def load(cls, config: GeneratorConfig, device: str = "cpu",
-             dtype: torch.dtype | None = None) -> PortraitGenerator:
+    def load(
+        cls, config: GeneratorConfig, device: str = "cpu", dtype: torch.dtype | None = None
+    ) -> PortraitGenerator:
         """Load base model, adapter and optional LoRA with from_pretrained/load_ip_adapter."""
         import torch
         from diffusers import StableDiffusionXLPipeline
 
         dtype = dtype or torch.float32
         pipe = StableDiffusionXLPipeline.from_pretrained(
-            config.base_model, torch_dtype=dtype, variant=config.variant)
+            config.base_model, torch_dtype=dtype, variant=config.variant
+        )
         return cls._finish(pipe, config, device, dtype)
 
     @classmethod
-    def random_full_size(cls, config: GeneratorConfig | None = None, device: str = "cuda",
-                         dtype: torch.dtype | None = None) -> PortraitGenerator:
+    def random_full_size(
+        cls,
+        config: GeneratorConfig | None = None,
+        device: str = "cuda",
+        dtype: torch.dtype | None = None,
+    ) -> PortraitGenerator:
         """Full-size SDXL + FaceID architecture with random weights: real cost, no hub."""
         import torch
 
@@ -123,20 +143,30 @@ class PortraitGenerator:
         pipe = random_sdxl_pipeline(device, dtype)
         folder = Path(tempfile.mkdtemp(prefix="faceid_random_"))
         weight = write_random_faceid_adapter(folder, pipe.unet)
-        config = replace(config or GeneratorConfig(base_model="random", adapter_dir=""),
-                         base_model="random", adapter_dir=str(folder),
-                         adapter_weight_name=weight, adapter_subfolder="", lora_path=None,
-                         plus_v2=False)
+        config = replace(
+            config or GeneratorConfig(base_model="random", adapter_dir=""),
+            base_model="random",
+            adapter_dir=str(folder),
+            adapter_weight_name=weight,
+            adapter_subfolder="",
+            lora_path=None,
+            plus_v2=False,
+        )
         return cls._finish(pipe, config, device, dtype)
 
     @classmethod
-    def _finish(cls, pipe: Any, config: GeneratorConfig, device: str,
-                dtype: torch.dtype) -> PortraitGenerator:
+    def _finish(
+        cls, pipe: Any, config: GeneratorConfig, device: str, dtype: torch.dtype
+    ) -> PortraitGenerator:
         import torch
 
         # image_encoder_folder=None: FaceID conditions on ArcFace embeddings we compute.
-        pipe.load_ip_adapter(config.adapter_dir, subfolder=config.adapter_subfolder or None,
-                             weight_name=config.adapter_weight_name, image_encoder_folder=None)
+        pipe.load_ip_adapter(
+            config.adapter_dir,
+            subfolder=config.adapter_subfolder or None,
+            weight_name=config.adapter_weight_name,
+            image_encoder_folder=None,
+        )
         if config.lora_path:
             pipe.load_lora_weights(config.lora_path, weight_name=config.lora_weight_name)
             pipe.fuse_lora(lora_scale=config.lora_scale)
@@ -148,15 +178,23 @@ class PortraitGenerator:
             from transformers import CLIPImageProcessor, CLIPVisionModelWithProjection
 
             encoder = CLIPVisionModelWithProjection.from_pretrained(
-                config.image_encoder_path, torch_dtype=dtype).to(device)
+                config.image_encoder_path, torch_dtype=dtype
+            ).to(device)
             processor = CLIPImageProcessor()
         if device.startswith("cuda"):
             pipe.unet.to(memory_format=torch.channels_last)
             pipe.vae.to(memory_format=torch.channels_last)
         if config.compile:
             pipe.unet = torch.compile(pipe.unet)
-        logger.info("generator ready: %s on %s/%s, %d steps, %dx%d", config.base_model, device,
-                    dtype, config.steps, config.width, config.height)
+        logger.info(
+            "generator ready: %s on %s/%s, %d steps, %dx%d",
+            config.base_model,
+            device,
+            dtype,
+            config.steps,
+            config.width,
+            config.height,
+        )
         return cls(pipe, config, device, dtype, encoder, processor)
 
     def _id_embeds(self, profile: IdentityProfile, batch: int, cfg: bool) -> torch.Tensor:
@@ -173,12 +211,15 @@ class PortraitGenerator:
 
         if not profile.reference_crops:
             raise ValueError("FaceID-Plus-v2 needs a reference face crop in the profile")
-        pixels = self.image_processor(images=[profile.reference_crops[0]],
-                                      return_tensors="pt").pixel_values
-        hidden = self.image_encoder(pixels.to(self.device, self.dtype),
-                                    output_hidden_states=True).hidden_states[-2]
-        uncond = self.image_encoder(torch.zeros_like(pixels).to(self.device, self.dtype),
-                                    output_hidden_states=True).hidden_states[-2]
+        pixels = self.image_processor(
+            images=[profile.reference_crops[0]], return_tensors="pt"
+        ).pixel_values
+        hidden = self.image_encoder(
+            pixels.to(self.device, self.dtype), output_hidden_states=True
+        ).hidden_states[-2]
+        uncond = self.image_encoder(
+            torch.zeros_like(pixels).to(self.device, self.dtype), output_hidden_states=True
+        ).hidden_states[-2]
         clip = hidden.unsqueeze(0).repeat(batch, 1, 1, 1)  # (B, N=1, tokens, width)
         if cfg:
             clip = torch.cat([uncond.unsqueeze(0).repeat(batch, 1, 1, 1), clip])
@@ -187,9 +228,15 @@ class PortraitGenerator:
         layer.shortcut = True  # the "v2" of Plus-v2
         layer.shortcut_scale = self.config.plus_shortcut_scale
 
-    def generate(self, profile: IdentityProfile, pack: StylePack, shots: Sequence[Shot],
-                 seeds: Sequence[int], progress: Progress | None = None,
-                 adapter_scale: float | None = None) -> list[Image.Image]:
+    def generate(
+        self,
+        profile: IdentityProfile,
+        pack: StylePack,
+        shots: Sequence[Shot],
+        seeds: Sequence[int],
+        progress: Progress | None = None,
+        adapter_scale: float | None = None,
+    ) -> list[Image.Image]:
         """One image per (shot, seed), in batches; progress(done, total) after each image."""
         import torch
 
@@ -197,13 +244,14 @@ class PortraitGenerator:
             raise ValueError(f"{len(shots)} shots but {len(seeds)} seeds")
         cfg = self.config
         do_cfg = cfg.guidance > 1.0
-        self.pipe.set_ip_adapter_scale(cfg.adapter_scale if adapter_scale is None
-                                       else adapter_scale)
+        self.pipe.set_ip_adapter_scale(
+            cfg.adapter_scale if adapter_scale is None else adapter_scale
+        )
         images: list[Image.Image] = []
         total = len(shots)
         for start in range(0, total, cfg.batch_size):
-            batch_shots = shots[start:start + cfg.batch_size]
-            batch_seeds = seeds[start:start + cfg.batch_size]
+            batch_shots = shots[start : start + cfg.batch_size]
+            batch_seeds = seeds[start : start + cfg.batch_size]
             n = len(batch_shots)
             if cfg.plus_v2:
                 self._set_clip_embeds(profile, n, do_cfg)
@@ -213,8 +261,11 @@ class PortraitGenerator:
                     prompt=[pack.prompt(s) for s in batch_shots],
                     negative_prompt=[pack.negative_prompt] * n,
                     ip_adapter_image_embeds=[self._id_embeds(profile, n, do_cfg)],
-                    num_inference_steps=cfg.steps, guidance_scale=cfg.guidance,
-                    width=cfg.width, height=cfg.height, generator=generators,
+                    num_inference_steps=cfg.steps,
+                    guidance_scale=cfg.guidance,
+                    width=cfg.width,
+                    height=cfg.height,
+                    generator=generators,
                     output_type="pil",
                 )
             for image in out.images:

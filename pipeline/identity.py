@@ -14,7 +14,8 @@ class InconsistentIdentity(Exception):
     def __init__(self, consistency: float, outliers: int, total: int) -> None:
         super().__init__(
             f"these photos seem to show more than one person (consistency {consistency:.2f}, "
-            f"{outliers} of {total} photos far from the rest)")
+            f"{outliers} of {total} photos far from the rest)"
+        )
         self.consistency = consistency
         self.outliers = outliers
         self.total = total
@@ -53,8 +54,10 @@ class IdentityProfile:
         raise TypeError("an IdentityProfile must not be serialised")
 
     def __repr__(self) -> str:  # keeps embeddings out of logs and tracebacks
-        return (f"IdentityProfile(kept={len(self.kept)}, dropped={len(self.dropped)}, "
-                f"consistency={self.consistency:.3f})")
+        return (
+            f"IdentityProfile(kept={len(self.kept)}, dropped={len(self.dropped)}, "
+            f"consistency={self.consistency:.3f})"
+        )
 
     def similarity(self, embedding: np.ndarray) -> float:
         """Cosine of one (unit) embedding to the profile's mean."""
@@ -90,16 +93,18 @@ def leave_one_out_consistency(embeddings: np.ndarray) -> float:
     return float(np.mean(np.sum(unit * others, axis=1)))
 
 
-def build_profile(embeddings: Sequence[np.ndarray] | np.ndarray,
-                  crops: Sequence[np.ndarray] | None = None,
-                  frontality: Sequence[float] | None = None,
-                  config: IdentityConfig | None = None) -> IdentityProfile:
+def build_profile(
+    embeddings: Sequence[np.ndarray] | np.ndarray,
+    crops: Sequence[np.ndarray] | None = None,
+    frontality: Sequence[float] | None = None,
+    config: IdentityConfig | None = None,
+) -> IdentityProfile:
     """Profile from accepted photos' embeddings (and their face crops, |yaw|+|pitch| each)."""
     config = config or IdentityConfig()
     emb = _unit(np.asarray(embeddings, dtype=np.float32).reshape(len(embeddings), -1))
     if len(emb) == 0:
         raise ValueError("no embeddings to build a profile from")
-    centre, keep = robust_centre(emb, config.outlier_cosine)
+    _, keep = robust_centre(emb, config.outlier_cosine)
     outliers = int((~keep).sum())
     if outliers > config.max_outlier_fraction * len(emb) or not keep.any():
         raise InconsistentIdentity(leave_one_out_consistency(emb), outliers, len(emb))
@@ -117,6 +122,8 @@ def build_profile(embeddings: Sequence[np.ndarray] | np.ndarray,
     return IdentityProfile(
         mean_embedding=mean.astype(np.float32),
         top_embeddings=emb[order[: config.top_k]].astype(np.float32),
-        reference_crops=refs, consistency=consistency,
-        kept=kept.tolist(), dropped=np.flatnonzero(~keep).tolist(),
+        reference_crops=refs,
+        consistency=consistency,
+        kept=kept.tolist(),
+        dropped=np.flatnonzero(~keep).tolist(),
     )

@@ -23,12 +23,34 @@ DIGITAL_SOURCE_TYPE = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlg
 # 12x12 bitmaps of 生 and 成, used when no CJK font is configured: the mark must be
 # bilingual even on a bare server, and shipping a 10 MB CJK font for two glyphs is silly.
 _GLYPHS = {
-    "生": ["....#..#....", "...##..#....", "..#.#######.", ".#.....#....", ".......#....",
-           "..#########.", ".......#....", ".......#....", ".......#....", ".......#....",
-           "############", "............"],
-    "成": [".......#.#..", ".......#..#.", ".###########", ".#.....#....", ".#.....#...#",
-           ".#####.#..#.", ".#...#..#.#.", ".#...#..##..", ".#...#..#...", "#..#.#.#.#..",
-           "#...#.#...##", "............"],
+    "生": [
+        "....#..#....",
+        "...##..#....",
+        "..#.#######.",
+        ".#.....#....",
+        ".......#....",
+        "..#########.",
+        ".......#....",
+        ".......#....",
+        ".......#....",
+        ".......#....",
+        "############",
+        "............",
+    ],
+    "成": [
+        ".......#.#..",
+        ".......#..#.",
+        ".###########",
+        ".#.....#....",
+        ".#.....#...#",
+        ".#####.#..#.",
+        ".#...#..#.#.",
+        ".#...#..##..",
+        ".#...#..#...",
+        "#..#.#.#.#..",
+        "#...#.#...##",
+        "............",
+    ],
 }
 
 
@@ -64,8 +86,10 @@ def _draw_glyph(draw: ImageDraw.ImageDraw, glyph: str, x: int, y: int, size: int
     for r, row in enumerate(rows):
         for c, bit in enumerate(row):
             if bit == "#":
-                draw.rectangle([x + c * cell, y + r * cell, x + (c + 1) * cell - 1,
-                                y + (r + 1) * cell - 1], fill=(255, 255, 255))
+                draw.rectangle(
+                    [x + c * cell, y + r * cell, x + (c + 1) * cell - 1, y + (r + 1) * cell - 1],
+                    fill=(255, 255, 255),
+                )
     return cell * len(rows[0])
 
 
@@ -131,8 +155,13 @@ def encode_labelled_png(image: Image.Image, provider: str, cid: str) -> bytes:
 def encode_labelled_jpeg(image: Image.Image, provider: str, cid: str, quality: int = 90) -> bytes:
     """JPEG with EXIF provenance (description, software, ImageUniqueID = content id)."""
     buf = io.BytesIO()
-    image.save(buf, format="JPEG", quality=quality, exif=_exif(provider, cid).tobytes(),
-               xmp=_xmp(provider, cid).encode("utf-8"))
+    image.save(
+        buf,
+        format="JPEG",
+        quality=quality,
+        exif=_exif(provider, cid).tobytes(),
+        xmp=_xmp(provider, cid).encode("utf-8"),
+    )
     return buf.getvalue()
 
 
@@ -159,5 +188,5 @@ def mark_present(rgb: np.ndarray, config: LabelConfig | None = None) -> bool:
     """Whether the bottom-right plate of the visible mark is there (dark plate, white ink)."""
     config = config or LabelConfig()
     size = max(config.min_mark_px, round(rgb.shape[0] * config.mark_height_fraction))
-    band = rgb[-size:, -min(rgb.shape[1], 4 * size):].astype(np.float32)
+    band = rgb[-size:, -min(rgb.shape[1], 4 * size) :].astype(np.float32)
     return bool((band.mean(axis=2) > 200).mean() > 0.05 and (band.mean(axis=2) < 110).mean() > 0.3)

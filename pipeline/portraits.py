@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -24,6 +25,9 @@ from pipeline.labels import (
 )
 from pipeline.review import ReviewConfig, ReviewScore, rank, review_image
 from pipeline.styles import STYLE_PACKS, Shot, seeds_for
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 logger = logging.getLogger(__name__)
 
@@ -77,7 +81,7 @@ class PortraitImage:
 @dataclass
 class PortraitResult:
     images: list[PortraitImage]
-    report: dict[str, object]
+    report: dict[str, Any]
 
 
 class _Stages:
@@ -93,25 +97,33 @@ class _Stages:
             self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
 
 
-def _check_photos(headshot: np.ndarray, selfies: list[np.ndarray], models: PortraitModels,
-                  config: PortraitConfig) -> tuple[CheckResult, list[CheckResult]]:
+def _check_photos(
+    headshot: np.ndarray, selfies: list[np.ndarray], models: PortraitModels, config: PortraitConfig
+) -> tuple[CheckResult, list[CheckResult]]:
     head = check_headshot(headshot, models.analyzer.analyze(headshot), config.checks)
     if not head.ok or head.face is None:
         raise NoUsablePhotos(f"headshot_{head.reason}")
     accepted: list[int] = [fingerprint(headshot)]
     results = []
     for rgb in selfies:
-        result = check_selfie(rgb, models.analyzer.analyze(rgb), head.face.embedding, accepted,
-                              config.checks)
+        result = check_selfie(
+            rgb, models.analyzer.analyze(rgb), head.face.embedding, accepted, config.checks
+        )
         if result.ok:
             accepted.append(fingerprint(rgb))
         results.append(result)
     return head, results
 
 
-def make_portraits(headshot: np.ndarray, selfies: list[np.ndarray], pack_id: str,
-                   order_id: str, models: PortraitModels, config: PortraitConfig | None = None,
-                   progress: Callable[[int, int], None] | None = None) -> PortraitResult:
+def make_portraits(
+    headshot: np.ndarray,
+    selfies: list[np.ndarray],
+    pack_id: str,
+    order_id: str,
+    models: PortraitModels,
+    config: PortraitConfig | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> PortraitResult:
     """Check, profile, generate, review (with retries), label. Raises typed errors."""
     config = config or PortraitConfig()
     if pack_id not in STYLE_PACKS:
@@ -128,14 +140,15 @@ def make_portraits(headshot: np.ndarray, selfies: list[np.ndarray], pack_id: str
         profile = build_profile(
             [r.face.embedding for _, r in photos if r.face is not None],
             crops=[face_crop(rgb, r.face) for rgb, r in photos if r.face is not None],
-            frontality=[abs(r.face.yaw) + abs(r.face.pitch) for _, r in photos
-                        if r.face is not None],
+            frontality=[
+                abs(r.face.yaw) + abs(r.face.pitch) for _, r in photos if r.face is not None
+            ],
             config=config.identity,
         )
     n = min(config.shots or len(pack.shots), len(pack.shots))
     shots = list(pack.shots[:n])
     seeds = seeds_for(order_id, n)
-    final: dict[int, tuple[object, ReviewScore, int]] = {}
+    final: dict[int, tuple[Image.Image, ReviewScore, int]] = {}
     all_scores: list[dict[str, object]] = []
     pending = list(range(n))
     for attempt in range(config.review.extra_attempts + 1):
@@ -144,15 +157,26 @@ def make_portraits(headshot: np.ndarray, selfies: list[np.ndarray], pack_id: str
         attempt_seeds = seeds if attempt == 0 else seeds_for(order_id, n, attempt)
         with stage("generate"):
             images = models.generator.generate(
-                profile, pack, [shots[i] for i in pending], [attempt_seeds[i] for i in pending],
-                progress=progress if attempt == 0 else None)
+                profile,
+                pack,
+                [shots[i] for i in pending],
+                [attempt_seeds[i] for i in pending],
+                progress=progress if attempt == 0 else None,
+            )
         still = []
         with stage("review"):
             for idx, image in zip(pending, images, strict=True):
-                score = review_image(np.asarray(image.convert("RGB")), models.analyzer, profile,
-                                     config.review)
-                all_scores.append({"shot": idx, "attempt": attempt, "seed": attempt_seeds[idx],
-                                   **score.as_report()})
+                score = review_image(
+                    np.asarray(image.convert("RGB")), models.analyzer, profile, config.review
+                )
+                all_scores.append(
+                    {
+                        "shot": idx,
+                        "attempt": attempt,
+                        "seed": attempt_seeds[idx],
+                        **score.as_report(),
+                    }
+                )
                 best = final.get(idx)
                 if best is None or score.score > best[1].score or (score.ok and not best[1].ok):
                     final[idx] = (image, score, attempt_seeds[idx])
@@ -167,25 +191,42 @@ def make_portraits(headshot: np.ndarray, selfies: list[np.ndarray], pack_id: str
         for idx in sorted(kept):
             image, score, seed = final[idx]
             cid = content_id(order_id, idx, seed)
-            marked = add_visible_mark(image, config.labels)  # type: ignore[arg-type]
-            out.append(PortraitImage(
-                png=encode_labelled_png(marked, config.labels.provider, cid),
-                jpeg=encode_labelled_jpeg(marked, config.labels.provider, cid,
-                                          config.jpeg_quality),
-                shot=shots[idx], shot_index=idx, seed=seed, score=score.score, content_id=cid))
+            marked = add_visible_mark(image, config.labels)
+            out.append(
+                PortraitImage(
+                    png=encode_labelled_png(marked, config.labels.provider, cid),
+                    jpeg=encode_labelled_jpeg(
+                        marked, config.labels.provider, cid, config.jpeg_quality
+                    ),
+                    shot=shots[idx],
+                    shot_index=idx,
+                    seed=seed,
+                    score=score.score,
+                    content_id=cid,
+                )
+            )
     if progress is not None:
         progress(n, n)
-    report: dict[str, object] = {
+    report: dict[str, Any] = {
         "pack": pack_id,
         "headshot": head.as_report(),
         "selfies": [{"index": i, **r.as_report()} for i, r in enumerate(selfie_results)],
-        "identity": {"consistency": round(profile.consistency, 4),
-                     "photos_used": len(profile.kept), "photos_dropped": len(profile.dropped)},
+        "identity": {
+            "consistency": round(profile.consistency, 4),
+            "photos_used": len(profile.kept),
+            "photos_dropped": len(profile.dropped),
+        },
         "outputs": all_scores,
-        "delivered": [{"shot": p.shot_index, "content_id": p.content_id,
-                       "score": round(p.score, 4)} for p in out],
+        "delivered": [
+            {"shot": p.shot_index, "content_id": p.content_id, "score": round(p.score, 4)}
+            for p in out
+        ],
         "seconds": {k: round(v, 3) for k, v in stage.seconds.items()},
     }
-    logger.info("order portraits: %d delivered of %d planned, consistency %.2f", len(out), n,
-                profile.consistency)
+    logger.info(
+        "order portraits: %d delivered of %d planned, consistency %.2f",
+        len(out),
+        n,
+        profile.consistency,
+    )
     return PortraitResult(images=out, report=report)

@@ -32,8 +32,9 @@ class ReviewConfig:
     @classmethod
     def permissive(cls, keep_per_pack: int = 20) -> ReviewConfig:
         """For random-weight models, whose outputs can never contain a face: accept all."""
-        return cls(min_identity=-1.0, require_one_face=False, extra_attempts=0,
-                   keep_per_pack=keep_per_pack)
+        return cls(
+            min_identity=-1.0, require_one_face=False, extra_attempts=0, keep_per_pack=keep_per_pack
+        )
 
 
 @dataclass
@@ -47,13 +48,21 @@ class ReviewScore:
     score: float
 
     def as_report(self) -> dict[str, object]:
-        return {"ok": self.ok, "reason": self.reason, "faces": self.faces,
-                "identity": None if self.identity is None else round(self.identity, 4),
-                "score": round(self.score, 4)}
+        return {
+            "ok": self.ok,
+            "reason": self.reason,
+            "faces": self.faces,
+            "identity": None if self.identity is None else round(self.identity, 4),
+            "score": round(self.score, 4),
+        }
 
 
-def review_image(rgb: np.ndarray, analyzer: Analyzer, profile: IdentityProfile,
-                 config: ReviewConfig | None = None) -> ReviewScore:
+def review_image(
+    rgb: np.ndarray,
+    analyzer: Analyzer,
+    profile: IdentityProfile,
+    config: ReviewConfig | None = None,
+) -> ReviewScore:
     """Count faces and measure identity against the profile."""
     config = config or ReviewConfig()
     faces = analyzer.analyze(rgb)

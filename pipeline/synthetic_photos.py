@@ -17,8 +17,9 @@ from PIL import Image
 
 from pipeline.tiny_face_pack import RECOGNISER_GRID
 
-PhotoKind = Literal["one", "two_faces", "background_face", "no_face", "dark", "bright",
-                    "blurry", "small_face"]
+PhotoKind = Literal[
+    "one", "two_faces", "background_face", "no_face", "dark", "bright", "blurry", "small_face"
+]
 _CANVAS = 640
 _GRID = 32
 _FACE_BASE = np.array([222.0, 196.0, 176.0])  # a light skin tone, well above the background
@@ -30,8 +31,9 @@ def _pattern(identity: int) -> np.ndarray:
     return rng.uniform(-_TINT, _TINT, (RECOGNISER_GRID, RECOGNISER_GRID, 3))
 
 
-def _draw_face(canvas: np.ndarray, identity: int, cx: int, cy: int, side: int,
-               rng: np.random.Generator) -> None:
+def _draw_face(
+    canvas: np.ndarray, identity: int, cx: int, cy: int, side: int, rng: np.random.Generator
+) -> None:
     cells = RECOGNISER_GRID
     side = max(cells, side // cells * cells)
     tile = np.kron(_pattern(identity), np.ones((side // cells, side // cells, 1)))
@@ -40,11 +42,12 @@ def _draw_face(canvas: np.ndarray, identity: int, cx: int, cy: int, side: int,
     h, w = canvas.shape[:2]
     xs, ys = max(0, x0), max(0, y0)
     xe, ye = min(w, x0 + side), min(h, y0 + side)
-    canvas[ys:ye, xs:xe] = face[ys - y0:ye - y0, xs - x0:xe - x0]
+    canvas[ys:ye, xs:xe] = face[ys - y0 : ye - y0, xs - x0 : xe - x0]
 
 
-def synthetic_face_rgb(identity: int, variant: int = 0, size: tuple[int, int] = (640, 640),
-                       kind: PhotoKind = "one") -> np.ndarray:
+def synthetic_face_rgb(
+    identity: int, variant: int = 0, size: tuple[int, int] = (640, 640), kind: PhotoKind = "one"
+) -> np.ndarray:
     """An HxWx3 uint8 RGB array; `size` is (width, height)."""
     width, height = size
     scale = _CANVAS / max(width, height)
@@ -65,8 +68,7 @@ def synthetic_face_rgb(identity: int, variant: int = 0, size: tuple[int, int] = 
         side = int(_GRID * 5)
         y = rows // 2 * _GRID + _GRID // 2
         _draw_face(canvas, identity, cw // 4 // _GRID * _GRID + _GRID // 2, y, side, rng)
-        _draw_face(canvas, identity + 7919, 3 * cw // 4 // _GRID * _GRID + _GRID // 2, y,
-                   side, rng)
+        _draw_face(canvas, identity + 7919, 3 * cw // 4 // _GRID * _GRID + _GRID // 2, y, side, rng)
     elif kind != "no_face":
         # Positions two cells apart (up to 5 x 5) times 3 sizes: on a square photo variants
         # 0..74 never share a layout, and layouts differ enough for the perceptual hash.
@@ -98,10 +100,16 @@ def synthetic_face_rgb(identity: int, variant: int = 0, size: tuple[int, int] = 
     return rgb
 
 
-def synthetic_face_photo(identity: int, variant: int = 0, size: tuple[int, int] = (640, 640),
-                         kind: PhotoKind = "one", quality: int = 92) -> bytes:
+def synthetic_face_photo(
+    identity: int,
+    variant: int = 0,
+    size: tuple[int, int] = (640, 640),
+    kind: PhotoKind = "one",
+    quality: int = 92,
+) -> bytes:
     """The same picture as `synthetic_face_rgb`, encoded as a JPEG like a phone upload."""
     buf = io.BytesIO()
     Image.fromarray(synthetic_face_rgb(identity, variant, size, kind)).save(
-        buf, format="JPEG", quality=quality)
+        buf, format="JPEG", quality=quality
+    )
     return buf.getvalue()

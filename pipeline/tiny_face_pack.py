@@ -10,13 +10,22 @@ with the same identity pattern embed close together and different patterns do no
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+if TYPE_CHECKING:
+    from onnx import ModelProto
+
 # ArcFace's canonical 5-point template in its 112x112 crop (insightface face_align.arcface_dst).
 ARCFACE_TEMPLATE = np.array(
-    [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366],
-     [41.5493, 92.3655], [70.7299, 92.2041]],
+    [
+        [38.2946, 51.6963],
+        [73.5318, 51.5014],
+        [56.0252, 71.7366],
+        [41.5493, 92.3655],
+        [70.7299, 92.2041],
+    ],
     dtype=np.float32,
 )
 STRIDES = (8, 16, 32)
@@ -38,7 +47,7 @@ def _anchor_rows(nodes: list, src: str, channels: int, name: str) -> None:
     ]
 
 
-def _detector_model() -> object:
+def _detector_model() -> ModelProto:
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
@@ -85,15 +94,29 @@ def _detector_model() -> object:
         helper.make_node("Sub", ["level", "bar_m"], ["excess"]),
         helper.make_node("Mul", ["excess", "softness"], ["excess_g"]),
         helper.make_node("Sigmoid", ["excess_g"], ["bright"]),
-        helper.make_node("AveragePool", ["bright"], ["cellfrac"], kernel_shape=[32, 32],
-                         strides=[32, 32]),
-        helper.make_node("AveragePool", ["cellfrac"], ["local"], kernel_shape=[9, 9],
-                         strides=[1, 1], pads=[4, 4, 4, 4], count_include_pad=1),
+        helper.make_node(
+            "AveragePool", ["bright"], ["cellfrac"], kernel_shape=[32, 32], strides=[32, 32]
+        ),
+        helper.make_node(
+            "AveragePool",
+            ["cellfrac"],
+            ["local"],
+            kernel_shape=[9, 9],
+            strides=[1, 1],
+            pads=[4, 4, 4, 4],
+            count_include_pad=1,
+        ),
         # Peaks are found on a Gaussian-smoothed map: a box average would give a plateau
         # (and an arbitrary winner) whenever the face is narrower than the window.
         helper.make_node("Conv", ["cellfrac", "peak_kernel"], ["smooth"], pads=[4, 4, 4, 4]),
-        helper.make_node("MaxPool", ["smooth"], ["smooth_max"], kernel_shape=[3, 3],
-                         strides=[1, 1], pads=[1, 1, 1, 1]),
+        helper.make_node(
+            "MaxPool",
+            ["smooth"],
+            ["smooth_max"],
+            kernel_shape=[3, 3],
+            strides=[1, 1],
+            pads=[1, 1, 1, 1],
+        ),
         helper.make_node("Equal", ["smooth", "smooth_max"], ["is_peak_b"]),
         helper.make_node("Cast", ["is_peak_b"], ["is_peak"], to=TensorProto.FLOAT),
         helper.make_node("Sub", ["cellfrac", "half"], ["fill"]),
@@ -111,14 +134,20 @@ def _detector_model() -> object:
             maps = {"score": "score32", "bbox": "box32", "kps": "kps32"}
         else:
             pooled = f"pool{stride}"
-            nodes.append(helper.make_node("AveragePool", ["grey"], [pooled],
-                                          kernel_shape=[stride, stride], strides=[stride, stride]))
+            nodes.append(
+                helper.make_node(
+                    "AveragePool",
+                    ["grey"],
+                    [pooled],
+                    kernel_shape=[stride, stride],
+                    strides=[stride, stride],
+                )
+            )
             nodes.append(helper.make_node("Mul", [pooled, "zero"], [f"nil{stride}"]))
             for kind, ch in (("bbox", 4), ("kps", 10)):
                 w = const(f"{kind}_nil_w{stride}", np.zeros((ch, 1, 1, 1)))
                 nodes.append(helper.make_node("Conv", [f"nil{stride}", w], [f"{kind}{stride}_map"]))
-            maps = {"score": f"nil{stride}", "bbox": f"bbox{stride}_map",
-                    "kps": f"kps{stride}_map"}
+            maps = {"score": f"nil{stride}", "bbox": f"bbox{stride}_map", "kps": f"kps{stride}_map"}
         for kind, ch in (("score", 1), ("bbox", 4), ("kps", 10)):
             out = f"{kind}_{stride}"
             _anchor_rows(nodes, maps[kind], ch, out)
@@ -128,9 +157,11 @@ def _detector_model() -> object:
         for name in outputs[kind]:
             out_infos.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, [None, ch]))
     graph = helper.make_graph(
-        nodes, "tiny_scrfd",
+        nodes,
+        "tiny_scrfd",
         [helper.make_tensor_value_info("input.1", TensorProto.FLOAT, [1, 3, "H", "W"])],
-        out_infos, inits,
+        out_infos,
+        inits,
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", _OPSET)])
     model.ir_version = 8
@@ -145,7 +176,7 @@ def recogniser_projection(seed: int = 1234) -> np.ndarray:
     return (rng.standard_normal((feats, EMBEDDING_DIM)) / np.sqrt(feats)).astype(np.float32)
 
 
-def _recogniser_model() -> object:
+def _recogniser_model() -> ModelProto:
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
@@ -160,20 +191,29 @@ def _recogniser_model() -> object:
     ]
     # Node names must not start with "Sub"/"Mul": insightface reads that as an mxnet model.
     nodes = [
-        helper.make_node("AveragePool", ["data"], ["grid_all"], name="grid_pool",
-                         kernel_shape=[cell, cell], strides=[cell, cell]),
+        helper.make_node(
+            "AveragePool",
+            ["data"],
+            ["grid_all"],
+            name="grid_pool",
+            kernel_shape=[cell, cell],
+            strides=[cell, cell],
+        ),
         # The outer ring of cells straddles the face edge, which looks alike on everyone.
-        helper.make_node("Slice", ["grid_all", "inner_start", "inner_end", "inner_axes"],
-                         ["grid"], name="inner"),
+        helper.make_node(
+            "Slice", ["grid_all", "inner_start", "inner_end", "inner_axes"], ["grid"], name="inner"
+        ),
         # Per-channel centring: the shared skin tone must not count as identity.
-        helper.make_node("ReduceMean", ["grid"], ["grid_mean"], name="centre_mean",
-                         axes=[2, 3], keepdims=1),
+        helper.make_node(
+            "ReduceMean", ["grid"], ["grid_mean"], name="centre_mean", axes=[2, 3], keepdims=1
+        ),
         helper.make_node("Sub", ["grid", "grid_mean"], ["grid_c"], name="centre"),
         helper.make_node("Reshape", ["grid_c", "flat_shape"], ["centred"], name="flatten"),
         helper.make_node("MatMul", ["centred", "projection"], ["fc1"], name="project"),
     ]
     graph = helper.make_graph(
-        nodes, "tiny_arcface",
+        nodes,
+        "tiny_arcface",
         [helper.make_tensor_value_info("data", TensorProto.FLOAT, ["N", 3, 112, 112])],
         [helper.make_tensor_value_info("fc1", TensorProto.FLOAT, ["N", EMBEDDING_DIM])],
         inits,
@@ -184,7 +224,7 @@ def _recogniser_model() -> object:
     return model
 
 
-def _genderage_model(age_years: float = 30.0) -> object:
+def _genderage_model(age_years: float = 30.0) -> ModelProto:
     """Constant gender/age head: lets tests see the pack's optional age attribute flow through."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
@@ -201,7 +241,8 @@ def _genderage_model(age_years: float = 30.0) -> object:
     ]
     inits.append(numpy_helper.from_array(np.array([-1, 1], dtype=np.int64), "shape"))
     graph = helper.make_graph(
-        nodes, "tiny_genderage",
+        nodes,
+        "tiny_genderage",
         [helper.make_tensor_value_info("data", TensorProto.FLOAT, [1, 3, 96, 96])],
         [helper.make_tensor_value_info("fc1", TensorProto.FLOAT, [1, 3])],
         inits,
@@ -218,8 +259,8 @@ def build_tiny_face_pack(root: Path, name: str = "tiny_pack", with_age: bool = T
 
     folder = Path(root) / "models" / name
     folder.mkdir(parents=True, exist_ok=True)
-    onnx.save(_detector_model(), str(folder / "det_tiny.onnx"))  # type: ignore[arg-type]
-    onnx.save(_recogniser_model(), str(folder / "w600k_tiny.onnx"))  # type: ignore[arg-type]
+    onnx.save(_detector_model(), str(folder / "det_tiny.onnx"))
+    onnx.save(_recogniser_model(), str(folder / "w600k_tiny.onnx"))
     if with_age:
-        onnx.save(_genderage_model(), str(folder / "genderage_tiny.onnx"))  # type: ignore[arg-type]
+        onnx.save(_genderage_model(), str(folder / "genderage_tiny.onnx"))
     return folder

@@ -14,8 +14,12 @@ from pipeline.synthetic_photos import synthetic_face_photo, synthetic_face_rgb
 from pipeline.tiny_face_pack import build_tiny_face_pack
 
 __all__ = [
-    "build_tiny_faceid_adapter", "build_tiny_face_pack", "build_tiny_models", "build_tiny_sdxl",
-    "synthetic_face_photo", "synthetic_face_rgb",
+    "build_tiny_face_pack",
+    "build_tiny_faceid_adapter",
+    "build_tiny_models",
+    "build_tiny_sdxl",
+    "synthetic_face_photo",
+    "synthetic_face_rgb",
 ]
 
 TEXT_HIDDEN = 32  # both tiny text encoders; UNet cross_attention_dim is their sum
@@ -26,8 +30,11 @@ ADAPTER_WEIGHT_NAME = "ip-adapter-faceid_tiny.safetensors"
 def _write_tokenizer(folder: Path) -> None:
     # Byte-level BPE: every byte is a token, so any prompt tokenises without a real vocabulary.
     # The byte -> printable character table is GPT-2's, as CLIP's tokenizer expects.
-    printable = (list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1))
-                 + list(range(ord("®"), ord("ÿ") + 1)))
+    printable = (
+        list(range(ord("!"), ord("~") + 1))
+        + list(range(ord("¡"), ord("¬") + 1))
+        + list(range(ord("®"), ord("ÿ") + 1))
+    )
     extra = iter(range(256, 512))
     chars = [chr(b) if b in printable else chr(next(extra)) for b in range(256)]
     vocab: dict[str, int] = {}
@@ -42,8 +49,9 @@ def _write_tokenizer(folder: Path) -> None:
     vocab["<|endoftext|>"] = len(vocab)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "vocab.json").write_text(json.dumps(vocab), encoding="utf-8")
-    (folder / "merges.txt").write_text("#version: 0.2\n" + "\n".join(merges) + "\n",
-                                       encoding="utf-8")
+    (folder / "merges.txt").write_text(
+        "#version: 0.2\n" + "\n".join(merges) + "\n", encoding="utf-8"
+    )
 
 
 def build_tiny_sdxl(folder: Path, seed: int = 0) -> Path:
@@ -65,20 +73,31 @@ def build_tiny_sdxl(folder: Path, seed: int = 0) -> Path:
     folder = Path(folder)
     torch.manual_seed(seed)
     unet = UNet2DConditionModel(
-        block_out_channels=(32, 64), layers_per_block=1, sample_size=16,
-        in_channels=4, out_channels=4,
+        block_out_channels=(32, 64),
+        layers_per_block=1,
+        sample_size=16,
+        in_channels=4,
+        out_channels=4,
         down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
         up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
-        attention_head_dim=(2, 4), use_linear_projection=True,
-        addition_embed_type="text_time", addition_time_embed_dim=8,
+        attention_head_dim=(2, 4),
+        use_linear_projection=True,
+        addition_embed_type="text_time",
+        addition_time_embed_dim=8,
         transformer_layers_per_block=(1, 1),
         projection_class_embeddings_input_dim=6 * 8 + TEXT_HIDDEN,
-        cross_attention_dim=CROSS_ATTENTION_DIM, norm_num_groups=8,
+        cross_attention_dim=CROSS_ATTENTION_DIM,
+        norm_num_groups=8,
     )
     vae = AutoencoderKL(
-        block_out_channels=(32, 32, 32, 32), in_channels=3, out_channels=3,
-        down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
-        latent_channels=4, sample_size=128, norm_num_groups=8,
+        block_out_channels=(32, 32, 32, 32),
+        in_channels=3,
+        out_channels=3,
+        down_block_types=("DownEncoderBlock2D",) * 4,
+        up_block_types=("UpDecoderBlock2D",) * 4,
+        latent_channels=4,
+        sample_size=128,
+        norm_num_groups=8,
     )
     with torch.no_grad():
         # Damp the decoder's last layer: random outputs become low-contrast grey, which the
@@ -87,20 +106,35 @@ def build_tiny_sdxl(folder: Path, seed: int = 0) -> Path:
         vae.decoder.conv_out.weight.mul_(0.1)
         vae.decoder.conv_out.bias.zero_()
     text_config = CLIPTextConfig(
-        bos_token_id=0, eos_token_id=2, hidden_size=TEXT_HIDDEN, intermediate_size=37,
-        layer_norm_eps=1e-05, num_attention_heads=4, num_hidden_layers=2, pad_token_id=1,
-        vocab_size=1000, hidden_act="gelu", projection_dim=TEXT_HIDDEN,
+        bos_token_id=0,
+        eos_token_id=2,
+        hidden_size=TEXT_HIDDEN,
+        intermediate_size=37,
+        layer_norm_eps=1e-05,
+        num_attention_heads=4,
+        num_hidden_layers=2,
+        pad_token_id=1,
+        vocab_size=1000,
+        hidden_act="gelu",
+        projection_dim=TEXT_HIDDEN,
     )
     scheduler = EulerDiscreteScheduler(
-        beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
-        timestep_spacing="leading", steps_offset=1,
+        beta_start=0.00085,
+        beta_end=0.012,
+        beta_schedule="scaled_linear",
+        timestep_spacing="leading",
+        steps_offset=1,
     )
     _write_tokenizer(folder / "_tok")
     tokenizer = CLIPTokenizer.from_pretrained(folder / "_tok", model_max_length=77)
     pipe = StableDiffusionXLPipeline(
-        vae=vae, text_encoder=CLIPTextModel(text_config), tokenizer=tokenizer,
-        text_encoder_2=CLIPTextModelWithProjection(text_config), tokenizer_2=tokenizer,
-        unet=unet, scheduler=scheduler,
+        vae=vae,
+        text_encoder=CLIPTextModel(text_config),
+        tokenizer=tokenizer,
+        text_encoder_2=CLIPTextModelWithProjection(text_config),
+        tokenizer_2=tokenizer,
+        unet=unet,
+        scheduler=scheduler,
     )
     pipe.save_pretrained(folder)
     shutil.rmtree(folder / "_tok")
@@ -113,8 +147,9 @@ def build_tiny_sdxl(folder: Path, seed: int = 0) -> Path:
     return folder
 
 
-def build_tiny_faceid_adapter(folder: Path, unet_folder: Path | None = None,
-                              plus: bool = False, seed: int = 0) -> Path:
+def build_tiny_faceid_adapter(
+    folder: Path, unet_folder: Path | None = None, plus: bool = False, seed: int = 0
+) -> Path:
     """A random IP-Adapter FaceID state dict matching the tiny SDXL UNet.
 
     Keys follow the released checkpoints: `image_proj.*` (4 tokens from a 512-d ArcFace
@@ -178,5 +213,4 @@ def build_tiny_models(root: Path) -> dict[str, Path]:
     sdxl = build_tiny_sdxl(root / "sdxl")
     adapter = build_tiny_faceid_adapter(root / "faceid", unet_folder=sdxl / "unet")
     pack = build_tiny_face_pack(root / "insightface", "tiny_pack")
-    return {"sdxl": sdxl, "adapter": adapter, "face_root": root / "insightface",
-            "face_pack": pack}
+    return {"sdxl": sdxl, "adapter": adapter, "face_root": root / "insightface", "face_pack": pack}

@@ -27,15 +27,26 @@ ASTRONAUT_BOX = (172.0, 62.0, 272.0, 175.0)
 ASTRONAUT_KPS = np.array([[203, 101], [243, 100], [224, 125], [207, 147], [242, 146]], np.float32)
 
 
-def _face(box: tuple[float, float, float, float], kps: np.ndarray | None = None,
-          emb: np.ndarray | None = None, yaw: float = 0.0) -> Face:
+def _face(
+    box: tuple[float, float, float, float],
+    kps: np.ndarray | None = None,
+    emb: np.ndarray | None = None,
+    yaw: float = 0.0,
+) -> Face:
     x1, y1, x2, y2 = box
     if kps is None:
         kps = (ARCFACE_TEMPLATE / 112.0) * [x2 - x1, y2 - y1] + [x1, y1]
     _, pitch, roll = pose_from_keypoints(kps)
     emb = emb if emb is not None else np.eye(512, dtype=np.float32)[0]
-    return Face(bbox=np.array(box, np.float32), kps=np.asarray(kps, np.float32), det_score=0.9,
-                embedding=emb, yaw=yaw, pitch=pitch, roll=roll)
+    return Face(
+        bbox=np.array(box, np.float32),
+        kps=np.asarray(kps, np.float32),
+        det_score=0.9,
+        embedding=emb,
+        yaw=yaw,
+        pitch=pitch,
+        roll=roll,
+    )
 
 
 def _astronaut() -> np.ndarray:
@@ -51,8 +62,10 @@ def _t1_faces() -> tuple[np.ndarray, list[Face]]:
     rgb = decode_image(path.read_bytes())
     # Six similar-sized faces across a group photo, as a real detector reports them.
     h, w = rgb.shape[:2]
-    boxes = [(w * (0.08 + 0.15 * i), h * 0.3, w * (0.08 + 0.15 * i) + w * 0.08, h * 0.3 + w * 0.1)
-             for i in range(6)]
+    boxes = [
+        (w * (0.08 + 0.15 * i), h * 0.3, w * (0.08 + 0.15 * i) + w * 0.08, h * 0.3 + w * 0.1)
+        for i in range(6)
+    ]
     return rgb, [_face(b) for b in boxes]
 
 
@@ -62,7 +75,8 @@ def test_missing_pack_is_a_clear_error_not_a_download(tmp_path: Path) -> None:
 
 
 def test_synthetic_faces_are_seen_as_one_face_per_identity(
-        tiny_face_analyzer: FaceAnalyzer) -> None:
+    tiny_face_analyzer: FaceAnalyzer,
+) -> None:
     embeddings = {}
     for identity in (1, 2):
         for variant in range(4):
@@ -83,12 +97,19 @@ def test_synthetic_faces_are_seen_as_one_face_per_identity(
 
 @pytest.mark.parametrize(
     ("kind", "reason"),
-    [("one", "ok"), ("two_faces", "multiple_faces"), ("no_face", "no_face"),
-     ("dark", "too_dark"), ("bright", "too_bright"), ("blurry", "blurry"),
-     ("small_face", "face_too_small")],
+    [
+        ("one", "ok"),
+        ("two_faces", "multiple_faces"),
+        ("no_face", "no_face"),
+        ("dark", "too_dark"),
+        ("bright", "too_bright"),
+        ("blurry", "blurry"),
+        ("small_face", "face_too_small"),
+    ],
 )
-def test_headshot_check_on_synthetic_kinds(tiny_face_analyzer: FaceAnalyzer, kind: str,
-                                           reason: str) -> None:
+def test_headshot_check_on_synthetic_kinds(
+    tiny_face_analyzer: FaceAnalyzer, kind: str, reason: str
+) -> None:
     rgb = decode_image(synthetic_face_photo(5, 1, size=(128, 128), kind=kind))  # type: ignore[arg-type]
     result = check_headshot(rgb, tiny_face_analyzer.analyze(rgb))
     assert result.reason == reason, result.measured
@@ -96,7 +117,8 @@ def test_headshot_check_on_synthetic_kinds(tiny_face_analyzer: FaceAnalyzer, kin
 
 
 def test_selfie_checks_person_background_faces_and_duplicates(
-        tiny_face_analyzer: FaceAnalyzer) -> None:
+    tiny_face_analyzer: FaceAnalyzer,
+) -> None:
     head = decode_image(synthetic_face_photo(7, 0, size=(128, 128)))
     head_emb = check_headshot(head, tiny_face_analyzer.analyze(head)).face.embedding  # type: ignore[union-attr]
     accepted: list[int] = []
@@ -107,8 +129,10 @@ def test_selfie_checks_person_background_faces_and_duplicates(
         accepted.append(image_fingerprint(rgb))
     # Re-sending an accepted photo (re-encoded) is a duplicate.
     again = decode_image(synthetic_face_photo(7, 3, size=(128, 128), quality=70))
-    assert check_selfie(again, tiny_face_analyzer.analyze(again), head_emb,
-                        accepted).reason == "duplicate"
+    assert (
+        check_selfie(again, tiny_face_analyzer.analyze(again), head_emb, accepted).reason
+        == "duplicate"
+    )
     stranger = decode_image(synthetic_face_photo(8, 1, size=(128, 128)))
     result = check_selfie(stranger, tiny_face_analyzer.analyze(stranger), head_emb, accepted)
     assert result.reason == "different_person"
@@ -119,8 +143,7 @@ def test_selfie_checks_person_background_faces_and_duplicates(
     assert check_selfie(crowd, faces, head_emb).reason == "ok"
     assert check_headshot(crowd, faces).reason == "multiple_faces"
     pair = decode_image(synthetic_face_photo(7, 2, size=(128, 128), kind="two_faces"))
-    assert check_selfie(pair, tiny_face_analyzer.analyze(pair), head_emb).reason == \
-        "multiple_faces"
+    assert check_selfie(pair, tiny_face_analyzer.analyze(pair), head_emb).reason == "multiple_faces"
 
 
 def test_astronaut_accepted_as_headshot_on_its_real_pixels() -> None:

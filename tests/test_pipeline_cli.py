@@ -21,11 +21,30 @@ def test_cli_generate_writes_portraits_and_report(tmp_path: Path) -> None:
     (selfies / "broken.jpg").write_bytes(b"not a jpeg")
     out = tmp_path / "out"
     proc = subprocess.run(
-        [sys.executable, "-m", "pipeline", "generate", "--headshot", str(tmp_path / "head.jpg"),
-         "--selfies", str(selfies), "--pack", "hanfu", "--out", str(out), "--shots", "3",
-         "--tiny", str(tmp_path / "models"), "--device", "cpu"],
-        capture_output=True, text=True, timeout=240, env={"HF_HUB_OFFLINE": "1",
-                                                          "PATH": "/usr/bin:/bin"},
+        [
+            sys.executable,
+            "-m",
+            "pipeline",
+            "generate",
+            "--headshot",
+            str(tmp_path / "head.jpg"),
+            "--selfies",
+            str(selfies),
+            "--pack",
+            "hanfu",
+            "--out",
+            str(out),
+            "--shots",
+            "3",
+            "--tiny",
+            str(tmp_path / "models"),
+            "--device",
+            "cpu",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"},
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     report = json.loads((out / "report.json").read_text(encoding="utf-8"))

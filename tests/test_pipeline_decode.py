@@ -16,8 +16,14 @@ from pipeline.decode import DecodeLimits, ImageRejected, decode_image, encode_jp
 def _gradient(w: int = 120, h: int = 80) -> np.ndarray:
     x = np.linspace(0, 255, w, dtype=np.float32)[None, :, None]
     y = np.linspace(0, 255, h, dtype=np.float32)[:, None, None]
-    rgb = np.concatenate([np.broadcast_to(x, (h, w, 1)), np.broadcast_to(y, (h, w, 1)),
-                          np.full((h, w, 1), 90, np.float32)], axis=2)
+    rgb = np.concatenate(
+        [
+            np.broadcast_to(x, (h, w, 1)),
+            np.broadcast_to(y, (h, w, 1)),
+            np.full((h, w, 1), 90, np.float32),
+        ],
+        axis=2,
+    )
     return rgb.astype(np.uint8)
 
 
@@ -28,8 +34,12 @@ def _reason(data: bytes, limits: DecodeLimits | None = None) -> str:
 
 
 def _png_chunk(kind: bytes, payload: bytes) -> bytes:
-    return (struct.pack(">I", len(payload)) + kind + payload
-            + struct.pack(">I", zlib.crc32(kind + payload) & 0xFFFFFFFF))
+    return (
+        struct.pack(">I", len(payload))
+        + kind
+        + payload
+        + struct.pack(">I", zlib.crc32(kind + payload) & 0xFFFFFFFF)
+    )
 
 
 def _png_bomb(width: int, height: int) -> bytes:
@@ -37,8 +47,12 @@ def _png_bomb(width: int, height: int) -> bytes:
     header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
     row = b"\x00" + b"\x00" * width
     body = zlib.compress(row * 64, 9)  # truncated body: the header alone must be refused
-    return (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", header) + _png_chunk(b"IDAT", body)
-            + _png_chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _png_chunk(b"IHDR", header)
+        + _png_chunk(b"IDAT", body)
+        + _png_chunk(b"IEND", b"")
+    )
 
 
 def test_jpeg_png_webp_decode_to_rgb() -> None:

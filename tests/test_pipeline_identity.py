@@ -18,8 +18,9 @@ from pipeline.identity import (
 RNG_SEED = 42
 
 
-def _cluster(centre_seed: int, n: int, rng: np.random.Generator,
-             pairwise: float = 0.65) -> np.ndarray:
+def _cluster(
+    centre_seed: int, n: int, rng: np.random.Generator, pairwise: float = 0.65
+) -> np.ndarray:
     """n unit vectors whose pairwise cosine is ~`pairwise` (one person's selfies)."""
     centre = np.random.default_rng(centre_seed).standard_normal(512)
     centre /= np.linalg.norm(centre)

@@ -69,8 +69,11 @@ def test_metadata_in_png_and_jpeg() -> None:
     png = encode_labelled_png(marked, "Portrait Studio", "cid123")
     jpeg = encode_labelled_jpeg(marked, "Portrait Studio", "cid123")
     for data in (png, jpeg):
-        assert read_label(data) == {"ai_generated": "true", "provider": "Portrait Studio",
-                                    "content_id": "cid123"}
+        assert read_label(data) == {
+            "ai_generated": "true",
+            "provider": "Portrait Studio",
+            "content_id": "cid123",
+        }
     assert b"trainedAlgorithmicMedia" in png and b"trainedAlgorithmicMedia" in jpeg
     # The mark survives the album JPEG.
     assert mark_present(np.asarray(Image.open(io.BytesIO(jpeg)).convert("RGB")))
@@ -86,8 +89,10 @@ def test_custom_provider_label() -> None:
 
 
 def test_light_modules_import_without_torch() -> None:
-    code = ("import sys; import pipeline.styles, pipeline.decode, pipeline.checks, "
-            "pipeline.identity, pipeline.faces, pipeline.labels, pipeline.review; "
-            "heavy = {'torch', 'diffusers', 'insightface'} & set(sys.modules); "
-            "assert not heavy, heavy")
+    code = (
+        "import sys; import pipeline.styles, pipeline.decode, pipeline.checks, "
+        "pipeline.identity, pipeline.faces, pipeline.labels, pipeline.review; "
+        "heavy = {'torch', 'diffusers', 'insightface'} & set(sys.modules); "
+        "assert not heavy, heavy"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)

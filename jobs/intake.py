@@ -285,12 +285,17 @@ def _selfie_verdict(
     return Verdict(True, "ok", image_fingerprint(rgb))
 
 
+def intake_resources() -> dict[str, Any]:
+    """Per-process state for the worker's startup ctx (arq copies ctx per job, not its values)."""
+    # insightface models keep per-call state on the instance: one analysis at a time.
+    return {_CACHE: HeadshotCache(), _ANALYZER_LOCK: threading.Lock()}
+
+
 def _cache(ctx: dict[str, Any]) -> HeadshotCache:
-    cache: HeadshotCache = ctx.setdefault(_CACHE, HeadshotCache())
+    cache: HeadshotCache = ctx[_CACHE]
     return cache
 
 
 def _analyzer_lock(ctx: dict[str, Any]) -> threading.Lock:
-    # insightface models keep per-call state on the instance; one analysis at a time per process.
-    lock: threading.Lock = ctx.setdefault(_ANALYZER_LOCK, threading.Lock())
+    lock: threading.Lock = ctx[_ANALYZER_LOCK]
     return lock

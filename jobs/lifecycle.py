@@ -26,9 +26,11 @@ async def _start_common(ctx: dict[str, Any]) -> Settings:
 
 async def start_intake(ctx: dict[str, Any]) -> None:
     """Intake needs face analysis (CPU) but never the generator."""
+    from jobs.intake import intake_resources
     from pipeline.faces import FaceAnalyzer
 
     settings = await _start_common(ctx)
+    ctx.update(intake_resources())
     ctx["analyzer"] = await asyncio.to_thread(
         FaceAnalyzer, settings.face_pack, settings.face_root, providers=None
     )

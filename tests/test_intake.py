@@ -1,0 +1,108 @@
+"""The intake worker: real checks on synthetic faces, grouped reasons, throttled status edits."""
+
+from __future__ import annotations
+
+import asyncio
+
+from arq.worker import Worker
+
+from emulator.client import latest_text
+from jobs.intake import HeadshotCache, check_photo
+from pipeline.synthetic_photos import synthetic_face_photo
+from studio.orders import PhotoStatus
+from tests.fixtures.bot import BotEnv, is_status_message
+
+USER = 7401
+
+
+async def test_rejected_selfies_are_counted_by_translated_reason(bot_env: BotEnv) -> None:
+    env = bot_env
+    await env.consent(USER)
+    await env.send_headshot(USER, identity=1)
+    await env.client.send_photo(USER, synthetic_face_photo(2, 1))  # someone else
+    await env.client.send_photo(USER, synthetic_face_photo(3, 2))  # someone else again
+    await env.client.send_photo(USER, synthetic_face_photo(1, 3, kind="two_faces"))
+    await env.client.send_photo(USER, synthetic_face_photo(1, 4, kind="no_face"))
+    await env.client.send_photo(USER, synthetic_face_photo(1, 5))
+    status = await env.wait_for(
+        USER,
+        lambda m: (
+            is_status_message(m)
+            and "Checking" not in latest_text(m)
+            and "no face found: 1" in latest_text(m)
+        ),
+    )
+    body = latest_text(status)
+    assert "Accepted: 1 of 3" in body
+    assert "it doesn't look like the person in the headshot: 2" in body
+    assert "more than one face: 1" in body
+
+
+async def test_a_headshot_without_a_face_is_refused_and_another_one_accepted(
+    bot_env: BotEnv,
+) -> None:
+    env = bot_env
+    await env.consent(USER)
+    await env.client.send_photo(USER, synthetic_face_photo(1, 0, kind="no_face"))
+    await env.wait_text(USER, "I can't use this headshot: no face found")
+    status = await env.send_headshot(USER)
+    assert "Accepted: 0 of 3" in latest_text(status)
+
+
+async def test_another_worker_recomputes_the_headshot_embedding_in_memory(
+    bot_env: BotEnv, intake_worker: Worker
+) -> None:
+    env = bot_env
+    await env.consent(USER)
+    await env.send_headshot(USER)
+    # As if a different worker process (empty cache) picked up the next selfie.
+    intake_worker.ctx["headshot_embeddings"] = HeadshotCache()
+    await env.client.send_photo(USER, synthetic_face_photo(2, 1))
+    await env.wait_for(
+        USER, lambda m: "doesn't look like the person in the headshot: 1" in latest_text(m)
+    )
+    assert (
+        intake_worker.ctx["headshot_embeddings"].get((await env.current_order(USER)).id) is not None
+    )
+
+
+async def test_a_check_for_a_photo_removed_meanwhile_does_nothing(
+    bot_env: BotEnv, intake_worker: Worker
+) -> None:
+    env = bot_env
+    await env.consent(USER)
+    order = await env.current_order(USER)
+    before = await env.messages(USER)
+    await check_photo(intake_worker.ctx, order.id, "no-such-token")
+    await check_photo(intake_worker.ctx, "no-such-order", "no-such-token")
+    assert await env.messages(USER) == before
+
+
+async def test_a_ten_photo_album_edits_the_status_message_about_once_a_second(
+    bot_env: BotEnv,
+) -> None:
+    env = bot_env
+    env.settings.max_selfies = 12
+    env.settings.min_selfies = 10
+    await env.consent(USER)
+    status = await env.send_headshot(USER)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await env.client.send_album(USER, [synthetic_face_photo(1, v) for v in range(1, 11)])
+    await env.wait_for(USER, lambda m: "Accepted: 10 of 10" in latest_text(m), timeout=30)
+    elapsed = loop.time() - started
+    edits = [
+        call
+        for call in await env.client.calls("editMessageText", chat_id=USER)
+        if call["status"] == 200
+    ]
+    # One status message for the whole album, edited about once per second at most.
+    assert sum(is_status_message(m) for m in await env.messages(USER)) == 1
+    assert 1 <= len(edits) <= int(elapsed) + 2, (len(edits), elapsed)
+    assert len(edits) < 10
+    order = await env.current_order(USER)
+    assert order.status_message_id == status["message_id"]
+    summary = await env.studio.orders.summary(order.id, await env.studio.vault.key_for(USER))
+    assert summary.accepted == 10 and summary.pending == 0
+    photos = await env.studio.orders.photos(order.id, await env.studio.vault.key_for(USER))
+    assert all(p.status is PhotoStatus.ACCEPTED for p in photos.values())

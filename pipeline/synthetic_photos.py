@@ -4,6 +4,9 @@ A face is a bright square carrying a 7x7 colour pattern drawn from the identity 
 the variant number moves it, resizes it, changes the background, the exposure gain and the
 grain. Everything is drawn on a canvas whose longer side is 640 px (the detector's input
 size) with face centres on the detector's 32 px grid, then resized to the requested size.
+The default CheckConfig accepts kind="one" at 128 px and larger. On a square photo,
+variants 0-25 are never near-duplicates of each other under `checks.image_fingerprint`
+(from 26 on, layouts start to repeat with another face size).
 """
 
 from __future__ import annotations

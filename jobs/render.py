@@ -201,6 +201,7 @@ class ProgressMessage:
         self._last_edit = 0.0
         self._pending: asyncio.Future[None] | None = None
         self._latest: tuple[int, int] = (0, 0)
+        self._last_text = ""
 
     def report(self, done: int, total: int) -> None:
         """Called from the generator thread after each image."""
@@ -219,8 +220,11 @@ class ProgressMessage:
         due = force or done == total or now - self._last_edit >= PROGRESS_EDIT_INTERVAL_S
         if not due or not self._order.queue_message_id:
             return
-        self._last_edit = now
         text = render_text(self._order.lang, "render_progress", done=done, total=total)
+        if text == self._last_text:
+            return  # an identical edit is refused by Telegram and still costs flood budget
+        self._last_edit = now
+        self._last_text = text
         try:
             await self._bot.edit_message_text(
                 chat_id=self._order.chat_id, message_id=self._order.queue_message_id, text=text

@@ -56,7 +56,7 @@ def test_every_reason_code_of_the_checks_has_a_translation() -> None:
 
 def test_importing_the_bot_does_not_import_torch_diffusers_or_insightface() -> None:
     code = (
-        "import sys, bot.app, bot.__main__\n"
+        "import sys, bot.app, bot.__main__, bot.packs\n"
         "heavy = [m for m in ('torch', 'diffusers', 'insightface', 'onnxruntime') "
         "if m in sys.modules]\n"
         "print(','.join(heavy))\n"

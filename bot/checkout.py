@@ -210,4 +210,3 @@ async def _refund_charge(
 
 def _secret(studio: Studio) -> bytes:
     return studio.settings.payload_secret.get_secret_value().encode()
-

@@ -28,7 +28,7 @@ from redis.asyncio import Redis
 from telegram import Bot, InputMediaPhoto, Message
 from telegram.error import NetworkError, RetryAfter, TimedOut
 
-from bot.render_texts import render_text
+from bot.texts import text
 from studio import keys
 from studio.orders import Order
 from studio.ratelimit import RedisRateLimiter
@@ -147,7 +147,7 @@ async def deliver_portraits(
         if not await still_wanted():
             report.stopped = True
             return report
-        caption = render_text(
+        caption = text(
             order.lang, "album_caption", first=group.start + 1, last=group.stop, total=total
         )
         messages = await _send_once(log, fields, partial(_send_album, bot, order, items, caption))
@@ -164,7 +164,7 @@ async def deliver_portraits(
         if not await still_wanted():
             report.stopped = True
             return report
-        caption = render_text(order.lang, "document_caption", number=number, total=total)
+        caption = text(order.lang, "document_caption", number=number, total=total)
         await _send_once(log, [name], partial(_send_document, bot, order, portrait, caption))
         report.documents_sent += 1
     return report

@@ -17,7 +17,7 @@ from redis.asyncio import Redis
 from telegram import Bot
 from telegram.error import BadRequest, TelegramError
 
-from bot.render_texts import eta_text, render_text
+from bot.texts import format_wait, text
 from studio import keys
 from studio.orders import Order, OrderState
 from studio.queue import RUNNING_LOOKAHEAD_PER_WORKER, eta_seconds, live_render_workers
@@ -41,7 +41,7 @@ THRESHOLDS = fibonacci_thresholds()
 
 def position_text(lang: str, position: int, eta_s: float) -> str:
     """The status message a waiting user sees."""
-    return render_text(lang, "queue_position", position=position, eta=eta_text(lang, eta_s))
+    return text(lang, "queue_notice", position=position, eta=format_wait(lang, eta_s))
 
 
 async def orders_at_positions(
@@ -110,11 +110,11 @@ async def notify_queue_positions(studio: Studio, bot: Bot) -> int:
     return edits
 
 
-async def _edit(bot: Bot, order: Order, text: str) -> bool:
+async def _edit(bot: Bot, order: Order, body: str) -> bool:
     # A notice is best effort: a failed edit must never hold up a render.
     try:
         await bot.edit_message_text(
-            chat_id=order.chat_id, message_id=order.queue_message_id, text=text
+            chat_id=order.chat_id, message_id=order.queue_message_id, text=body
         )
     except BadRequest as error:
         if "not modified" not in str(error).lower():

@@ -11,7 +11,7 @@ import logging
 from telegram import Bot
 from telegram.error import BadRequest, TelegramError
 
-from bot.render_texts import render_text
+from bot.texts import text
 from studio import keys
 from studio.orders import Order, OrderState
 from studio.payments import Outcome
@@ -107,7 +107,7 @@ async def _apologise(bot: Bot, order: Order) -> None:
     try:
         await bot.send_message(
             chat_id=order.chat_id,
-            text=render_text(order.lang, "refund_apology", amount=order.price),
+            text=text(order.lang, "refund_apology", amount=order.price),
         )
     except TelegramError:
         logger.exception("order %s: refund apology not sent", order.id)

@@ -26,7 +26,7 @@ from telegram.error import BadRequest, TelegramError
 from bot.delivery import DeliveryLog, PortraitFile, deliver_portraits
 from bot.queue_notices import notify_queue_positions
 from bot.refunds import archive_order, fail_order
-from bot.render_texts import render_text
+from bot.texts import text
 from jobs.render_inputs import PermanentRenderError, load_inputs
 from studio.crypto import KeyShredded
 from studio.orders import PAID_STATES, Order, OrderState
@@ -175,14 +175,14 @@ async def _close(studio: Studio, bot: Bot, order: Order, count: int, seconds: fl
     await studio.orders.remove_photos(order.id)
     if seconds is not None:
         await record_render_duration(studio.redis, seconds)
-    text = render_text(order.lang, "delivered", total=count)
+    body = text(order.lang, "render_delivered", total=count)
     try:
         if order.queue_message_id:
             await bot.edit_message_text(
-                chat_id=order.chat_id, message_id=order.queue_message_id, text=text
+                chat_id=order.chat_id, message_id=order.queue_message_id, text=body
             )
         else:
-            await bot.send_message(chat_id=order.chat_id, text=text)
+            await bot.send_message(chat_id=order.chat_id, text=body)
     except TelegramError:
         logger.exception("order %s: delivered notice not sent", order.id)
     logger.info("order %s delivered: %d portraits", order.id, count)
@@ -220,14 +220,14 @@ class ProgressMessage:
         due = force or done == total or now - self._last_edit >= PROGRESS_EDIT_INTERVAL_S
         if not due or not self._order.queue_message_id:
             return
-        text = render_text(self._order.lang, "render_progress", done=done, total=total)
-        if text == self._last_text:
+        body = text(self._order.lang, "render_progress", done=done, total=total)
+        if body == self._last_text:
             return  # an identical edit is refused by Telegram and still costs flood budget
         self._last_edit = now
-        self._last_text = text
+        self._last_text = body
         try:
             await self._bot.edit_message_text(
-                chat_id=self._order.chat_id, message_id=self._order.queue_message_id, text=text
+                chat_id=self._order.chat_id, message_id=self._order.queue_message_id, text=body
             )
         except BadRequest as error:
             if "not modified" not in str(error).lower():

@@ -218,4 +218,14 @@ TEXTS: dict[str, str] = {
     "eta_none": "no wait",
     "eta_minutes": "about {minutes} min",
     "eta_hours": "about {hours} h {minutes} min",
+    # Render and delivery ---------------------------------------------------------------------
+    "queue_notice": "You're number {position} in the queue. Estimated time: {eta}.",
+    "render_progress": "Rendering your portraits: {done}/{total}",
+    "album_caption": "Your portraits {first}–{last} of {total}",
+    "document_caption": "Portrait {number} of {total}, full resolution",
+    "render_delivered": "All {total} portraits are here. Thank you for using Portrait Studio!",
+    "refund_apology": (
+        "We're sorry: we couldn't make your portraits this time. Your {amount} Stars have "
+        "been refunded. You're welcome to try again with different photos."
+    ),
 }

@@ -192,4 +192,13 @@ TEXTS: dict[str, str] = {
     "eta_none": "无需等待",
     "eta_minutes": "约 {minutes} 分钟",
     "eta_hours": "约 {hours} 小时 {minutes} 分钟",
+    # Render and delivery ---------------------------------------------------------------------
+    "queue_notice": "你在队列中排第 {position} 位。预计时间：{eta}。",
+    "render_progress": "正在生成你的肖像：{done}/{total}",
+    "album_caption": "你的肖像 {first}–{last}，共 {total} 张",
+    "document_caption": "肖像 {number}/{total}，原始分辨率",
+    "render_delivered": "全部 {total} 张肖像已送达。感谢使用 Portrait Studio！",
+    "refund_apology": (
+        "非常抱歉，这次未能为你生成肖像。你支付的 {amount} 颗星已退还。欢迎换一些照片再试一次。"
+    ),
 }

@@ -230,6 +230,7 @@ async def run(out: Path) -> None:
             "FACE_PACK": Path(models["face_pack"]).name,
             "SDXL_MODEL": str(models["sdxl"]),
             "IP_ADAPTER_DIR": str(models["adapter"]),
+            "IP_ADAPTER_WEIGHT": next(Path(models["adapter"]).glob("*.safetensors")).name,
             "RENDER_DEVICE": "cpu",
             "RENDER_DTYPE": "float32",
             "RENDER_WIDTH": "128",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import itertools
 import time
 from pathlib import Path
 
@@ -138,5 +139,5 @@ async def test_three_payers_are_told_places_one_two_three_and_served_in_that_ord
         ]
         spans.append((min(sends), max(sends)))
     # One render worker, first in first out: each delivery ends before the next one starts.
-    for earlier, later in zip(spans, spans[1:], strict=False):
+    for earlier, later in itertools.pairwise(spans):
         assert earlier[1] < later[0], spans

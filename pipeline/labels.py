@@ -11,7 +11,8 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont, PngImagePlugin
 
 MARK_TEXT = "AI-generated · AI生成"
-_LATIN_PART = "AI-generated · AI"
+_ONE_LINE = (MARK_TEXT,)
+_TWO_LINES = ("AI-generated", "AI生成")
 _EXIF_DESCRIPTION = 0x010E
 _EXIF_SOFTWARE = 0x0131
 _EXIF_ARTIST = 0x013B
@@ -64,6 +65,19 @@ class LabelConfig:
     # Mark height as a share of the image height; 3 % stays legible on a phone and small.
     mark_height_fraction: float = 0.03
     min_mark_px: int = 12
+    # Below min_mark_px (narrow images) the mark first wraps to two lines, then shrinks to this;
+    # a whole mark in tiny type beats a legible half of one.
+    floor_mark_px: int = 4
+
+
+@dataclass(frozen=True)
+class MarkLayout:
+    """Where the mark goes: its lines, type size and plate box (x0, y0, x1, y1), x1/y1 exclusive."""
+
+    lines: tuple[str, ...]
+    font_px: int
+    pad: int
+    box: tuple[int, int, int, int]
 
 
 def content_id(order_id: str, shot_index: int, seed: int) -> str:
@@ -80,41 +94,102 @@ def _latin_font(size: int, font_path: str | None) -> ImageFont.ImageFont | Image
     return ImageFont.load_default(size)
 
 
-def _draw_glyph(draw: ImageDraw.ImageDraw, glyph: str, x: int, y: int, size: int) -> int:
+def _split_cjk(line: str, cjk_font: bool) -> tuple[str, str]:
+    """(drawn with the font, drawn from bitmaps): without a CJK font, 生成 comes from _GLYPHS."""
+    if cjk_font:
+        return line, ""
+    latin = line.rstrip("".join(_GLYPHS))
+    return latin, line[len(latin) :]
+
+
+def _glyph_px(font_px: int) -> int:
+    # The built-in glyphs sit on the cap height of the Latin text beside them.
+    return max(3, round(font_px * 0.8))
+
+
+def _line_size(line: str, font_px: int, config: LabelConfig) -> tuple[int, int]:
+    """Ink width and height of one line, from the font's own bounding boxes."""
+    font = _latin_font(font_px, config.font_path)
+    latin, cjk = _split_cjk(line, config.font_path is not None)
+    left, top, right, bottom = font.getbbox(latin)
+    glyphs = len(cjk) * _glyph_px(font_px) + (max(1, font_px // 8) if cjk else 0)
+    return int(right - left) + glyphs, int(bottom - top)
+
+
+def _plate_size(lines: tuple[str, ...], font_px: int, config: LabelConfig) -> tuple[int, int, int]:
+    pad = max(1, font_px // 4)
+    sizes = [_line_size(line, font_px, config) for line in lines]
+    gap = max(1, font_px // 6)
+    width = max(w for w, _ in sizes) + 2 * pad
+    height = sum(h for _, h in sizes) + gap * (len(lines) - 1) + 2 * pad
+    return width, height, pad
+
+
+def mark_layout(width: int, height: int, config: LabelConfig | None = None) -> MarkLayout:
+    """Fit the whole mark into a width x height image: one line, else two, shrinking as needed."""
+    config = config or LabelConfig()
+    wanted = max(config.min_mark_px, round(height * config.mark_height_fraction))
+    for lines, floor in ((_ONE_LINE, config.min_mark_px), (_TWO_LINES, config.floor_mark_px)):
+        size = wanted
+        plate_w, plate_h, pad = _plate_size(lines, size, config)
+        if plate_w > width or plate_h > height:
+            # Text width is about linear in size: jump close, then step down to be exact.
+            size = min(size, int(size * min(width / plate_w, height / plate_h)) + 1)
+            while size > floor:
+                plate_w, plate_h, pad = _plate_size(lines, size, config)
+                if plate_w <= width and plate_h <= height:
+                    break
+                size -= 1
+            plate_w, plate_h, pad = _plate_size(lines, size, config)
+        if plate_w <= width and plate_h <= height:
+            return MarkLayout(lines, size, pad, (width - plate_w, height - plate_h, width, height))
+    raise ValueError(f"image {width}x{height} is too small for the AI mark")
+
+
+def _glyph_mask(glyph: str, px: int) -> Image.Image:
     rows = _GLYPHS[glyph]
-    cell = max(1, size // len(rows))
-    for r, row in enumerate(rows):
-        for c, bit in enumerate(row):
-            if bit == "#":
-                draw.rectangle(
-                    [x + c * cell, y + r * cell, x + (c + 1) * cell - 1, y + (r + 1) * cell - 1],
-                    fill=(255, 255, 255),
-                )
-    return cell * len(rows[0])
+    bitmap = np.array([[255 if bit == "#" else 0 for bit in row] for row in rows], np.uint8)
+    resample = Image.Resampling.NEAREST if px >= len(rows) else Image.Resampling.BOX
+    return Image.fromarray(bitmap, "L").resize((px, px), resample)
+
+
+def render_mark(layout: MarkLayout, config: LabelConfig | None = None) -> Image.Image:
+    """The mark's ink alone, as an "L" mask the size of its plate (255 = white ink)."""
+    config = config or LabelConfig()
+    x0, y0, x1, y1 = layout.box
+    ink = Image.new("L", (x1 - x0, y1 - y0), 0)
+    draw = ImageDraw.Draw(ink)
+    font = _latin_font(layout.font_px, config.font_path)
+    gap = max(1, layout.font_px // 6)
+    y = layout.pad
+    for line in layout.lines:
+        latin, cjk = _split_cjk(line, config.font_path is not None)
+        left, top, right, bottom = font.getbbox(latin)
+        # Anchor by the ink box, not the font's ascent, so nothing lands outside the plate.
+        draw.text((layout.pad - left, y - top), latin, font=font, fill=255)
+        gx = layout.pad + int(right - left) + max(1, layout.font_px // 8)
+        cap_bottom = font.getbbox("A")[3]
+        glyph_px = _glyph_px(layout.font_px)
+        gy = y + max(0, int(cap_bottom - top) - glyph_px)
+        for glyph in cjk:
+            ink.paste(255, (gx, gy), _glyph_mask(glyph, glyph_px))
+            gx += glyph_px
+        y += int(bottom - top) + gap
+    return ink
 
 
 def add_visible_mark(image: Image.Image, config: LabelConfig | None = None) -> Image.Image:
     """Bottom-right "AI-generated · AI生成" on a dark translucent plate, burned into pixels."""
     config = config or LabelConfig()
     img = image.convert("RGB")
-    size = max(config.min_mark_px, round(img.height * config.mark_height_fraction))
+    layout = mark_layout(img.width, img.height, config)
+    x0, y0, x1, y1 = layout.box
     overlay = Image.new("RGBA", img.size, (0, 0, 0, 0))
-    draw = ImageDraw.Draw(overlay)
-    cjk_font = config.font_path is not None
-    font = _latin_font(size, config.font_path)
-    text = MARK_TEXT if cjk_font else _LATIN_PART
-    text_w = int(draw.textlength(text, font=font))
-    glyph_w = 0 if cjk_font else 2 * (size // 12) * 12 + size // 4
-    pad = max(2, size // 4)
-    width = min(img.width, text_w + glyph_w + 2 * pad)
-    x0, y0 = img.width - width, img.height - size - 2 * pad
-    draw.rectangle([x0, y0, img.width, img.height], fill=(0, 0, 0, 150))
-    draw.text((x0 + pad, y0 + pad), text, font=font, fill=(255, 255, 255, 255))
-    if not cjk_font:
-        gx = x0 + pad + text_w + size // 8
-        for glyph in "生成":
-            gx += _draw_glyph(draw, glyph, gx, y0 + pad + (size - size // 12 * 12) // 2, size)
-    return Image.alpha_composite(img.convert("RGBA"), overlay).convert("RGB")
+    ImageDraw.Draw(overlay).rectangle([x0, y0, x1 - 1, y1 - 1], fill=(0, 0, 0, 150))
+    plated = Image.alpha_composite(img.convert("RGBA"), overlay).convert("RGB")
+    # Ink coverage as alpha over the plate keeps anti-aliased edges of small type readable.
+    plated.paste((255, 255, 255), (x0, y0), render_mark(layout, config))
+    return plated
 
 
 def _xmp(provider: str, cid: str) -> str:
@@ -186,7 +261,6 @@ def read_label(data: bytes) -> dict[str, str]:
 
 def mark_present(rgb: np.ndarray, config: LabelConfig | None = None) -> bool:
     """Whether the bottom-right plate of the visible mark is there (dark plate, white ink)."""
-    config = config or LabelConfig()
-    size = max(config.min_mark_px, round(rgb.shape[0] * config.mark_height_fraction))
-    band = rgb[-size:, -min(rgb.shape[1], 4 * size) :].astype(np.float32)
-    return bool((band.mean(axis=2) > 200).mean() > 0.05 and (band.mean(axis=2) < 110).mean() > 0.3)
+    x0, y0, x1, y1 = mark_layout(rgb.shape[1], rgb.shape[0], config).box
+    luma = rgb[y0:y1, x0:x1].astype(np.float32).mean(axis=2)
+    return bool((luma > 200).mean() > 0.05 and (luma < 110).mean() > 0.3)

@@ -23,10 +23,10 @@ from telegram.ext import (
     filters,
 )
 
-from bot import checkout, intake, onboarding, order_commands
+from bot import checkout, intake, onboarding, order_commands, privacy
 from bot.context import STUDIO_KEY, StudioApplication, StudioContext
 from bot.errors import report_error
-from bot.keyboards import CONSENT, DONE, LANGUAGE, PACK
+from bot.keyboards import CONSENT, DONE, ERASE, LANGUAGE, PACK
 from bot.ordering import PerUserUpdateProcessor
 from bot.telegram import make_bot
 from bot.texts import LANGUAGES, text
@@ -44,6 +44,8 @@ COMMANDS: tuple[str, ...] = (
     "privacy",
     "paysupport",
     "language",
+    "delete",
+    "mydata",
 )
 ALLOWED_UPDATES: list[str] = ["message", "callback_query", "pre_checkout_query"]
 
@@ -72,11 +74,14 @@ def add_handlers(application: StudioApplication) -> None:
         ("language", onboarding.choose_language),
         ("status", order_commands.show_status),
         ("cancel", order_commands.cancel_order),
+        ("delete", privacy.ask_delete),
+        ("mydata", privacy.send_my_data),
     ):
         application.add_handler(CommandHandler(name, callback))
     application.add_handler(CallbackQueryHandler(onboarding.answer_consent, pattern=f"^{CONSENT}:"))
     application.add_handler(CallbackQueryHandler(onboarding.set_language, pattern=f"^{LANGUAGE}:"))
     application.add_handler(CallbackQueryHandler(intake.press_done, pattern=f"^{DONE}:"))
+    application.add_handler(CallbackQueryHandler(privacy.answer_delete, pattern=f"^{ERASE}:"))
     application.add_handler(CallbackQueryHandler(checkout.choose_pack, pattern=f"^{PACK}:"))
     application.add_handler(PreCheckoutQueryHandler(checkout.answer_pre_checkout))
     application.add_handler(MessageHandler(filters.SUCCESSFUL_PAYMENT, checkout.receive_payment))

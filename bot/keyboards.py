@@ -16,6 +16,7 @@ CONSENT = "consent"
 DONE = "done"
 PACK = "pack"
 LANGUAGE = "lang"
+ERASE = "erase"
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,35 @@ def language_keyboard() -> InlineKeyboardMarkup:
                     LANGUAGE_NAMES[lang], callback_data=callback_data(LANGUAGE, lang)
                 )
                 for lang in LANGUAGES
+            ]
+        ]
+    )
+
+
+def erase_keyboard(lang: str) -> InlineKeyboardMarkup:
+    """The /delete confirmation: two equal buttons, nothing pre-selected."""
+    return InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(
+                    text(lang, "delete_yes"), callback_data=callback_data(ERASE, "yes")
+                ),
+                InlineKeyboardButton(
+                    text(lang, "delete_no"), callback_data=callback_data(ERASE, "no")
+                ),
+            ]
+        ]
+    )
+
+
+def withdraw_keyboard(lang: str) -> InlineKeyboardMarkup:
+    """Under /privacy: withdrawing consent, which is erasure (it asks for confirmation)."""
+    return InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(
+                    text(lang, "withdraw_consent"), callback_data=callback_data(ERASE, "ask")
+                )
             ]
         ]
     )

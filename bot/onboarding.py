@@ -14,7 +14,13 @@ from bot.conversation import (
     start_order,
     view_for,
 )
-from bot.keyboards import consent_keyboard, language_keyboard, parse_callback
+from bot.keyboards import (
+    consent_keyboard,
+    erase_keyboard,
+    language_keyboard,
+    parse_callback,
+    withdraw_keyboard,
+)
 from bot.texts import LANGUAGES, format_wait, text
 from bot.waiting import wait_for_new_order
 from studio.orders import PAID_STATES, OrderState
@@ -113,8 +119,13 @@ async def answer_consent(update: Update, context: StudioContext) -> None:
         await resume(update, context, view)
         return
     if view.session.consented:
-        # Withdrawing consent after photos were sent is /delete's job, which erases them.
-        await query.answer(text(view.lang, "button_stale"), show_alert=True)
+        # Withdrawing consent is erasure: ask for the same confirmation as /delete.
+        await query.answer()
+        await context.bot.send_message(
+            query.message.chat.id,
+            text(view.lang, "delete_confirm"),
+            reply_markup=erase_keyboard(view.lang),
+        )
         return
     await studio.sessions.record_decline(view.user_id, studio.clock.now())
     await query.answer()
@@ -152,7 +163,8 @@ async def show_privacy(update: Update, context: StudioContext) -> None:
             intake_hours=f"{settings.intake_ttl_hours:g}",
             order_days=f"{settings.order_ttl_days:g}",
             support=settings.support_contact,
-        )
+        ),
+        reply_markup=withdraw_keyboard(view.lang) if view.session.consented else None,
     )
 
 

@@ -52,6 +52,7 @@ class EmulatorClient:
         json_body: Any = None,
         data: Any = None,
         params: dict[str, str] | None = None,
+        raw: bool = False,
     ) -> Any:
         url = f"{self.base_url}/_control{path}"
         async with self._http().request(
@@ -60,7 +61,7 @@ class EmulatorClient:
             body = await response.read()
             if response.status >= 400:
                 raise ControlError(f"{method} {path} -> {response.status}: {body.decode()}")
-            if response.content_type == "application/json":
+            if response.content_type == "application/json" and not raw:
                 return json.loads(body)
             return body
 
@@ -195,7 +196,8 @@ class EmulatorClient:
         ]
 
     async def file_bytes(self, file_id: str) -> bytes:
-        result: bytes = await self._request("GET", f"/files/{file_id}")
+        # Raw bytes whatever the file's type (a JSON document must not come back parsed).
+        result: bytes = await self._request("GET", f"/files/{file_id}", raw=True)
         return result
 
     async def calls(

@@ -10,7 +10,7 @@ from arq.constants import result_key_prefix
 from telegram import Bot
 
 from bot.refunds import archive_order, fail_order, refund_order
-from studio import keys
+from studio import keys, privacy
 from studio.orders import PAID_STATES, OrderState
 from studio.queue import enqueue_render, render_job_exists
 from studio.services import Studio
@@ -105,6 +105,7 @@ async def _reconcile_one(
         logger.warning("order %s had no render job: re-enqueued", order_id)
 
 
-async def purge_expired(ctx: dict[str, Any]) -> None:
-    """Retention (issue 6, the lead engineer's): deliberately a no-op until it lands."""
-    return None
+async def purge_expired(ctx: dict[str, Any]) -> str:
+    """Retention: abandoned intakes lose their photos, old closed orders shrink to the ledger."""
+    report = await privacy.purge_expired(ctx["studio"])
+    return f"{report.abandoned_intakes} intakes purged, {report.reduced_orders} orders reduced"

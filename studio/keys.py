@@ -62,6 +62,7 @@ def ledger(charge_id: str) -> str:
     return f"{PREFIX}ledger:{charge_id}"
 
 
+ORDER_INDEXES = (OPEN_ORDERS, PAID_ORDERS, CLOSED_ORDERS)
 LEDGER_INDEX = PREFIX + "ledger:index"  # sorted set of charge ids by payment time
 
 
@@ -97,6 +98,16 @@ STATUS_SHOWN_TTL = timedelta(days=2)  # outlives the intake; no personal data in
 
 
 RENDER_DURATION_EWMA = PREFIX + "stats:render-seconds"
+
+
+def order_key_patterns(order_id: str) -> list[str]:
+    """SCAN patterns for every key of one order: ours, and arq's jobs that carry its id."""
+    return [
+        f"{PREFIX}order:{order_id}*",  # order, photos, deliveries, status digests, locks
+        f"arq:*:{order_id}",  # render job, result, retry and in-progress keys
+        f"arq:*:check:{order_id}:*",  # photo checks
+        f"arq:*:flush:{order_id}:*",  # intake status refreshes
+    ]
 
 
 def user_key_patterns(user_id: int) -> list[str]:

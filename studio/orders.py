@@ -211,6 +211,9 @@ class OrderStore:
         token = key.token(record.file_unique_id)
         sealed = key.seal(f"photo:{order_id}", record.to_bytes())
         added = await self._redis.hsetnx(keys.order_photos(order_id), token, sealed)  # type: ignore[misc,arg-type]
+        if added and record.received_at:
+            # Abandoned-intake retention counts from the last upload, as the policy says.
+            await self._redis.zadd(keys.OPEN_ORDERS, {order_id: record.received_at}, xx=True)
         return token if added else None
 
     async def save_photo(

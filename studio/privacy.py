@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from arq.constants import abort_jobs_ss, in_progress_key_prefix, job_key_prefix, result_key_prefix
+from arq.constants import abort_jobs_ss, in_progress_key_prefix, job_key_prefix
 from arq.utils import timestamp_ms
 
 from studio import keys
@@ -31,7 +31,7 @@ class ErasureReport:
     photos: int = 0
     keys_deleted: int = 0
     ledger_entries_kept: int = 0
-    cancelled_jobs: list[str] = field(default_factory=list)
+    order_ids: list[str] = field(default_factory=list)
 
 
 async def abort_render(studio: Studio, order_id: str, wait_s: float = 15.0) -> bool:
@@ -61,42 +61,40 @@ async def abort_render(studio: Studio, order_id: str, wait_s: float = 15.0) -> b
 async def erase_user(studio: Studio, user_id: int) -> ErasureReport:
     """Delete everything that names the user except their ledger entries; shred their key.
 
-    Callers stop running work (abort_render) and refund (bot.refunds) before calling this.
+    Callers stop running work (abort_render) and refund (bot.refunds) first, and call
+    `sweep_user` after their last message to the user (sending it refills a rate bucket).
     """
     redis = studio.redis
     report = ErasureReport()
-    order_ids = [oid.decode() for oid in await redis.smembers(keys.user_orders(user_id))]  # type: ignore[misc]
-    doomed: list[str] = []
-    for order_id in order_ids:
+    raw_ids = await redis.smembers(keys.user_orders(user_id))  # type: ignore[misc]
+    report.order_ids = sorted(oid.decode() for oid in raw_ids)
+    for order_id in report.order_ids:
         order = await studio.orders.get(order_id)
         if order is not None and order.charge_id:
             report.ledger_entries_kept += 1
-        report.orders += 1
         report.photos += int(await redis.hlen(keys.order_photos(order_id)))  # type: ignore[misc]
-        doomed += [
-            keys.order(order_id),
-            keys.order_photos(order_id),
-            keys.order_deliveries(order_id),
-            keys.status_throttle(order_id),
-            job_key_prefix + order_id,
-            result_key_prefix + order_id,
-        ]
-        for index in (keys.OPEN_ORDERS, keys.PAID_ORDERS, keys.CLOSED_ORDERS):
-            await redis.zrem(index, order_id)
-        await redis.zrem(keys.RENDER_QUEUE, order_id)
-        if not await redis.exists(in_progress_key_prefix + order_id):
-            report.cancelled_jobs.append(order_id)
-        async for key in redis.scan_iter(match=f"{job_key_prefix}check:{order_id}:*", count=200):
-            doomed.append(key.decode())
-            await redis.zrem(keys.INTAKE_QUEUE, key.decode().removeprefix(job_key_prefix))
-    for pattern in keys.user_key_patterns(user_id):
-        async for key in redis.scan_iter(match=pattern, count=200):
-            doomed.append(key.decode())
-    if doomed:
-        report.keys_deleted = int(await redis.delete(*set(doomed)))
+    report.orders = len(report.order_ids)
     await studio.vault.shred(user_id)
+    report.keys_deleted = await sweep_user(studio, user_id, report.order_ids)
     logger.info("erased user data: %d orders, %d keys", report.orders, report.keys_deleted)
     return report
+
+
+async def sweep_user(studio: Studio, user_id: int, order_ids: list[str]) -> int:
+    """Delete every key and index entry that names the user or one of their orders."""
+    redis = studio.redis
+    doomed: set[bytes] = set()
+    for order_id in order_ids:
+        for index in (*keys.ORDER_INDEXES, keys.RENDER_QUEUE):
+            await redis.zrem(index, order_id)
+        await redis.hdel(keys.QUEUE_NOTICES, order_id)  # type: ignore[misc]
+        async for member, _ in redis.zscan_iter(keys.INTAKE_QUEUE, match=f"*:{order_id}:*"):
+            await redis.zrem(keys.INTAKE_QUEUE, member)
+        for pattern in keys.order_key_patterns(order_id):
+            doomed.update([key async for key in redis.scan_iter(match=pattern, count=500)])
+    for pattern in keys.user_key_patterns(user_id):
+        doomed.update([key async for key in redis.scan_iter(match=pattern, count=500)])
+    return int(await redis.delete(*doomed)) if doomed else 0
 
 
 async def export_user(studio: Studio, user_id: int) -> dict[str, Any]:
@@ -216,4 +214,5 @@ __all__ = [
     "erase_user",
     "export_user",
     "purge_expired",
+    "sweep_user",
 ]

@@ -218,6 +218,29 @@ TEXTS: dict[str, str] = {
     "eta_none": "no wait",
     "eta_minutes": "about {minutes} min",
     "eta_hours": "about {hours} h {minutes} min",
+    # Privacy: /delete and /mydata ----------------------------------------------------------
+    "delete_confirm": (
+        "Erase all your data?\n\n"
+        "This deletes your photos' file references, your orders, your consent and your "
+        "settings, and destroys your encryption key, so no copy can be read again. A running "
+        "render is stopped and a paid order that was not delivered is refunded.\n"
+        "Kept: only the payment record (charge id, amount, dates, outcome), which the law "
+        "requires for refunds and accounting. It holds no photos or names.\n"
+        "Withdrawing your consent works the same way."
+    ),
+    "withdraw_consent": "Withdraw consent and erase my data",
+    "delete_yes": "Erase everything",
+    "delete_no": "Keep my data",
+    "delete_kept": "Nothing was deleted.",
+    "delete_done": (
+        "Done. Erased: {orders} order(s), {photos} photo reference(s), your consent, your "
+        "settings and your encryption key. Refunded: {refunded} ⭐. Kept: {ledger} payment "
+        "record(s) without photos or names. Send /start if you ever want to begin again."
+    ),
+    "mydata_caption": (
+        "Everything Portrait Studio holds about you, as JSON. Photos themselves are never "
+        "stored: only encrypted Telegram file references until delivery."
+    ),
     # Render and delivery ---------------------------------------------------------------------
     "queue_notice": "You're number {position} in the queue. Estimated time: {eta}.",
     "render_progress": "Rendering your portraits: {done}/{total}",

@@ -192,6 +192,28 @@ TEXTS: dict[str, str] = {
     "eta_none": "无需等待",
     "eta_minutes": "约 {minutes} 分钟",
     "eta_hours": "约 {hours} 小时 {minutes} 分钟",
+    # Privacy: /delete and /mydata ----------------------------------------------------------
+    "delete_confirm": (
+        "确定删除你的全部数据吗？\n\n"
+        "这会删除你照片的文件引用、你的订单、你的同意记录和设置，并销毁你的加密密钥，"
+        "任何副本都将无法再被读取。正在进行的生成会被停止，已付款但尚未交付的订单会自动退款。\n"
+        "保留：仅保留法律要求用于退款和记账的付款记录（交易编号、金额、日期、结果），"
+        "其中不含任何照片或姓名。\n"
+        "撤回同意也是通过这种方式。"
+    ),
+    "withdraw_consent": "撤回同意并删除我的数据",
+    "delete_yes": "全部删除",
+    "delete_no": "保留我的数据",
+    "delete_kept": "没有删除任何内容。",
+    "delete_done": (
+        "已完成。已删除：{orders} 个订单、{photos} 个照片引用、你的同意记录、设置和加密密钥。"
+        "已退款：{refunded} ⭐。保留：{ledger} 条不含照片和姓名的付款记录。"
+        "如果以后想重新开始，请发送 /start。"
+    ),
+    "mydata_caption": (
+        "这是 Portrait Studio 保存的关于你的全部数据（JSON 格式）。照片本身从不保存："
+        "在交付之前只保存加密的 Telegram 文件引用。"
+    ),
     # Render and delivery ---------------------------------------------------------------------
     "queue_notice": "你在队列中排第 {position} 位。预计时间：{eta}。",
     "render_progress": "正在生成你的肖像：{done}/{total}",

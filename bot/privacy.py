@@ -1,0 +1,114 @@
+"""/delete and /mydata: erasure on request (also how consent is withdrawn) and access requests."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from telegram import InputFile, Update
+
+from bot.context import StudioContext
+from bot.conversation import first_tap, view_for
+from bot.keyboards import erase_keyboard, parse_callback
+from bot.refunds import refund_order
+from bot.texts import text
+from studio import keys
+from studio.orders import PAID_STATES, PRE_PAYMENT_STATES, OrderState
+from studio.privacy import abort_render, erase_user, export_user, sweep_user
+from studio.services import Studio
+
+logger = logging.getLogger(__name__)
+
+
+async def ask_delete(update: Update, context: StudioContext) -> None:
+    """/delete: say what erasure means, and ask once for confirmation."""
+    message = update.effective_message
+    assert message is not None
+    view = await view_for(context, update.effective_user)
+    await message.reply_text(
+        text(view.lang, "delete_confirm"), reply_markup=erase_keyboard(view.lang)
+    )
+
+
+async def answer_delete(update: Update, context: StudioContext) -> None:
+    """The confirmation buttons: erase everything, or keep it."""
+    query = update.callback_query
+    assert query is not None and query.message is not None
+    studio = context.studio
+    view = await view_for(context, query.from_user)
+    if query.message.chat.id != query.from_user.id:
+        await query.answer(text(view.lang, "button_not_yours"), show_alert=True)
+        return
+    choice = parse_callback(query.data).order_id  # "ask", "yes" or "no"
+    if choice == "ask":
+        await query.answer()
+        await context.bot.send_message(
+            query.message.chat.id,
+            text(view.lang, "delete_confirm"),
+            reply_markup=erase_keyboard(view.lang),
+        )
+        return
+    if not await first_tap(studio, view.user_id, f"erase:{query.message.message_id}"):
+        await query.answer(text(view.lang, "button_already_done"))
+        return
+    await query.answer()
+    await query.edit_message_reply_markup(reply_markup=None)
+    if choice != "yes":
+        await context.bot.send_message(query.message.chat.id, text(view.lang, "delete_kept"))
+        return
+    refunded = await stop_orders(studio, context, view.user_id)
+    report = await erase_user(studio, view.user_id)
+    await context.bot.send_message(
+        query.message.chat.id,
+        text(
+            view.lang,
+            "delete_done",
+            orders=report.orders,
+            photos=report.photos,
+            refunded=refunded,
+            ledger=report.ledger_entries_kept,
+        ),
+    )
+    # Sending that message refilled the chat's rate bucket, and a photo check that was in
+    # flight may have left a status digest: sweep once more so nothing names the user.
+    await sweep_user(studio, view.user_id, report.order_ids)
+
+
+async def stop_orders(studio: Studio, context: StudioContext, user_id: int) -> int:
+    """Cancel every live order, stop its render, refund what was paid; the Stars refunded."""
+    refunded = 0
+    for raw in await studio.redis.smembers(keys.user_orders(user_id)):  # type: ignore[misc]
+        order_id = raw.decode()
+        order = await studio.orders.get(order_id)
+        if order is None:
+            continue
+        if order.state in PRE_PAYMENT_STATES | PAID_STATES:
+            # Cancel first: a render that slips past the abort finds nothing to deliver.
+            await studio.orders.transition(
+                order_id,
+                PRE_PAYMENT_STATES | PAID_STATES,
+                OrderState.CANCELLED,
+                failure="erased at the user's request",
+            )
+            await abort_render(studio, order_id)
+        fresh = await studio.orders.get(order_id)
+        if (
+            fresh is not None
+            and fresh.charge_id
+            and await refund_order(studio, context.bot, fresh, notify=False)
+        ):
+            refunded += fresh.price
+    return refunded
+
+
+async def send_my_data(update: Update, context: StudioContext) -> None:
+    """/mydata: everything we hold about the user, as a JSON document."""
+    message = update.effective_message
+    assert message is not None
+    view = await view_for(context, update.effective_user)
+    document = await export_user(context.studio, view.user_id)
+    payload = json.dumps(document, ensure_ascii=False, indent=2, sort_keys=True).encode()
+    await message.reply_document(
+        InputFile(payload, filename="mydata.json"),
+        caption=text(view.lang, "mydata_caption"),
+    )

@@ -1,0 +1,321 @@
+"""/delete, /mydata and consent withdrawal through the real bot, intake and render workers.
+
+Each /delete test then scans every Redis key and value: nothing may name the user (their id,
+their order ids, their photos' file ids) except the payments-ledger entry, and no message may
+reach the user after the confirmation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from arq.worker import Worker
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from bot.texts import text
+from emulator.client import latest_text
+from studio import keys
+from studio.clock import ManualClock
+from studio.crypto import UserKey
+from studio.orders import OrderState
+from studio.payments import Outcome
+from studio.settings import Settings
+from tests.fixtures.bot import BotEnv, button
+from tests.fixtures.emulator import RunningEmulator
+from tests.fixtures.studio import SettingsFactory
+from tests.render_support import emulator_settings
+from tests.test_render_worker import tiny_model_settings
+from worker import build_worker
+
+USER = 987_654_321
+DONE_PREFIX = text("en", "delete_done", orders=0, photos=0, refunded=0, ledger=0).split(":")[0]
+Dump = dict[bytes, list[bytes]]
+
+
+@pytest.fixture
+def bot_settings(
+    make_settings: SettingsFactory, emulator: RunningEmulator, tiny_models_dir: Path
+) -> Settings:
+    """The bot_env settings plus tiny generation models, for the render worker."""
+    return emulator_settings(  # type: ignore[no-any-return]
+        make_settings, emulator, **tiny_model_settings(tiny_models_dir), bot_concurrency=32
+    )
+
+
+@pytest.fixture
+async def start_render_worker(
+    bot_settings: Settings, clock: ManualClock
+) -> AsyncIterator[Callable[[], Awaitable[Worker]]]:
+    workers: list[tuple[Worker, asyncio.Task[Any]]] = []
+
+    async def start() -> Worker:
+        worker = build_worker(
+            "render",
+            bot_settings,
+            burst=False,
+            poll_delay=0.05,
+            ctx={"clock": clock},
+            handle_signals=False,
+        )
+        workers.append((worker, asyncio.create_task(worker.async_run())))
+        return worker
+
+    yield start
+    for worker, task in workers:
+        await worker.close()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def dump_redis(env: BotEnv) -> Dump:
+    """Every key with its values (hash fields and values flattened)."""
+    redis = env.studio.redis
+    dump: Dump = {}
+    async for key in redis.scan_iter(count=1000):
+        kind = (await redis.type(key)).decode()
+        if kind == "string":
+            dump[key] = [await redis.get(key) or b""]
+        elif kind == "hash":
+            raw = await redis.hgetall(key)  # type: ignore[misc]
+            dump[key] = [item for pair in raw.items() for item in pair]
+        elif kind == "set":
+            dump[key] = list(await redis.smembers(key))  # type: ignore[misc]
+        elif kind == "zset":
+            dump[key] = list(await redis.zrange(key, 0, -1))
+        elif kind == "list":
+            dump[key] = list(await redis.lrange(key, 0, -1))  # type: ignore[misc]
+    return dump
+
+
+async def user_needles(env: BotEnv, order_ids: list[str]) -> list[bytes]:
+    """What would name the user: their id, their orders, their photos' Telegram ids."""
+    needles = [str(USER).encode(), *(oid.encode() for oid in order_ids)]
+    for message in await env.client.messages(USER, include_user=True):
+        if message["from_bot"]:
+            continue
+        for item in [*message.get("photo_sizes", []), *message.get("files", [])]:
+            needles += [item["file_id"].encode(), item["file_unique_id"].encode()]
+    return needles
+
+
+def naming_keys(dump: Dump, needles: list[bytes]) -> list[bytes]:
+    return sorted(
+        key
+        for key, values in dump.items()
+        if any(n in key or any(n in v for v in values) for n in needles)
+    )
+
+
+async def order_ids_of(env: BotEnv) -> list[str]:
+    raw = await env.studio.redis.smembers(keys.user_orders(USER))  # type: ignore[misc]
+    return sorted(x.decode() for x in raw)
+
+
+async def delete_everything(env: BotEnv) -> tuple[dict[str, Any], int]:
+    """/delete, confirm; returns the confirmation message and how many messages preceded it."""
+    await env.client.send_text(USER, "/delete")
+    ask = await env.wait_for(USER, lambda m: button(m, "erase:yes") is not None)
+    await env.press(USER, ask, "erase:yes")
+    confirmation = await env.wait_text(USER, DONE_PREFIX, timeout=30)
+    return confirmation, len(await env.messages(USER))
+
+
+async def pay_for_order(env: BotEnv) -> dict[str, Any]:
+    """Walk to the invoice and pay it; returns once the bot confirmed the payment."""
+    invoice = await env.reach_invoice(USER)
+    paid = await env.pay(USER, invoice)
+    assert paid["ok"], paid
+    await env.wait_text(USER, text("en", "payment_received_running").split("!")[0])
+    return paid
+
+
+async def assert_erased(
+    env: BotEnv, order_ids: list[str], before: Dump, ledger_keys: list[bytes]
+) -> int:
+    """Nothing names the user but the ledger, and no sealed field of `before` opens now."""
+    after = await dump_redis(env)
+    needles = await user_needles(env, order_ids)
+    assert naming_keys(after, needles) == sorted(ledger_keys)
+    for ledger_key in ledger_keys:
+        fields = after[ledger_key][0::2]
+        assert sorted(fields) == sorted(
+            [
+                b"charge_id",
+                b"order_id",
+                b"user_id",
+                b"amount",
+                b"currency",
+                b"paid_at",
+                b"outcome",
+                b"closed_at",
+            ]
+        ), "the ledger entry holds more than the minimum"
+    # Crypto-shredding: the copy taken before /delete holds sealed photo records; with the
+    # master key and anything left in Redis, none of them can be opened.
+    sealed = [
+        (key.decode().split(":")[2], blob)
+        for key, values in before.items()
+        if key.endswith(b":photos")
+        for blob in values[1::2]
+    ]
+    master = AESGCM(env.settings.master_key_bytes)
+    candidates = []
+    for values in after.values():
+        for value in values:
+            with contextlib.suppress(Exception):
+                candidates.append(
+                    master.decrypt(value[:12], value[12:], b"ps-dek-v1" + str(USER).encode())
+                )
+    for order_id, blob in sealed:
+        for raw in candidates:
+            with pytest.raises(ValueError):
+                UserKey(USER, raw).open(f"photo:{order_id}", blob)
+    return sum(len(v) + 1 for v in after.values())
+
+
+async def assert_silent_after(env: BotEnv, count: int, seconds: float = 2.0) -> None:
+    await asyncio.sleep(seconds)
+    messages = await env.messages(USER)
+    assert len(messages) == count, [latest_text(m) for m in messages[count - 1 :]]
+    assert all(not m.get("edit_date") or m["message_id"] for m in messages)
+
+
+async def test_delete_mid_intake(bot_env: BotEnv) -> None:
+    await bot_env.consent(USER)
+    await bot_env.send_headshot(USER)
+    await bot_env.send_selfies(USER, 2)
+    await bot_env.send_selfies(USER, 2, first=3)  # checks still in flight when /delete lands
+    order_ids = await order_ids_of(bot_env)
+    before = await dump_redis(bot_env)
+
+    confirmation, count = await delete_everything(bot_env)
+
+    assert "1 order" in latest_text(confirmation)
+    await assert_silent_after(bot_env, count)
+    await assert_erased(bot_env, order_ids, before, ledger_keys=[])
+
+
+async def test_delete_mid_queue_refunds_and_dequeues(bot_env: BotEnv) -> None:
+    paid = await pay_for_order(bot_env)
+    order = await bot_env.current_order(USER)
+    assert order.state is OrderState.PAID
+    assert await bot_env.studio.redis.zscore(keys.RENDER_QUEUE, order.id) is not None
+    before = await dump_redis(bot_env)
+
+    confirmation, count = await delete_everything(bot_env)
+
+    assert "150" in latest_text(confirmation)  # refunded
+    [payment] = await bot_env.client.payments()
+    assert payment["refunded"]
+    assert await bot_env.studio.redis.zscore(keys.RENDER_QUEUE, order.id) is None
+    ledger = await bot_env.studio.ledger.get(paid["charge_id"])
+    assert ledger is not None and ledger.outcome is Outcome.REFUNDED
+    await assert_silent_after(bot_env, count)
+    await assert_erased(
+        bot_env, [order.id], before, ledger_keys=[keys.ledger(paid["charge_id"]).encode()]
+    )
+
+
+async def test_delete_mid_render_aborts_refunds_and_sends_nothing_more(
+    bot_env: BotEnv, start_render_worker: Callable[[], Awaitable[Worker]]
+) -> None:
+    paid = await pay_for_order(bot_env)
+    order = await bot_env.current_order(USER)
+    # The render stalls downloading its inputs, so /delete finds it running.
+    await bot_env.client.inject_fault("getFile", count=50, status=None, delay=1.5)
+    await start_render_worker()
+    for _ in range(200):
+        fresh = await bot_env.studio.orders.get(order.id)
+        if fresh is not None and fresh.state is OrderState.RENDERING:
+            break
+        await asyncio.sleep(0.05)
+    else:
+        raise AssertionError("the render never started")
+    before = await dump_redis(bot_env)
+
+    confirmation, count = await delete_everything(bot_env)
+
+    assert "150" in latest_text(confirmation)
+    assert [p["refunded"] for p in await bot_env.client.payments()] == [True]
+    await bot_env.client.clear_faults()
+    await assert_silent_after(bot_env, count, seconds=3.0)
+    assert not [m for m in await bot_env.messages(USER) if m["kind"] in ("photo", "document")]
+    await assert_erased(
+        bot_env, [order.id], before, ledger_keys=[keys.ledger(paid["charge_id"]).encode()]
+    )
+
+
+async def test_delete_after_delivery_keeps_only_the_ledger(
+    bot_env: BotEnv, start_render_worker: Callable[[], Awaitable[Worker]]
+) -> None:
+    await start_render_worker()
+    paid = await pay_for_order(bot_env)
+    order = await bot_env.current_order(USER)
+    done = text("en", "render_delivered", total=bot_env.settings.portraits_per_order)
+    await bot_env.wait_text(USER, done, timeout=60)
+    before = await dump_redis(bot_env)
+
+    confirmation, count = await delete_everything(bot_env)
+
+    assert " 0 ⭐" in latest_text(confirmation)  # delivered: nothing to refund
+    assert [p["refunded"] for p in await bot_env.client.payments()] == [False]
+    ledger = await bot_env.studio.ledger.get(paid["charge_id"])
+    assert ledger is not None and ledger.outcome is Outcome.DELIVERED
+    await assert_silent_after(bot_env, count)
+    checked = await assert_erased(
+        bot_env, [order.id], before, ledger_keys=[keys.ledger(paid["charge_id"]).encode()]
+    )
+    assert checked > 0
+
+
+async def test_keep_my_data_changes_nothing(bot_env: BotEnv) -> None:
+    await bot_env.consent(USER)
+    await bot_env.client.send_text(USER, "/delete")
+    ask = await bot_env.wait_for(USER, lambda m: button(m, "erase:no") is not None)
+    await bot_env.press(USER, ask, "erase:no")
+    await bot_env.wait_text(USER, text("en", "delete_kept"))
+    assert (await bot_env.studio.sessions.get(USER)).consented
+
+
+async def test_withdrawing_consent_is_erasure(bot_env: BotEnv) -> None:
+    await bot_env.consent(USER)
+    await bot_env.client.send_text(USER, "/privacy")
+    policy = await bot_env.wait_for(USER, lambda m: button(m, "erase:ask") is not None)
+    await bot_env.press(USER, policy, "erase:ask")
+    ask = await bot_env.wait_for(USER, lambda m: button(m, "erase:yes") is not None)
+    await bot_env.press(USER, ask, "erase:yes")
+    await bot_env.wait_text(USER, DONE_PREFIX)
+    assert not (await bot_env.studio.sessions.get(USER)).consented
+    assert not await bot_env.studio.redis.exists(keys.data_key(USER))
+
+
+async def test_mydata_matches_what_is_stored(bot_env: BotEnv) -> None:
+    await bot_env.consent(USER)
+    await bot_env.send_headshot(USER)
+    await bot_env.send_selfies(USER, 2)
+    await bot_env.wait_for(USER, lambda m: "Accepted: 2" in latest_text(m))
+    await bot_env.client.send_text(USER, "/mydata")
+    sent = await bot_env.wait_for(USER, lambda m: m["kind"] == "document")
+    [file] = sent["files"]
+    assert file["filename"] == "mydata.json"
+    document = json.loads(await bot_env.client.file_bytes(file["file_id"]))
+
+    order = await bot_env.current_order(USER)
+    key = await bot_env.studio.vault.existing_key(USER)
+    stored = await bot_env.studio.orders.photos(order.id, key)
+    [exported] = document["orders"]
+    assert exported["order"]["id"] == order.id and exported["order"]["state"] == "selfies"
+    assert sorted(p["telegram_file_id"] for p in exported["photos"]) == sorted(
+        r.file_id for r in stored.values()
+    )
+    session = await bot_env.studio.sessions.get(USER)
+    assert session.consent is not None
+    assert document["consent"]["text_sha256"] == session.consent.text_sha256
+    assert document["consent"]["policy_version"] == bot_env.settings.policy_version

@@ -1,0 +1,131 @@
+"""Webhook mode: an aiohttp server that hands Telegram's POSTs to the PTB Application.
+
+Any replica serves any update: the Application keeps no state of its own, and the
+duplicate-update guard in bot/app.py makes a redelivery to a second replica harmless.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+from collections.abc import AsyncIterator
+from urllib.parse import urlsplit
+
+from aiohttp import web
+from redis.exceptions import RedisError
+from telegram import Update
+
+from bot.app import ALLOWED_UPDATES, start_application
+from bot.context import STUDIO_KEY, StudioApplication
+from studio.services import Studio
+from studio.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+HEALTH_PATH = "/healthz"
+# Telegram opens at most 100 connections per bot; 40 is its default.
+MAX_CONNECTIONS = 40
+# In-flight updates get this long to finish on shutdown; past it they are dropped (Telegram
+# was already told 200). Kept well under the 30 s a supervisor usually waits before SIGKILL.
+STOP_GRACE_S = 10.0
+HEALTH_TIMEOUT_S = 2.0
+
+APPLICATION = web.AppKey("application", StudioApplication)
+STUDIO = web.AppKey("studio", Studio)
+SECRET = web.AppKey("secret", bytes)
+WEBHOOK_URL = web.AppKey("webhook_url", str)
+
+
+def create_webhook_app(application: StudioApplication, settings: Settings) -> web.Application:
+    """The webhook server for `application`; starting it starts the bot and sets the webhook."""
+    if not settings.webhook_url:
+        raise ValueError("webhook mode needs WEBHOOK_URL")
+    secret = settings.webhook_secret.get_secret_value()
+    if not secret:
+        raise ValueError("webhook mode needs WEBHOOK_SECRET")
+    app = web.Application()
+    app[APPLICATION] = application
+    app[STUDIO] = application.bot_data[STUDIO_KEY]
+    app[SECRET] = secret.encode()
+    app[WEBHOOK_URL] = settings.webhook_url
+    app.router.add_post(webhook_path(settings.webhook_url), receive_update)
+    app.router.add_get(HEALTH_PATH, health)
+    app.cleanup_ctx.append(run_bot)
+    return app
+
+
+def webhook_path(url: str) -> str:
+    """The local path Telegram (or the load balancer) posts to: the path of the public URL."""
+    return urlsplit(url).path or "/"
+
+
+async def receive_update(request: web.Request) -> web.Response:
+    """Queue one update for the Application's update processor and answer at once."""
+    given = request.headers.get(SECRET_HEADER, "").encode()
+    if not hmac.compare_digest(given, request.app[SECRET]):
+        logger.warning("webhook call without the right secret token from %s", request.remote)
+        raise web.HTTPForbidden()
+    application = request.app[APPLICATION]
+    if not application.running:
+        # Stopping: a 503 makes Telegram retry, and the retry lands on a live replica.
+        raise web.HTTPServiceUnavailable()
+    try:
+        data = json.loads(await request.read())
+    except (ValueError, UnicodeDecodeError):
+        raise web.HTTPBadRequest(text="body is not JSON") from None
+    if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
+        raise web.HTTPBadRequest(text="body is not an update")
+    try:
+        update = Update.de_json(data, application.bot)
+    except (TypeError, ValueError, KeyError, AttributeError):
+        logger.warning("webhook update %s could not be parsed", data["update_id"])
+        raise web.HTTPBadRequest(text="malformed update") from None
+    # The queue, not process_update: the Application's fetcher hands queued updates to
+    # PerUserUpdateProcessor, which bounds concurrency and keeps each user's order.
+    await application.update_queue.put(update)
+    return web.Response()
+
+
+async def health(request: web.Request) -> web.Response:
+    """200 while the bot runs and Redis answers; 503 otherwise, so the balancer skips us."""
+    if not request.app[APPLICATION].running:
+        return web.Response(status=503, text="bot not running")
+    try:
+        await asyncio.wait_for(request.app[STUDIO].redis.ping(), HEALTH_TIMEOUT_S)
+    except (RedisError, OSError, TimeoutError) as exc:
+        logger.warning("health check: Redis unreachable (%s)", type(exc).__name__)
+        return web.Response(status=503, text="redis unreachable")
+    return web.Response(text="ok")
+
+
+async def run_bot(app: web.Application) -> AsyncIterator[None]:
+    """Start the Application and point Telegram at us; on cleanup stop it, leave the webhook."""
+    application = app[APPLICATION]
+    await start_application(application)
+    try:
+        await application.bot.set_webhook(
+            url=app[WEBHOOK_URL],
+            secret_token=app[SECRET].decode(),
+            allowed_updates=ALLOWED_UPDATES,
+            max_connections=MAX_CONNECTIONS,
+        )
+    except BaseException:
+        await stop_application(application)
+        raise
+    logger.info("webhook set; serving updates")
+    yield
+    # No deleteWebhook: the other replicas behind the balancer keep serving it.
+    await stop_application(application)
+
+
+async def stop_application(application: StudioApplication, grace_s: float = STOP_GRACE_S) -> None:
+    """Stop handling updates (waiting up to `grace_s` for those in flight), then shut down."""
+    if application.running:
+        try:
+            await asyncio.wait_for(application.stop(), grace_s)
+        except TimeoutError:
+            logger.warning("updates still in flight after %.0f s; shutting down anyway", grace_s)
+    await application.shutdown()

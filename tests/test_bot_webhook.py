@@ -1,0 +1,323 @@
+"""Webhook mode: two replicas behind a balancer, the secret header, dedupe, bad bodies, SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import sys
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+from redis.asyncio import Redis
+
+from bot.app import ALLOWED_UPDATES, build_application
+from bot.context import StudioApplication
+from bot.texts import text
+from bot.webhook import HEALTH_PATH, SECRET_HEADER, create_webhook_app
+from emulator.client import latest_text
+from studio import keys
+from studio.services import Studio
+from studio.settings import Settings
+from tests.fixtures.emulator import RunningEmulator
+from tests.fixtures.studio import SettingsFactory
+
+ROOT = Path(__file__).resolve().parent.parent
+SECRET = "webhook-Secret_0123456789"
+HOOK_PATH = "/tg/webhook"
+WELCOME = {"en": "Hi! I make", "zh": "你好！"}
+
+
+@dataclass
+class Replica:
+    """One bot process in webhook mode: its Application, its Redis connection, its server."""
+
+    application: StudioApplication
+    studio: Studio
+    runner: web.AppRunner
+    url: str
+
+    @property
+    def hook_url(self) -> str:
+        return f"{self.url}{HOOK_PATH}"
+
+
+@dataclass
+class Balancer:
+    """A tiny load balancer in front of the replicas, in one of three modes.
+
+    "round_robin": each update to the next replica; "all": every update to every replica at
+    once (a retry landing on a second replica); "hold": record it, answer 200, forward nothing.
+    """
+
+    url: str = ""
+    replicas: list[Replica] = field(default_factory=list)
+    mode: str = "round_robin"
+    held: list[bytes] = field(default_factory=list)
+    # (update_id, replica index, status) of every forwarded delivery
+    forwarded: list[tuple[int, int, int]] = field(default_factory=list)
+    _turn: int = 0
+
+    async def handle(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        if self.mode == "hold":
+            self.held.append(body)
+            return web.Response()
+        headers = {k: v for k, v in request.headers.items() if k == SECRET_HEADER}
+        headers["Content-Type"] = "application/json"
+        if self.mode == "all":
+            targets = list(range(len(self.replicas)))
+        else:
+            targets = [self._turn % len(self.replicas)]
+            self._turn += 1
+        statuses = await asyncio.gather(
+            *(post(self.replicas[i].hook_url, body, headers) for i in targets)
+        )
+        update_id = json.loads(body)["update_id"]
+        self.forwarded += [(update_id, i, s) for i, s in zip(targets, statuses, strict=True)]
+        return web.Response(status=max(statuses))
+
+
+async def post(url: str, body: bytes, headers: dict[str, str]) -> int:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(url, data=body, headers=headers) as response,
+    ):
+        await response.read()
+        return response.status
+
+
+def has_text(expected: str) -> Callable[[dict[str, Any]], bool]:
+    return lambda message: latest_text(message) == expected
+
+
+async def until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.01)
+
+
+async def start_server(app: web.Application) -> tuple[web.AppRunner, str]:
+    runner = web.AppRunner(app, shutdown_timeout=1.0, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    return runner, f"http://127.0.0.1:{runner.addresses[0][1]}"
+
+
+@dataclass
+class WebhookEnv:
+    settings: Settings
+    emulator: RunningEmulator
+    balancer: Balancer
+    replicas: list[Replica]
+    redis: Redis
+
+    async def messages(self, user: int) -> list[dict[str, Any]]:
+        return await self.emulator.client.messages(user)
+
+
+@pytest.fixture
+async def webhook_env(
+    make_settings: SettingsFactory, emulator: RunningEmulator, redis: Redis
+) -> AsyncIterator[WebhookEnv]:
+    """Two replicas started through create_webhook_app, behind a Balancer the emulator posts to."""
+    balancer = Balancer()
+    proxy_app = web.Application()
+    proxy_app.router.add_post(HOOK_PATH, balancer.handle)
+    proxy_runner, balancer.url = await start_server(proxy_app)
+    settings = make_settings(
+        telegram_bot_token=emulator.token,
+        bot_api_base_url=emulator.base_url,
+        bot_api_base_file_url=emulator.base_file_url,
+        webhook_url=f"{balancer.url}{HOOK_PATH}",
+        webhook_secret=SECRET,
+        bot_concurrency=32,
+    )
+    for _ in range(2):
+        studio = await Studio.open(settings)
+        application = build_application(settings, studio)
+        runner, url = await start_server(create_webhook_app(application, settings))
+        balancer.replicas.append(Replica(application, studio, runner, url))
+    yield WebhookEnv(settings, emulator, balancer, balancer.replicas, redis)
+    for replica in balancer.replicas:
+        await replica.runner.cleanup()
+        await replica.studio.close()
+    await proxy_runner.cleanup()
+
+
+async def test_start_is_answered_in_english_and_chinese_through_two_replicas(
+    webhook_env: WebhookEnv,
+) -> None:
+    env = webhook_env
+    info = (await env.emulator.client.webhook())["info"]
+    assert info["url"] == env.settings.webhook_url
+    assert info["allowed_updates"] == ALLOWED_UPDATES
+    hours = f"{env.settings.intake_ttl_hours:g}"
+    for user, language_code, lang in ((8101, "en", "en"), (8102, "zh-hans", "zh")):
+        await env.emulator.client.send_text(user, "/start", language_code=language_code)
+        consent = await env.emulator.client.wait_for(
+            user, has_text(text(lang, "consent", intake_hours=hours))
+        )
+        welcome = (await env.messages(user))[0]
+        assert latest_text(welcome).startswith(WELCOME[lang])
+        assert consent["reply_markup"]["inline_keyboard"]
+    # One update went to each replica, and each answered Telegram with 200.
+    assert sorted((i, s) for _, i, s in env.balancer.forwarded) == [(0, 200), (1, 200)]
+    deliveries = (await env.emulator.client.webhook())["deliveries"]
+    assert [d["status"] for d in deliveries] == [200, 200]
+
+
+async def test_wrong_secret_is_refused_and_the_update_is_not_handled(
+    webhook_env: WebhookEnv,
+) -> None:
+    env = webhook_env
+    env.balancer.mode = "hold"
+    held = await env.emulator.client.send_text(8201, "/start")
+    await until(lambda: bool(env.balancer.held))
+    body = env.balancer.held[0]
+    hook = env.replicas[0].hook_url
+    for headers in ({}, {SECRET_HEADER: "wrong"}, {SECRET_HEADER: SECRET[:-1] + "X"}):
+        assert await post(hook, body, headers) == 403
+    # The replica is alive: another user's update is handled meanwhile.
+    env.balancer.mode = "round_robin"
+    await env.emulator.client.send_text(8202, "/start")
+    await env.emulator.client.wait_for(8202, lambda m: latest_text(m).startswith(WELCOME["en"]))
+    assert await env.messages(8201) == []
+    assert not await env.redis.exists(keys.update_seen(held["update_id"]))
+    # The very same body with the right secret is handled: it was only the secret.
+    assert await post(hook, body, {SECRET_HEADER: SECRET}) == 200
+    await env.emulator.client.wait_for(8201, lambda m: latest_text(m).startswith(WELCOME["en"]))
+
+
+async def test_an_update_delivered_to_both_replicas_is_handled_once(
+    webhook_env: WebhookEnv,
+) -> None:
+    env = webhook_env
+    env.balancer.mode = "all"
+    sent = await env.emulator.client.send_text(8301, "/start")
+    await env.emulator.client.wait_for(8301, lambda m: "consent:yes" in json.dumps(m))
+    await asyncio.sleep(0.5)  # time for a second, duplicate answer to show up if there were one
+    assert sorted(env.balancer.forwarded) == [
+        (sent["update_id"], 0, 200),
+        (sent["update_id"], 1, 200),
+    ]
+    assert len(await env.messages(8301)) == 2  # welcome + consent, once
+    assert len(await env.emulator.client.calls("sendMessage", chat_id=8301)) == 2
+
+
+async def test_malformed_bodies_get_400_and_the_replica_keeps_serving(
+    webhook_env: WebhookEnv,
+) -> None:
+    env = webhook_env
+    hook = env.replicas[1].hook_url
+    headers = {SECRET_HEADER: SECRET}
+    for body in (
+        b"{not json",
+        b"\xff\xfe",
+        b"[1, 2]",
+        b'{"update_id": "7"}',
+        b'{"update_id": 7, "message": "nope"}',
+        b'{"update_id": 7, "message": {"text": "no date, no chat"}}',
+    ):
+        assert await post(hook, body, headers) == 400, body
+    env.balancer.mode = "all"
+    await env.emulator.client.send_text(8401, "/start")
+    await env.emulator.client.wait_for(8401, lambda m: latest_text(m).startswith(WELCOME["en"]))
+    async with aiohttp.ClientSession() as session:
+        for replica in env.replicas:
+            async with session.get(f"{replica.url}{HEALTH_PATH}") as response:
+                assert (response.status, await response.text()) == (200, "ok")
+    assert {s for _, _, s in env.balancer.forwarded} == {200}
+
+
+# `python -m bot` as a process -----------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def _start_bot_process(
+    emulator: RunningEmulator, redis_url: str, **env: str
+) -> asyncio.subprocess.Process:
+    environ = {
+        **os.environ,
+        "TELEGRAM_BOT_TOKEN": emulator.token,
+        "BOT_API_BASE_URL": emulator.base_url,
+        "BOT_API_BASE_FILE_URL": emulator.base_file_url,
+        "REDIS_URL": redis_url,
+        "LOG_LEVEL": "WARNING",
+        **env,
+    }
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", cwd=ROOT, env=environ, stderr=asyncio.subprocess.PIPE
+    )
+
+
+async def _sigterm_exit_seconds(proc: asyncio.subprocess.Process) -> float:
+    started = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    try:
+        await asyncio.wait_for(proc.wait(), 20)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert proc.stderr is not None
+    stderr = (await proc.stderr.read()).decode()
+    assert proc.returncode == 0, stderr
+    return time.monotonic() - started
+
+
+async def test_python_m_bot_serves_the_webhook_and_stops_on_sigterm_leaving_it_set(
+    emulator: RunningEmulator, redis: Redis, redis_url: str
+) -> None:
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}{HOOK_PATH}"
+    proc = await _start_bot_process(
+        emulator,
+        redis_url,
+        WEBHOOK_URL=url,
+        WEBHOOK_SECRET=SECRET,
+        WEBHOOK_LISTEN="127.0.0.1",
+        WEBHOOK_PORT=str(port),
+    )
+    try:
+        await emulator.client.send_text(8501, "/start", language_code="zh")
+        await emulator.client.wait_for(
+            8501, lambda m: latest_text(m).startswith(WELCOME["zh"]), timeout=20
+        )
+        health = f"http://127.0.0.1:{port}{HEALTH_PATH}"
+        async with aiohttp.ClientSession() as session, session.get(health) as response:
+            assert response.status == 200
+    finally:
+        seconds = await _sigterm_exit_seconds(proc)
+    assert seconds < 5
+    assert (await emulator.client.webhook())["info"]["url"] == url
+
+
+async def test_python_m_bot_polling_stops_on_sigterm_even_if_the_bot_api_hangs(
+    emulator: RunningEmulator, redis: Redis, redis_url: str
+) -> None:
+    proc = await _start_bot_process(emulator, redis_url)
+    try:
+        await emulator.client.send_text(8601, "/start")
+        await emulator.client.wait_for(
+            8601, lambda m: latest_text(m).startswith(WELCOME["en"]), timeout=20
+        )
+        # PTB's last getUpdates on shutdown would wait out its 30 s read timeout.
+        await emulator.client.inject_fault("getUpdates", count=100, status=None, delay=60)
+    finally:
+        seconds = await _sigterm_exit_seconds(proc)
+    assert seconds < 8

@@ -52,10 +52,11 @@ async def show_status(update: Update, context: StudioContext) -> None:
         position, eta = await place_and_eta(studio, order.id)
         if position is not None:
             lines.append(text(lang, "status_queue", position=position, eta=format_wait(lang, eta)))
-    if order.state is OrderState.RENDERING and order.progress_total:
-        lines.append(
-            text(lang, "status_progress", done=order.progress_done, total=order.progress_total)
-        )
+    if order.state is OrderState.RENDERING:
+        # While the inputs download no image is done and the total is not recorded yet; the
+        # order's size is known, and "0 of 20" tells the user more than no line at all.
+        total = order.progress_total or studio.settings.portraits_per_order
+        lines.append(text(lang, "status_progress", done=order.progress_done, total=total))
     await message.reply_text("\n".join(lines))
 
 

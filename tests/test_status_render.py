@@ -1,0 +1,129 @@
+"""/status while an order renders: progress in the user's language, read from the live order.
+
+The render is held at a known point without sleeping in the test: either the emulator delays
+the getFile calls the render makes for its inputs (nothing generated yet), or the render is
+made of two batches of four with many steps, so that after the first batch the progress sits
+at 4 of 8 for as long as the second batch takes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.texts import text
+from emulator.client import latest_text
+from studio.orders import Order, OrderState
+from studio.settings import Settings
+from tests.fixtures.bot import BotEnv, RenderWorkerStarter, reach_invoice_in
+from tests.fixtures.emulator import RunningEmulator
+from tests.fixtures.studio import SettingsFactory
+from tests.test_render_worker import tiny_model_settings, wait_for_state
+
+# Two generator batches (its batch size is 4); steps and size chosen so that the second batch
+# takes seconds on a laptop CPU, far longer than one /status round trip.
+SLOW_RENDER = {
+    "portraits_per_order": 8,
+    "render_steps": 30,
+    "render_width": 192,
+    "render_height": 240,
+}
+
+
+@pytest.fixture
+def bot_settings(
+    request: pytest.FixtureRequest,
+    make_settings: SettingsFactory,
+    emulator: RunningEmulator,
+    tiny_models_dir: Path,
+) -> Settings:
+    """The conversation's settings plus the tiny models; a test may override some by param."""
+    overrides: dict[str, Any] = getattr(request, "param", {})
+    return make_settings(
+        telegram_bot_token=emulator.token,
+        bot_api_base_url=emulator.base_url,
+        bot_api_base_file_url=emulator.base_file_url,
+        bot_concurrency=32,
+        **{**tiny_model_settings(tiny_models_dir), **overrides},
+    )
+
+
+async def ask_status(env: BotEnv, user: int, language_code: str) -> str:
+    """Send /status and return the bot's answer (the first new message that names the order)."""
+    before = len(await env.messages(user))
+    await env.client.send_text(user, "/status", language_code=language_code)
+    lang = "zh" if language_code.startswith("zh") else "en"
+    marker = text(lang, "status_order", order_id="\x00", state="\x00").split("\x00")[0]
+    messages = await env.wait_count(user, before + 1)
+    deadline = time.monotonic() + 10
+    while not any(latest_text(m).startswith(marker) for m in messages[before:]):
+        assert time.monotonic() < deadline, [latest_text(m) for m in messages[before:]]
+        await asyncio.sleep(0.02)
+        messages = await env.messages(user)
+    return next(latest_text(m) for m in messages[before:] if latest_text(m).startswith(marker))
+
+
+async def wait_for_order(env: BotEnv, order_id: str, ready: Any, timeout: float = 60.0) -> Order:
+    deadline = time.monotonic() + timeout
+    while True:
+        order = await env.studio.orders.get(order_id)
+        assert order is not None
+        if ready(order):
+            return order
+        assert time.monotonic() < deadline, f"order {order.state} {order.progress_done}"
+        await asyncio.sleep(0.01)
+
+
+@pytest.mark.parametrize("bot_settings", [SLOW_RENDER], indirect=True)
+async def test_status_mid_render_shows_the_images_done_in_chinese(
+    bot_env: BotEnv, render_workers: RenderWorkerStarter, bot_settings: Settings
+) -> None:
+    env, user = bot_env, 5201
+    invoice = await reach_invoice_in(env, user, "zh-hans")
+    order = await env.current_order(user)
+    await render_workers()
+    assert (await env.pay(user, invoice))["ok"]
+
+    # First batch done, second batch running: the progress is 4 of 8 until it finishes.
+    await wait_for_order(env, order.id, lambda o: o.progress_done == 4)
+    began = time.monotonic()
+    answer = await ask_status(env, user, "zh-hans")
+    asked_in = time.monotonic() - began
+
+    mid = await env.studio.orders.get(order.id)
+    assert mid is not None and mid.progress_done == 4, "the render outran /status"
+    assert answer == "\n".join(
+        [
+            text("zh", "status_order", order_id=order.id, state=text("zh", "state_rendering")),
+            text("zh", "status_progress", done=4, total=8),
+        ]
+    )
+    assert "进度：4/8" in answer
+    await wait_for_state(env.studio, order.id, {OrderState.DELIVERED}, timeout=90)
+    rest = time.monotonic() - began
+    print(f"\n/status answered in {asked_in * 1000:.0f} ms; the render went on for {rest:.1f} s")
+
+
+async def test_status_while_inputs_download_shows_none_of_the_set_done(
+    bot_env: BotEnv, render_workers: RenderWorkerStarter, bot_settings: Settings
+) -> None:
+    env, user = bot_env, 5202
+    invoice = await env.reach_invoice(user)
+    order = await env.current_order(user)
+    # The render's first Bot API calls fetch its inputs: hold them while the user asks.
+    await env.client.inject_fault("getFile", count=4, status=None, delay=3.0)
+    await render_workers()
+    assert (await env.pay(user, invoice))["ok"]
+
+    await wait_for_order(env, order.id, lambda o: o.state is OrderState.RENDERING)
+    answer = await ask_status(env, user, "en")
+
+    assert answer == (
+        f"Order {order.id}: your portraits are being made.\nProgress: 0 of 4 portraits."
+    )
+    await wait_for_state(env.studio, order.id, {OrderState.DELIVERED}, timeout=60)
+    assert text("en", "state_delivered") in await ask_status(env, user, "en")

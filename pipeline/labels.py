@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont, PngImagePlugin
 
+from pipeline.watermark import embed, payload_from_content_id
+
 MARK_TEXT = "AI-generated · AI生成"
 _ONE_LINE = (MARK_TEXT,)
 _TWO_LINES = ("AI-generated", "AI生成")
@@ -65,6 +67,8 @@ class LabelConfig:
     # Mark height as a share of the image height; 3 % stays legible on a phone and small.
     mark_height_fraction: float = 0.03
     min_mark_px: int = 12
+    # The invisible watermark (pipeline.watermark) carrying the content id.
+    invisible_watermark: bool = True
     # Below min_mark_px (narrow images) the mark first wraps to two lines, then shrinks to this;
     # a whole mark in tiny type beats a legible half of one.
     floor_mark_px: int = 4
@@ -190,6 +194,21 @@ def add_visible_mark(image: Image.Image, config: LabelConfig | None = None) -> I
     # Ink coverage as alpha over the plate keeps anti-aliased edges of small type readable.
     plated.paste((255, 255, 255), (x0, y0), render_mark(layout, config))
     return plated
+
+
+def apply_labels(image: Image.Image, cid: str, config: LabelConfig | None = None) -> Image.Image:
+    """The visible mark, then the invisible watermark carrying `cid` (pixels only, no metadata).
+
+    The watermark goes last so it is computed on exactly the pixels we deliver: its
+    embedding cancels the picture's own share of each carrier, and a plate composited
+    afterwards would bring that share back in the bottom-right blocks. Its faint texture
+    over the plate does not hurt the mark's legibility.
+    """
+    config = config or LabelConfig()
+    marked = add_visible_mark(image, config)
+    if not config.invisible_watermark:
+        return marked
+    return Image.fromarray(embed(np.asarray(marked), payload_from_content_id(cid)))
 
 
 def _xmp(provider: str, cid: str) -> str:

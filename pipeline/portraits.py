@@ -18,7 +18,7 @@ from pipeline.generator import PortraitGenerator
 from pipeline.identity import IdentityConfig, build_profile
 from pipeline.labels import (
     LabelConfig,
-    add_visible_mark,
+    apply_labels,
     content_id,
     encode_labelled_jpeg,
     encode_labelled_png,
@@ -191,7 +191,7 @@ def make_portraits(
         for idx in sorted(kept):
             image, score, seed = final[idx]
             cid = content_id(order_id, idx, seed)
-            marked = add_visible_mark(image, config.labels)
+            marked = apply_labels(image, cid, config.labels)
             out.append(
                 PortraitImage(
                     png=encode_labelled_png(marked, config.labels.provider, cid),

@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from bot.texts import text
 from emulator.client import latest_text
+from pipeline.decode import decode_image
+from pipeline.labels import mark_present, read_label
 from studio import keys
 from studio.clock import ManualClock
 from studio.crypto import UserKey
@@ -34,6 +38,8 @@ from tests.test_render_worker import tiny_model_settings
 from worker import build_worker
 
 USER = 987_654_321
+USER_NAME = "Xiaoming-Unique-Name"
+FLOAT_RUN = re.compile(r"(-?\d+\.\d+[,\s]+){8,}")  # eight numbers in a row: an embedding
 DONE_PREFIX = text("en", "delete_done", orders=0, photos=0, refunded=0, ledger=0).split(":")[0]
 Dump = dict[bytes, list[bytes]]
 
@@ -252,14 +258,33 @@ async def test_delete_mid_render_aborts_refunds_and_sends_nothing_more(
     )
 
 
-async def test_delete_after_delivery_keeps_only_the_ledger(
-    bot_env: BotEnv, start_render_worker: Callable[[], Awaitable[Worker]]
+async def test_full_flow_then_delete_keeps_only_the_ledger_and_logs_nothing_personal(
+    bot_env: BotEnv,
+    start_render_worker: Callable[[], Awaitable[Worker]],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    """Consent → delivery → /mydata → /delete, with every log record captured and scanned."""
+    caplog.set_level(logging.INFO)  # what production runs at, for every library
+    for ours in ("bot", "jobs", "studio", "pipeline", "worker"):
+        caplog.set_level(logging.DEBUG, logger=ours)  # and everything our own code says
     await start_render_worker()
+    await bot_env.client.send_text(USER, "/help", first_name=USER_NAME)
     paid = await pay_for_order(bot_env)
     order = await bot_env.current_order(USER)
     done = text("en", "render_delivered", total=bot_env.settings.portraits_per_order)
     await bot_env.wait_text(USER, done, timeout=60)
+
+    # Every delivered image carries the visible mark and the provenance metadata.
+    delivered = [m for m in await bot_env.messages(USER) if m["kind"] in ("photo", "document")]
+    files = [f for m in delivered for f in m["files"]]
+    assert len(files) == 2 * bot_env.settings.portraits_per_order
+    for item in files:
+        data = await bot_env.client.file_bytes(item["file_id"])
+        assert read_label(data).get("ai_generated"), item["filename"]
+        assert mark_present(decode_image(data)), item["filename"]
+
+    await bot_env.client.send_text(USER, "/mydata")
+    await bot_env.wait_for(USER, lambda m: m["kind"] == "document" and "mydata" in str(m))
     before = await dump_redis(bot_env)
 
     confirmation, count = await delete_everything(bot_env)
@@ -273,6 +298,21 @@ async def test_delete_after_delivery_keeps_only_the_ledger(
         bot_env, [order.id], before, ledger_keys=[keys.ledger(paid["charge_id"]).encode()]
     )
     assert checked > 0
+
+    secrets = [
+        bot_env.settings.telegram_bot_token.get_secret_value(),
+        bot_env.settings.telegram_bot_token.get_secret_value().split(":")[1],
+        USER_NAME,
+        *(n.decode() for n in await user_needles(bot_env, []) if n != str(USER).encode()),
+        *(f["file_id"] for f in files),
+    ]
+    assert len(caplog.records) > 20
+    for record in caplog.records:
+        line = record.getMessage() + (record.exc_text or "")
+        leaked = [s for s in secrets if s in line]
+        assert not leaked, f"log record {record.name}: {line!r} leaks {leaked}"
+        assert not FLOAT_RUN.search(line), f"looks like an embedding: {line[:200]!r}"
+        assert "JFIF" not in line and "\\x89PNG" not in line and len(line) < 2000, line[:200]
 
 
 async def test_keep_my_data_changes_nothing(bot_env: BotEnv) -> None:

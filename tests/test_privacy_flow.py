@@ -11,10 +11,12 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import re
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from arq.worker import Worker
@@ -78,6 +80,49 @@ async def start_render_worker(
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+class DiskWrites:
+    """Records every file opened for writing while active (a Python audit hook, all threads)."""
+
+    _installed: ClassVar[list[DiskWrites]] = []
+
+    def __init__(self) -> None:
+        self.paths: list[str] = []
+        if not DiskWrites._installed:
+            sys.addaudithook(DiskWrites._hook)  # hooks cannot be removed: install once
+        self.active = False
+
+    def __enter__(self) -> DiskWrites:
+        self.active = True
+        DiskWrites._installed.append(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.active = False
+        DiskWrites._installed.remove(self)
+        DiskWrites._installed.append(self)  # keep the hook's list non-empty (installed once)
+
+    @staticmethod
+    def _hook(event: str, args: tuple[Any, ...]) -> None:
+        if event != "open" or not DiskWrites._installed:
+            return
+        path, mode, flags = args[0], args[1], args[2]
+        writing = isinstance(mode, str) and any(c in mode for c in "wax+")
+        if isinstance(flags, int):  # os.open, and what open() passes down
+            writing = writing or bool(flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT))
+        if writing and not str(path).startswith("/dev/"):
+            for recorder in DiskWrites._installed:
+                if recorder.active:
+                    recorder.paths.append(str(path))
+
+
+def test_the_disk_write_recorder_sees_writes(tmp_path: Path) -> None:
+    with DiskWrites() as writes:
+        (tmp_path / "a.bin").write_bytes(b"x")
+        os.close(os.open(tmp_path / "b.bin", os.O_WRONLY | os.O_CREAT))
+        (tmp_path / "a.bin").read_bytes()
+    assert writes.paths == [str(tmp_path / "a.bin"), str(tmp_path / "b.bin")]
 
 
 async def dump_redis(env: BotEnv) -> Dump:
@@ -268,11 +313,14 @@ async def test_full_flow_then_delete_keeps_only_the_ledger_and_logs_nothing_pers
     for ours in ("bot", "jobs", "studio", "pipeline", "worker"):
         caplog.set_level(logging.DEBUG, logger=ours)  # and everything our own code says
     await start_render_worker()
-    await bot_env.client.send_text(USER, "/help", first_name=USER_NAME)
-    paid = await pay_for_order(bot_env)
-    order = await bot_env.current_order(USER)
-    done = text("en", "render_delivered", total=bot_env.settings.portraits_per_order)
-    await bot_env.wait_text(USER, done, timeout=60)
+    with DiskWrites() as writes:
+        await bot_env.client.send_text(USER, "/help", first_name=USER_NAME)
+        paid = await pay_for_order(bot_env)
+        order = await bot_env.current_order(USER)
+        done = text("en", "render_delivered", total=bot_env.settings.portraits_per_order)
+        await bot_env.wait_text(USER, done, timeout=60)
+    # Photos never reach the disk: bot, intake and render opened no file for writing.
+    assert writes.paths == [], writes.paths
 
     # Every delivered image carries the visible mark and the provenance metadata.
     delivered = [m for m in await bot_env.messages(USER) if m["kind"] in ("photo", "document")]
@@ -286,6 +334,12 @@ async def test_full_flow_then_delete_keeps_only_the_ledger_and_logs_nothing_pers
     await bot_env.client.send_text(USER, "/mydata")
     await bot_env.wait_for(USER, lambda m: m["kind"] == "document" and "mydata" in str(m))
     before = await dump_redis(bot_env)
+    # At rest, Redis holds no file id in plain text and nothing shaped like an embedding.
+    needles = [n for n in await user_needles(bot_env, []) if n != str(USER).encode()]
+    for key, values in before.items():
+        for value in values:
+            assert not any(n in value or n in key for n in needles), key
+            assert not FLOAT_RUN.search(value.decode("latin-1")), key
 
     confirmation, count = await delete_everything(bot_env)
 

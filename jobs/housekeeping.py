@@ -10,6 +10,7 @@ from arq.constants import result_key_prefix
 from telegram import Bot
 
 from bot.refunds import archive_order, fail_order, refund_order
+from jobs.render_lease import free_dead_render, render_lease_held
 from studio import keys, privacy
 from studio.orders import PAID_STATES, OrderState
 from studio.queue import enqueue_render, render_job_exists
@@ -34,7 +35,9 @@ async def reconcile(ctx: dict[str, Any]) -> ReconcileReport:
     Re-enqueueing is safe to repeat: the job id is the order id, and arq refuses a second job
     with an id that is queued, running or has a kept result. An order whose job finished (its
     result is kept) while the order is still open ran out of tries without reaching a verdict
-    (e.g. the worker was killed on every try): it is failed and refunded.
+    (e.g. the worker was killed on every try): it is failed and refunded. A render whose
+    worker died (no live lease, see jobs/render_lease.py) is freed to run again within about
+    two lease TTLs instead of waiting out arq's job timeout.
     """
     studio: Studio = ctx["studio"]
     bot: Bot = ctx["bot"]
@@ -63,15 +66,18 @@ async def _needing_attention(studio: Studio, order_ids: list[str], paid_before: 
         for order_id in order_ids:
             pipe.hmget(keys.order(order_id), ["state", "paid_at"])
             pipe.zscore(keys.RENDER_QUEUE, order_id)
+            pipe.exists(keys.render_lease(order_id))
         replies = await pipe.execute()
     out = []
     for i, order_id in enumerate(order_ids):
-        (state, paid_at), queued = replies[2 * i], replies[2 * i + 1]
+        (state, paid_at), queued, leased = replies[3 * i : 3 * i + 3]
         healthy = (
             state is not None
             and state.decode() in PAID_STATES
             and queued is not None
             and float(paid_at or 0) >= paid_before
+            # A render with no live lease may have lost its worker (free_dead_render decides).
+            and (state.decode() != OrderState.RENDERING or bool(leased))
         )
         if not healthy:
             out.append(order_id)
@@ -93,6 +99,12 @@ async def _reconcile_one(
     if now - (order.paid_at or order.created_at) > deadline_s:
         if await fail_order(studio, bot, order_id, "deadline"):
             report.refunded += 1
+        return
+    if await render_lease_held(studio.redis, order_id):
+        return  # a live worker is rendering it, whatever arq's keys say
+    if await free_dead_render(studio.redis, order_id, studio.settings.render_lease_s):
+        report.requeued += 1
+        logger.warning("order %s: its render worker died; the render runs again", order_id)
         return
     if await render_job_exists(studio.redis, order_id):
         return

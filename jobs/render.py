@@ -1,7 +1,8 @@
 """The render job: a paid order becomes portraits in the user's chat, once, whatever crashes.
 
-Stages (each re-checks that the order is still wanted, since /delete may land at any time):
-  1. claim the order (paid -> rendering), move the queue along for everyone behind it;
+Stages (each re-checks that the order is still wanted, since /delete may land at any time, and
+that this run still holds the order's render lease, see jobs/render_lease.py):
+  1. claim the order (paid -> rendering) and its lease, move the queue along for everyone behind;
   2. download the accepted inputs from Telegram into memory and decode them;
   3. generate in a thread (seeds come from the order id, so a re-run makes the same images),
      editing one progress message as it goes;
@@ -16,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from arq.worker import Retry
@@ -28,6 +29,7 @@ from bot.queue_notices import notify_queue_positions
 from bot.refunds import archive_order, fail_order
 from bot.texts import text
 from jobs.render_inputs import PermanentRenderError, load_inputs
+from jobs.render_lease import RenderLease
 from studio.crypto import KeyShredded
 from studio.orders import PAID_STATES, Order, OrderState
 from studio.payments import Outcome
@@ -53,6 +55,28 @@ async def render_order(ctx: dict[str, Any], order_id: str) -> str:
     order = await _claim(studio, order_id)
     if order is None:
         return "not paid"
+    lease = RenderLease(studio.redis, order_id, settings.render_lease_s)
+    if not await lease.wait_acquire(lambda: _still_rendering(studio, order_id)):
+        return "served by another run"
+    async with lease.kept_alive():
+        return await _render_claimed(ctx, studio, bot, order, lease, last_try, job_try)
+
+
+async def _render_claimed(
+    ctx: dict[str, Any],
+    studio: Studio,
+    bot: Bot,
+    order: Order,
+    lease: RenderLease,
+    last_try: bool,
+    job_try: int,
+) -> str:
+    """Stages 2-5, under the order's render lease."""
+    order_id = order.id
+
+    async def still_mine() -> bool:
+        return await _still_rendering(studio, order_id) and await lease.held()
+
     await _move_queue_along(studio, bot)
     started = time.monotonic()
     already = await DeliveryLog(studio.redis, order_id).fully_recorded()
@@ -61,7 +85,7 @@ async def render_order(ctx: dict[str, Any], order_id: str) -> str:
         await _close(studio, bot, order, already, None)
         return f"delivered {already}"
     try:
-        portraits = await _make_or_skip(ctx, studio, bot, order)
+        portraits = await _make_or_skip(ctx, studio, bot, order, still_mine)
     except PermanentRenderError as error:
         await fail_order(studio, bot, order_id, error.reason)
         return f"failed: {error.reason}"
@@ -79,7 +103,7 @@ async def render_order(ctx: dict[str, Any], order_id: str) -> str:
         bot,
         order,
         portraits,
-        still_wanted=lambda: _still_rendering(studio, order_id),
+        still_wanted=still_mine,
         limiter=studio.limiter,
     )
     if report.stopped:
@@ -118,13 +142,17 @@ async def _still_rendering(studio: Studio, order_id: str) -> bool:
 
 
 async def _make_or_skip(
-    ctx: dict[str, Any], studio: Studio, bot: Bot, order: Order
+    ctx: dict[str, Any],
+    studio: Studio,
+    bot: Bot,
+    order: Order,
+    still_mine: Callable[[], Awaitable[bool]],
 ) -> list[PortraitFile] | None:
     """The order's portraits, regenerated; None if the order was withdrawn meanwhile."""
     from jobs.generate import generate_portraits
 
     inputs = await load_inputs(studio, bot, order)
-    if not await _still_rendering(studio, order.id):
+    if not await still_mine():
         return None
     progress = ProgressMessage(studio, bot, order, asyncio.get_running_loop())
     timeout = studio.settings.render_job_timeout_s * (1 - DELIVERY_SHARE)
@@ -138,7 +166,7 @@ async def _make_or_skip(
     except TimeoutError as error:
         raise GenerationTimeout(f"generation took over {timeout:.0f}s") from error
     await progress.flush()
-    if not await _still_rendering(studio, order.id):
+    if not await still_mine():
         return None
     return portraits
 

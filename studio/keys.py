@@ -129,3 +129,13 @@ QUEUE_NOTICES = PREFIX + "queue:notices"  # hash: order id -> queue position its
 def refund_lock(order_id: str) -> str:
     """Held while one process refunds the order, so concurrent callers refund once."""
     return f"{PREFIX}order:{order_id}:refunding"
+
+
+def render_lease(order_id: str) -> str:
+    """The live render run's token; its worker refreshes it, so it lapses soon after a crash."""
+    return f"{PREFIX}order:{order_id}:render-lease"
+
+
+def render_suspect(order_id: str) -> str:
+    """Set by the reconciler when it first sees a running render job with no lease."""
+    return f"{PREFIX}order:{order_id}:render-suspect"

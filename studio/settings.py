@@ -68,6 +68,7 @@ class Settings(BaseSettings):
     render_job_timeout_s: int = 1800
     render_max_tries: int = 3
     render_job_expires_days: float = 7.0
+    render_lease_s: int = Field(default=60, ge=1)
     health_check_interval_s: int = 10
 
     # Models: every path is a setting; nothing is downloaded at run time.

@@ -1,0 +1,152 @@
+"""Who is rendering an order right now, so that a dead worker's render re-runs in minutes.
+
+arq marks a running job with an in-progress key that names no owner and lives for the job
+timeout + 10 s (about half an hour with our defaults): a render whose worker was killed waits
+that long before arq runs it again. A render run therefore holds a lease, a key with its own
+token and a short TTL that the run refreshes while it lives. Without a lease the reconciler
+knows that nobody is rendering, and frees arq's in-progress key so that a worker picks the job
+up again (see `free_dead_render`).
+
+Never two runs at once: a run that finds another run's lease waits for it to end or lapse, and
+a run that has lost its lease (it stalled past the TTL) stops at its next check before it sends
+anything, so at most one run of an order talks to Telegram.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from arq.constants import in_progress_key_prefix
+from redis.asyncio import Redis
+
+from studio import keys
+
+logger = logging.getLogger(__name__)
+
+WAIT_POLL_S = 1.0
+# The reconciler keeps its first sighting this much longer than the grace it waits out, so
+# that the next reconcile run (every 30 s) still finds it.
+SUSPECT_SLACK_S = 120
+
+_REFRESH = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+"""
+
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+# KEYS: arq in-progress key, lease, suspect. ARGV: suspect TTL ms, grace ms.
+# A job is freed only when two sightings at least `grace` apart both found it running without
+# a lease, and the in-progress key is the same one both times (its TTL only went down: arq
+# sets a fresh key, with a full TTL, whenever a worker starts the job).
+_FREE_DEAD = """
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl < 0 or redis.call('EXISTS', KEYS[2]) == 1 then
+  redis.call('DEL', KEYS[3])
+  return 0
+end
+local seen = redis.call('GET', KEYS[3])
+if not seen or ttl > tonumber(seen) then
+  redis.call('SET', KEYS[3], tostring(ttl), 'PX', ARGV[1])
+  return 0
+end
+if redis.call('PTTL', KEYS[3]) > tonumber(ARGV[1]) - tonumber(ARGV[2]) then
+  return 0
+end
+redis.call('DEL', KEYS[1], KEYS[3])
+return 1
+"""
+
+
+class RenderLease:
+    """One render run's claim on its order, refreshed in the background while the run lives."""
+
+    def __init__(self, redis: Redis, order_id: str, ttl_s: float) -> None:
+        self._redis = redis
+        self._key = keys.render_lease(order_id)
+        self._token = uuid.uuid4().hex
+        self._ttl_ms = max(1, int(ttl_s * 1000))
+        self.order_id = order_id
+
+    async def acquire(self) -> bool:
+        return bool(await self._redis.set(self._key, self._token, nx=True, px=self._ttl_ms))
+
+    async def wait_acquire(self, still_wanted: Callable[[], Awaitable[bool]]) -> bool:
+        """Take the lease, waiting while another run holds it; False once no longer wanted."""
+        while not await self.acquire():
+            if not await still_wanted():
+                return False
+            logger.warning("order %s: another run holds the render lease; waiting", self.order_id)
+            await asyncio.sleep(WAIT_POLL_S)
+        return True
+
+    async def held(self) -> bool:
+        return bool(await self._redis.get(self._key) == self._token.encode())
+
+    async def refresh(self) -> bool:
+        script = self._redis.register_script(_REFRESH)
+        return bool(await script(keys=[self._key], args=[self._token, self._ttl_ms]))
+
+    async def release(self) -> None:
+        script = self._redis.register_script(_RELEASE)
+        await script(keys=[self._key], args=[self._token])
+
+    @contextlib.asynccontextmanager
+    async def kept_alive(self) -> AsyncIterator[RenderLease]:
+        """Refresh every third of the TTL until the block ends; release it then."""
+        task = asyncio.create_task(self._keep_alive())
+        try:
+            yield self
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await self.release()
+
+    async def _keep_alive(self) -> None:
+        while True:
+            await asyncio.sleep(self._ttl_ms / 3000)
+            try:
+                if not await self.refresh():
+                    # Stalled past the TTL: a new run may own the order now. The run's own
+                    # checks (held()) stop it before it sends anything else.
+                    logger.error("order %s: render lease lost", self.order_id)
+                    return
+            except Exception:  # a Redis blip: the next refresh may still be in time
+                logger.warning("order %s: render lease refresh failed", self.order_id)
+
+
+async def render_lease_held(redis: Redis, order_id: str) -> bool:
+    """Whether some live run holds the order's lease."""
+    return bool(await redis.exists(keys.render_lease(order_id)))
+
+
+async def free_dead_render(redis: Redis, order_id: str, lease_s: float) -> bool:
+    """Free arq's in-progress key of a render that has had no live lease for `lease_s`.
+
+    Called by the reconciler; True when the job was freed (a worker will run it again, as a
+    new try). The first call only records a sighting; a later one, at least `lease_s` after
+    it, frees the job if it is still the same running job and still without a lease. A run
+    takes its lease within milliseconds of starting and refreshes it three times per TTL, so
+    a lease that stays absent that long means the run's worker is gone.
+    """
+    grace_ms = int(lease_s * 1000)
+    script = redis.register_script(_FREE_DEAD)
+    freed = await script(
+        keys=[
+            in_progress_key_prefix + order_id,
+            keys.render_lease(order_id),
+            keys.render_suspect(order_id),
+        ],
+        args=[grace_ms + SUSPECT_SLACK_S * 1000, grace_ms],
+    )
+    return bool(freed)

@@ -1,0 +1,211 @@
+"""A render whose worker died runs again within seconds of its lease lapsing, never twice at once.
+
+arq alone re-runs a killed worker's job only when its in-progress key expires (job timeout +
+10 s). The render lease (jobs/render_lease.py) lets the reconciler see that nobody is rendering.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from arq.constants import in_progress_key_prefix
+from redis.asyncio import Redis
+
+from bot.telegram import make_bot
+from jobs.housekeeping import reconcile
+from studio import keys
+from studio.clock import ManualClock
+from studio.orders import OrderState
+from studio.services import Studio
+from studio.settings import Settings
+from tests.fixtures.emulator import RunningEmulator
+from tests.render_support import emulator_settings, make_paid_order
+from tests.test_render_crash import ROOT, settings_env
+from tests.test_render_worker import PACK, bot_media, tiny_model_settings, wait_for_state
+from worker import build_worker
+
+LEASE_S = 2
+# Two generator batches of four, slow enough that a kill lands in the middle of the render.
+SLOW = {"portraits_per_order": 8, "render_steps": 30, "render_width": 192, "render_height": 240}
+
+
+@pytest.fixture
+def lease_settings(
+    make_settings: Any, emulator: RunningEmulator, tiny_models_dir: Path
+) -> Settings:
+    return emulator_settings(
+        make_settings,
+        emulator,
+        **{
+            **tiny_model_settings(tiny_models_dir),
+            **SLOW,
+            "render_job_timeout_s": 120,
+            "render_max_tries": 3,
+            "render_lease_s": LEASE_S,
+        },
+    )
+
+
+@pytest.fixture
+async def reconciler(
+    lease_settings: Settings, redis: Redis, clock: ManualClock
+) -> AsyncIterator[dict[str, Any]]:
+    """The reconciler's ctx, as the intake worker builds it."""
+    studio = await Studio.open(lease_settings, clock=clock)
+    bot = make_bot(lease_settings, studio)
+    await bot.initialize()
+    yield {"studio": studio, "bot": bot}
+    await bot.shutdown()
+    await studio.close()
+
+
+async def wait_until(check: Any, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not await check():
+        assert time.monotonic() < deadline, what
+        await asyncio.sleep(0.05)
+
+
+async def run_worker_until(settings: Settings, studio: Studio, order_id: str) -> None:
+    worker = build_worker("render", settings, burst=False, poll_delay=0.05)
+    task = asyncio.create_task(worker.async_run())
+    try:
+        await wait_for_state(studio, order_id, {OrderState.DELIVERED}, timeout=90)
+    finally:
+        await worker.close()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def assert_delivered_once(emulator: RunningEmulator, chat_id: int) -> None:
+    photos, documents = await bot_media(emulator, chat_id)
+    assert len(photos) == 8
+    names = sorted(d["files"][0]["filename"] for d in documents)
+    assert names == [f"portrait-0{i}.png" for i in range(1, 9)]
+
+
+async def test_sigkilled_render_runs_again_once_its_lease_lapses(
+    lease_settings: Settings,
+    emulator: RunningEmulator,
+    reconciler: dict[str, Any],
+) -> None:
+    studio: Studio = reconciler["studio"]
+    redis = studio.redis
+    order = await make_paid_order(studio, emulator, 1601, pack=PACK)
+    lease_key = keys.render_lease(order.id)
+    proc = subprocess.Popen(
+        [sys.executable, "worker.py", "render"],
+        cwd=ROOT,
+        env=settings_env(lease_settings),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+
+        async def generating() -> bool:
+            assert proc.poll() is None, proc.stderr.read().decode()[-3000:]  # type: ignore[union-attr]
+            current = await studio.orders.get(order.id)
+            return current is not None and current.progress_done > 0
+
+        await wait_until(generating, 90, "the worker never started generating")
+        assert await redis.exists(lease_key)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+    killed_at = time.monotonic()
+
+    # A lease refreshed while the worker lived is still there: the render looks alive.
+    report = await reconcile(reconciler)
+    assert report.requeued == 0 and await redis.exists(in_progress_key_prefix + order.id)
+
+    async def lease_gone() -> bool:
+        return not await redis.exists(lease_key)
+
+    await wait_until(lease_gone, LEASE_S + 2, "the dead worker's lease never lapsed")
+    # arq on its own would wait this long before running the job again.
+    arq_wait_s = await redis.pttl(in_progress_key_prefix + order.id) / 1000
+    assert arq_wait_s > 100
+
+    # The first sighting without a lease only marks the job; a later one frees it.
+    first = await reconcile(reconciler)
+    assert first.requeued == 0 and await redis.exists(in_progress_key_prefix + order.id)
+    freed = 0
+
+    async def reconciled() -> bool:
+        nonlocal freed
+        freed += (await reconcile(reconciler)).requeued
+        return freed > 0
+
+    await wait_until(reconciled, LEASE_S + 5, "the reconciler never freed the dead render")
+    assert freed == 1 and not await redis.exists(in_progress_key_prefix + order.id)
+
+    await run_worker_until(lease_settings, studio, order.id)
+    recovered_s = time.monotonic() - killed_at
+    await assert_delivered_once(emulator, 1601)
+    assert recovered_s < arq_wait_s
+    print(f"\nkill to delivered: {recovered_s:.1f} s (arq alone: over {arq_wait_s:.0f} s more)")
+
+
+async def test_reconciler_never_frees_a_live_render(
+    lease_settings: Settings,
+    emulator: RunningEmulator,
+    reconciler: dict[str, Any],
+) -> None:
+    studio: Studio = reconciler["studio"]
+    order = await make_paid_order(studio, emulator, 1602, pack=PACK)
+    worker = build_worker("render", lease_settings, burst=False, poll_delay=0.05)
+    task = asyncio.create_task(worker.async_run())
+    checks = 0
+    try:
+        await wait_for_state(studio, order.id, {OrderState.RENDERING}, timeout=60)
+        # Reconcile far more often than cron does, for several lease TTLs of rendering.
+        while (current := await studio.orders.get(order.id)) and (
+            current.state is OrderState.RENDERING
+        ):
+            report = await reconcile(reconciler)
+            assert report.requeued == 0 and report.refunded == 0
+            checks += 1
+            await asyncio.sleep(0.1)
+        await wait_for_state(studio, order.id, {OrderState.DELIVERED}, timeout=60)
+    finally:
+        await worker.close()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert checks > 10 * LEASE_S  # the render outlived several leases
+    await assert_delivered_once(emulator, 1602)
+    assert not await studio.redis.exists(keys.render_lease(order.id))
+
+
+async def test_a_run_waits_for_a_lease_another_run_holds(
+    lease_settings: Settings,
+    emulator: RunningEmulator,
+    reconciler: dict[str, Any],
+) -> None:
+    studio: Studio = reconciler["studio"]
+    order = await make_paid_order(studio, emulator, 1603, pack=PACK)
+    # A stalled run's lease (another token): the new run must not start until it lapses.
+    await studio.redis.set(keys.render_lease(order.id), b"stalled-run", px=LEASE_S * 1000)
+    lapses_at = time.time() + LEASE_S
+
+    worker = build_worker("render", lease_settings, burst=False, poll_delay=0.05)
+    task = asyncio.create_task(worker.async_run())
+    try:
+        done = await wait_for_state(studio, order.id, {OrderState.DELIVERED}, timeout=90)
+    finally:
+        await worker.close()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert done.delivered_at
+    # The render's first Bot API calls fetch its inputs: none before the other lease lapsed.
+    calls = await emulator.client.calls("getFile")
+    assert calls and min(c["time"] for c in calls) >= lapses_at - 0.2
+    await assert_delivered_once(emulator, 1603)

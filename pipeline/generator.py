@@ -160,12 +160,19 @@ class PortraitGenerator:
     ) -> PortraitGenerator:
         import torch
 
-        # image_encoder_folder=None: FaceID conditions on ArcFace embeddings we compute.
+        # Plain FaceID conditions on ArcFace embeddings we compute: no image encoder. Plus-v2
+        # also needs CLIP features of the face crop; diffusers loads that encoder (and sizes
+        # its feature extractor) from image_encoder_folder. An absolute path is taken as is.
+        encoder_folder = (
+            str(Path(config.image_encoder_path).resolve())
+            if config.plus_v2 and config.image_encoder_path
+            else None
+        )
         pipe.load_ip_adapter(
             config.adapter_dir,
             subfolder=config.adapter_subfolder or None,
             weight_name=config.adapter_weight_name,
-            image_encoder_folder=None,
+            image_encoder_folder=encoder_folder,
         )
         if config.lora_path:
             pipe.load_lora_weights(config.lora_path, weight_name=config.lora_weight_name)
@@ -175,12 +182,7 @@ class PortraitGenerator:
         pipe.set_progress_bar_config(disable=True)
         encoder = processor = None
         if config.plus_v2:
-            from transformers import CLIPImageProcessor, CLIPVisionModelWithProjection
-
-            encoder = CLIPVisionModelWithProjection.from_pretrained(
-                config.image_encoder_path, torch_dtype=dtype
-            ).to(device)
-            processor = CLIPImageProcessor()
+            encoder, processor = pipe.image_encoder, pipe.feature_extractor
         if device.startswith("cuda"):
             pipe.unet.to(memory_format=torch.channels_last)
             pipe.vae.to(memory_format=torch.channels_last)
@@ -197,11 +199,16 @@ class PortraitGenerator:
         )
         return cls(pipe, config, device, dtype, encoder, processor)
 
-    def _id_embeds(self, profile: IdentityProfile, batch: int, cfg: bool) -> torch.Tensor:
+    def _id_embeds(self, profile: IdentityProfile, cfg: bool) -> torch.Tensor:
+        """One row (two with CFG, negative first): the pipeline repeats it for each prompt.
+
+        Passing a row per prompt got repeated again (batch² rows); the attention processor
+        then folded the extra rows into extra tokens, which plain FaceID shrugs off (copies
+        of one vector) but Plus-v2's per-row CLIP features do not.
+        """
         import torch
 
         pos = torch.from_numpy(np.asarray(profile.mean_embedding, np.float32)).reshape(1, 1, 1, -1)
-        pos = pos.repeat(batch, 1, 1, 1)
         if cfg:
             pos = torch.cat([torch.zeros_like(pos), pos])
         return pos.to(self.device, self.dtype)
@@ -260,7 +267,7 @@ class PortraitGenerator:
                 out = self.pipe(
                     prompt=[pack.prompt(s) for s in batch_shots],
                     negative_prompt=[pack.negative_prompt] * n,
-                    ip_adapter_image_embeds=[self._id_embeds(profile, n, do_cfg)],
+                    ip_adapter_image_embeds=[self._id_embeds(profile, do_cfg)],
                     num_inference_steps=cfg.steps,
                     guidance_scale=cfg.guidance,
                     width=cfg.width,

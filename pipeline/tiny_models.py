@@ -8,10 +8,15 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pipeline.synthetic_photos import synthetic_face_photo, synthetic_face_rgb
 from pipeline.tiny_face_pack import build_tiny_face_pack
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = [
     "build_tiny_face_pack",
@@ -25,6 +30,9 @@ __all__ = [
 TEXT_HIDDEN = 32  # both tiny text encoders; UNet cross_attention_dim is their sum
 CROSS_ATTENTION_DIM = 2 * TEXT_HIDDEN
 ADAPTER_WEIGHT_NAME = "ip-adapter-faceid_tiny.safetensors"
+ADAPTER_PLUS_WEIGHT_NAME = "ip-adapter-faceid-plusv2_tiny.safetensors"
+IMAGE_ENCODER_SUBFOLDER = "image_encoder"
+CLIP_HIDDEN = 32  # the tiny CLIP vision encoder's width (ViT-H/14 has 1280)
 
 
 def _write_tokenizer(folder: Path) -> None:
@@ -154,13 +162,13 @@ def build_tiny_faceid_adapter(
 
     Keys follow the released checkpoints: `image_proj.*` (4 tokens from a 512-d ArcFace
     embedding) and `ip_adapter.{k}.to_k_ip/to_v_ip` for k = 1, 3, 5... in attention-processor
-    order. `plus=True` is not built here (see module notes); plain FaceID only.
+    order. `plus=True` writes the FaceID-Plus-v2 layout instead (a 4-layer perceiver
+    resampler over CLIP face-crop features, ADAPTER_PLUS_WEIGHT_NAME) plus a tiny CLIP
+    vision encoder in `folder/IMAGE_ENCODER_SUBFOLDER`, saved with save_pretrained.
     """
     import torch
     from safetensors.torch import save_file
 
-    if plus:
-        raise NotImplementedError("tiny FaceID-Plus adapter is not built; use plain FaceID")
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     gen = torch.Generator().manual_seed(seed)
@@ -177,6 +185,9 @@ def build_tiny_faceid_adapter(
         "image_proj.norm.weight": torch.ones(cad),
         "image_proj.norm.bias": torch.zeros(cad),
     }
+    if plus:
+        state.update(_perceiver_resampler_state(rand, cad))
+        _build_tiny_clip_vision(folder / IMAGE_ENCODER_SUBFOLDER, seed)
     # Cross-attention widths in processor order for the tiny UNet (down 64, up 64); the
     # self-attention processors take the even key ids, as in the released files.
     widths = _cross_attention_widths(unet_folder)
@@ -184,8 +195,60 @@ def build_tiny_faceid_adapter(
         k = 2 * i + 1
         state[f"ip_adapter.{k}.to_k_ip.weight"] = rand(width, cad)
         state[f"ip_adapter.{k}.to_v_ip.weight"] = rand(width, cad)
-    save_file({k: v.contiguous() for k, v in state.items()}, str(folder / ADAPTER_WEIGHT_NAME))
+    name = ADAPTER_PLUS_WEIGHT_NAME if plus else ADAPTER_WEIGHT_NAME
+    save_file({k: v.contiguous() for k, v in state.items()}, str(folder / name))
     return folder
+
+
+def _perceiver_resampler_state(
+    rand: Callable[..., torch.Tensor], embed: int
+) -> dict[str, torch.Tensor]:
+    """FaceID-Plus `image_proj.perceiver_resampler.*` keys, in the released (pre-diffusers) names.
+
+    The shortcut of Plus-v2 adds the ID tokens to the resampler's output, so the token width
+    equals the UNet's cross_attention_dim, as in the real SDXL file (2048 there).
+    """
+    import torch
+
+    prefix = "image_proj.perceiver_resampler"
+    inner = 64  # diffusers infers heads = to_q rows // 64
+    state = {
+        f"{prefix}.proj_in.weight": rand(embed, CLIP_HIDDEN),
+        f"{prefix}.proj_in.bias": torch.zeros(embed),
+        f"{prefix}.proj_out.weight": rand(embed, embed),
+        f"{prefix}.proj_out.bias": torch.zeros(embed),
+        f"{prefix}.norm_out.weight": torch.ones(embed),
+        f"{prefix}.norm_out.bias": torch.zeros(embed),
+    }
+    for i in range(4):  # diffusers' key conversion knows exactly four layers
+        layer = f"{prefix}.layers.{i}"
+        for norm in (f"{layer}.0.norm1", f"{layer}.0.norm2", f"{layer}.1.0"):
+            state[f"{norm}.weight"] = torch.ones(embed)
+            state[f"{norm}.bias"] = torch.zeros(embed)
+        state[f"{layer}.0.to_q.weight"] = rand(inner, embed)
+        state[f"{layer}.0.to_kv.weight"] = rand(2 * inner, embed)
+        state[f"{layer}.0.to_out.weight"] = rand(embed, inner)
+        state[f"{layer}.1.1.weight"] = rand(4 * embed, embed)
+        state[f"{layer}.1.3.weight"] = rand(embed, 4 * embed)
+    return state
+
+
+def _build_tiny_clip_vision(folder: Path, seed: int) -> None:
+    """A 2-layer CLIP ViT (32-px input) standing in for ViT-H/14, in from_pretrained layout."""
+    import torch
+    from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
+
+    torch.manual_seed(seed)
+    config = CLIPVisionConfig(
+        hidden_size=CLIP_HIDDEN,
+        intermediate_size=37,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        image_size=32,
+        patch_size=8,
+        projection_dim=CLIP_HIDDEN,
+    )
+    CLIPVisionModelWithProjection(config).save_pretrained(folder)
 
 
 def _cross_attention_widths(unet_folder: Path | None) -> list[int]:

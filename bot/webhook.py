@@ -81,8 +81,10 @@ async def receive_update(request: web.Request) -> web.Response:
     try:
         update = Update.de_json(data, application.bot)
     except (TypeError, ValueError, KeyError, AttributeError):
-        logger.warning("webhook update %s could not be parsed", data["update_id"])
-        raise web.HTTPBadRequest(text="malformed update") from None
+        # It came with our secret, so it is Telegram's and a retry would fail the same way;
+        # Telegram holds back later updates while one keeps failing, so drop it with a 200.
+        logger.exception("webhook update %s could not be parsed; dropped", data["update_id"])
+        return web.Response()
     # The queue, not process_update: the Application's fetcher hands queued updates to
     # PerUserUpdateProcessor, which bounds concurrency and keeps each user's order.
     await application.update_queue.put(update)

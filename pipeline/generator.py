@@ -32,7 +32,8 @@ class GeneratorConfig:
     adapter_dir: str  # folder (or hub id) holding the IP-Adapter FaceID weights
     adapter_weight_name: str = "ip-adapter-faceid_sdxl.bin"
     adapter_subfolder: str = ""
-    # FaceID-Plus-v2: adds the face crop's CLIP embeddings; needs the ViT-H image encoder.
+    # FaceID-Plus-v2: adds the face crop's CLIP embeddings; needs the ViT-H image encoder,
+    # a local folder (from_pretrained layout) or a path inside the adapter's hub repo.
     plus_v2: bool = False
     image_encoder_path: str | None = None
     plus_shortcut_scale: float = 1.0
@@ -162,12 +163,12 @@ class PortraitGenerator:
 
         # Plain FaceID conditions on ArcFace embeddings we compute: no image encoder. Plus-v2
         # also needs CLIP features of the face crop; diffusers loads that encoder (and sizes
-        # its feature extractor) from image_encoder_folder. An absolute path is taken as is.
-        encoder_folder = (
-            str(Path(config.image_encoder_path).resolve())
-            if config.plus_v2 and config.image_encoder_path
-            else None
-        )
+        # its feature extractor) from image_encoder_folder: a local folder goes in as an
+        # absolute path, anything else is diffusers' path inside the adapter's repo.
+        encoder_folder = None
+        if config.plus_v2 and config.image_encoder_path:
+            local = Path(config.image_encoder_path)
+            encoder_folder = str(local.resolve()) if local.is_dir() else config.image_encoder_path
         pipe.load_ip_adapter(
             config.adapter_dir,
             subfolder=config.adapter_subfolder or None,

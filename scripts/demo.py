@@ -25,7 +25,7 @@ from aiohttp import web
 from emulator.app import EmulatorConfig, create_app
 from emulator.client import EmulatorClient, latest_text
 from pipeline.synthetic_photos import synthetic_face_photo
-from pipeline.tiny_models import build_tiny_models
+from pipeline.tiny_models import ADAPTER_WEIGHT_NAME, build_tiny_models
 from studio.settings import generate_master_key
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -230,7 +230,7 @@ async def run(out: Path) -> None:
             "FACE_PACK": Path(models["face_pack"]).name,
             "SDXL_MODEL": str(models["sdxl"]),
             "IP_ADAPTER_DIR": str(models["adapter"]),
-            "IP_ADAPTER_WEIGHT": next(Path(models["adapter"]).glob("*.safetensors")).name,
+            "IP_ADAPTER_WEIGHT": ADAPTER_WEIGHT_NAME,
             "RENDER_DEVICE": "cpu",
             "RENDER_DTYPE": "float32",
             "RENDER_WIDTH": "128",
@@ -267,8 +267,9 @@ async def run(out: Path) -> None:
         for proc in procs:
             proc.terminate()
         for proc in procs:
+            # Wait in a thread: the emulator runs in this loop and must keep answering the bot.
             try:
-                proc.wait(timeout=20)
+                await asyncio.to_thread(proc.wait, 20)
             except subprocess.TimeoutExpired:
                 proc.kill()
         await runner.cleanup()

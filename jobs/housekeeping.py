@@ -10,7 +10,7 @@ from arq.constants import result_key_prefix
 from telegram import Bot
 
 from bot.refunds import archive_order, fail_order, refund_order
-from jobs.render_lease import free_dead_render, render_lease_held
+from jobs.render_lease import free_dead_render, lease_seconds, render_lease_held
 from studio import keys, privacy
 from studio.orders import PAID_STATES, OrderState
 from studio.queue import enqueue_render, render_job_exists
@@ -102,7 +102,7 @@ async def _reconcile_one(
         return
     if await render_lease_held(studio.redis, order_id):
         return  # a live worker is rendering it, whatever arq's keys say
-    if await free_dead_render(studio.redis, order_id, studio.settings.render_lease_s):
+    if await free_dead_render(studio.redis, order_id, lease_seconds(studio.settings)):
         report.requeued += 1
         logger.warning("order %s: its render worker died; the render runs again", order_id)
         return

@@ -29,7 +29,7 @@ from bot.queue_notices import notify_queue_positions
 from bot.refunds import archive_order, fail_order
 from bot.texts import text
 from jobs.render_inputs import PermanentRenderError, load_inputs
-from jobs.render_lease import RenderLease
+from jobs.render_lease import RenderLease, lease_seconds
 from studio.crypto import KeyShredded
 from studio.orders import PAID_STATES, Order, OrderState
 from studio.payments import Outcome
@@ -55,7 +55,7 @@ async def render_order(ctx: dict[str, Any], order_id: str) -> str:
     order = await _claim(studio, order_id)
     if order is None:
         return "not paid"
-    lease = RenderLease(studio.redis, order_id, settings.render_lease_s)
+    lease = RenderLease(studio.redis, order_id, lease_seconds(settings))
     if not await lease.wait_acquire(lambda: _still_rendering(studio, order_id)):
         return "served by another run"
     async with lease.kept_alive():

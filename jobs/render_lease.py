@@ -24,6 +24,7 @@ from arq.constants import in_progress_key_prefix
 from redis.asyncio import Redis
 
 from studio import keys
+from studio.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +66,15 @@ end
 redis.call('DEL', KEYS[1], KEYS[3])
 return 1
 """
+
+
+def lease_seconds(settings: Settings) -> float:
+    """The lease TTL: RENDER_LEASE_S, but at most a quarter of a try's timeout.
+
+    After a crash the next try (freed by the reconciler, or by arq once its own key lapses)
+    waits for the dead run's lease; a lease as long as a try would eat that try's time.
+    """
+    return min(float(settings.render_lease_s), settings.render_job_timeout_s / 4)
 
 
 class RenderLease:

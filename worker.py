@@ -115,8 +115,13 @@ def build_worker(kind: str, settings: Settings, **overrides: Any) -> Worker:
         options["max_tries"] = settings.render_max_tries
         # A func()'s own timeout/max_tries win over the worker's: the settings must reach it.
         options["functions"] = [
-            func("jobs.render.render_order", name=RENDER_ORDER, max_tries=settings.render_max_tries,
-                 timeout=settings.render_job_timeout_s, keep_result=RenderWorker.keep_result),
+            func(
+                "jobs.render.render_order",
+                name=RENDER_ORDER,
+                max_tries=settings.render_max_tries,
+                timeout=settings.render_job_timeout_s,
+                keep_result=RenderWorker.keep_result,
+            ),
         ]
         # One health key per process, so the ETA can count live render workers.
         worker_name = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"

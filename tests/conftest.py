@@ -12,4 +12,5 @@ pytest_plugins = [
     "tests.fixtures.emulator",
     "tests.fixtures.models",
     "tests.fixtures.bot",
+    "tests.fixtures.render",
 ]

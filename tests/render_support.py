@@ -1,22 +1,43 @@
-"""Paid orders for the render, queue and reconciler tests, built through the domain.
+"""Shared helpers for the render, queue, reconciler and whole-order tests.
 
-Photos are uploaded to the emulator as the user (so their file_ids are real there) and the
-payment is a real Stars payment in the emulator (so refundStarPayment finds the charge); the
-conversation itself is not involved, so these tests stand on their own.
+Paid orders are built through the domain: photos are uploaded to the emulator as the user (so
+their file_ids are real there) and the payment is a real Stars payment in the emulator (so
+refundStarPayment finds the charge); the conversation itself is not involved, so these tests
+stand on their own. Also here: settings for the tiny models, the studio and bot on the
+emulator, and waiting for an order's state or a user's media.
+
+Random-weight tiny SDXL draws no faces, so review is permissive in `tiny_model_settings`
+(review_require_one_face=False, review_min_identity=-1.0); the identity path itself is covered
+by the pipeline's tests.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
+from pydantic import SecretStr
+from telegram.ext import ExtBot
+
+from bot.telegram import make_bot
 from studio import keys
+from studio.clock import Clock
 from studio.orders import Order, OrderState, PhotoRecord, PhotoRole, PhotoStatus
 from studio.payments import LedgerEntry, Outcome
 from studio.queue import enqueue_render
 from studio.services import Studio
+from studio.settings import Settings
 from tests.fixtures.emulator import RunningEmulator
+from tests.fixtures.studio import SettingsFactory
 
+# The repository root, where `python worker.py` runs.
+ROOT = Path(__file__).resolve().parent.parent
+PACK = "business"
 PRICE = 150
 
 
@@ -139,4 +160,97 @@ def emulator_settings(make_settings: Any, emulator: RunningEmulator, **overrides
         bot_api_base_url=emulator.base_url,
         bot_api_base_file_url=emulator.base_file_url,
         **overrides,
+    )
+
+
+def tiny_model_settings(models_dir: Path) -> dict[str, Any]:
+    """Settings overrides that make the render worker use the tiny models, fast, on CPU."""
+    from pipeline.tiny_models import ADAPTER_WEIGHT_NAME
+
+    return {
+        "face_pack": "tiny_pack",
+        "face_root": models_dir / "insightface",
+        "sdxl_model": str(models_dir / "sdxl"),
+        "ip_adapter_dir": str(models_dir / "faceid"),
+        "ip_adapter_weight": ADAPTER_WEIGHT_NAME,
+        "render_steps": 2,
+        "render_width": 64,
+        "render_height": 80,
+        "render_device": "cpu",
+        "render_dtype": "float32",
+        "review_require_one_face": False,
+        "review_min_identity": -1.0,
+        "review_extra_attempts": 0,
+        "render_max_tries": 2,
+        "render_job_timeout_s": 60,
+    }
+
+
+def render_bot_settings(
+    make_settings: SettingsFactory,
+    emulator: RunningEmulator,
+    models_dir: Path,
+    **overrides: Any,
+) -> Settings:
+    """The conversation's settings (bot_env's) plus the tiny models, for bot and both workers.
+
+    For a test module's `bot_settings` override; `overrides` win over the tiny model settings.
+    """
+    values: dict[str, Any] = {
+        "bot_concurrency": 32,
+        **tiny_model_settings(models_dir),
+        **overrides,
+    }
+    settings: Settings = emulator_settings(make_settings, emulator, **values)
+    return settings
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The environment that makes `python worker.py` build exactly these settings."""
+    env = {k: v for k, v in os.environ.items() if not k.isupper() or not k.startswith("TG_")}
+    for name, value in settings.model_dump().items():
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        env[name.upper()] = str(value)
+    env["LOG_LEVEL"] = "WARNING"
+    return env
+
+
+StudioBot = tuple[Studio, ExtBot[None]]
+# Studio + bot, and a function that starts an in-process render worker.
+RenderLive = tuple[Studio, ExtBot[None], Callable[[], Awaitable[None]]]
+
+
+@asynccontextmanager
+async def open_studio_bot(settings: Settings, clock: Clock) -> AsyncIterator[StudioBot]:
+    """The domain and an initialised bot (it polls no updates) on `settings`."""
+    studio = await Studio.open(settings, clock=clock)
+    bot = make_bot(settings, studio)
+    await bot.initialize()
+    try:
+        yield studio, bot
+    finally:
+        await bot.shutdown()
+        await studio.close()
+
+
+async def wait_for_state(
+    studio: Studio, order_id: str, states: set[OrderState], timeout: float = 60.0
+) -> Order:
+    deadline = time.monotonic() + timeout
+    while True:
+        order = await studio.orders.get(order_id)
+        assert order is not None
+        if order.state in states:
+            return order
+        assert time.monotonic() < deadline, f"order stuck in {order.state}"
+        await asyncio.sleep(0.05)
+
+
+async def bot_media(emulator: RunningEmulator, chat_id: int) -> tuple[list[Any], list[Any]]:
+    """The album photos and the documents the bot sent to a chat, in order."""
+    messages = [m for m in await emulator.client.messages(chat_id) if m["from_bot"]]
+    return (
+        [m for m in messages if m["kind"] == "photo"],
+        [m for m in messages if m["kind"] == "document"],
     )

@@ -3,7 +3,7 @@
 Everything is real except Telegram (the emulator) and the model weights (tiny random ones):
 the user consents, uploads, presses Done, picks a pack and pays in Stars; the render worker
 delivers albums and PNG documents. Tiny SDXL draws no faces, so review is permissive here
-(see tests/test_render_worker.py).
+(see tiny_model_settings in tests/render_support.py).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from studio.settings import Settings
 from tests.fixtures.bot import BotEnv, Message, RenderWorkerStarter
 from tests.fixtures.emulator import RunningEmulator
 from tests.fixtures.studio import SettingsFactory
-from tests.test_render_worker import bot_media, tiny_model_settings, wait_for_state
+from tests.render_support import bot_media, render_bot_settings, wait_for_state
 
 
 @pytest.fixture
@@ -36,13 +36,7 @@ def bot_settings(
     make_settings: SettingsFactory, emulator: RunningEmulator, tiny_models_dir: Path
 ) -> Settings:
     """The conversation's settings plus the tiny models, shared by bot and both workers."""
-    return make_settings(
-        telegram_bot_token=emulator.token,
-        bot_api_base_url=emulator.base_url,
-        bot_api_base_file_url=emulator.base_file_url,
-        bot_concurrency=32,
-        **tiny_model_settings(tiny_models_dir),
-    )
+    return render_bot_settings(make_settings, emulator, tiny_models_dir)
 
 
 async def wait_media(env: BotEnv, user: int, photos: int, documents: int, timeout: float) -> None:

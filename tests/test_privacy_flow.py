@@ -35,8 +35,7 @@ from studio.settings import Settings
 from tests.fixtures.bot import BotEnv, button
 from tests.fixtures.emulator import RunningEmulator
 from tests.fixtures.studio import SettingsFactory
-from tests.render_support import emulator_settings
-from tests.test_render_worker import tiny_model_settings
+from tests.render_support import render_bot_settings
 from worker import build_worker
 
 USER = 987_654_321
@@ -51,9 +50,7 @@ def bot_settings(
     make_settings: SettingsFactory, emulator: RunningEmulator, tiny_models_dir: Path
 ) -> Settings:
     """The bot_env settings plus tiny generation models, for the render worker."""
-    return emulator_settings(  # type: ignore[no-any-return]
-        make_settings, emulator, **tiny_model_settings(tiny_models_dir), bot_concurrency=32
-    )
+    return render_bot_settings(make_settings, emulator, tiny_models_dir)
 
 
 @pytest.fixture

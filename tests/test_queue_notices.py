@@ -2,33 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Any
-
-import pytest
 from arq.constants import in_progress_key_prefix
 from redis.asyncio import Redis
-from telegram.ext import ExtBot
 
 from bot.queue_notices import THRESHOLDS, notify_queue_positions, orders_at_positions
-from bot.telegram import make_bot
-from studio.clock import ManualClock
 from studio.queue import queue_position
-from studio.services import Studio
 from tests.fixtures.emulator import RunningEmulator
-from tests.render_support import emulator_settings, make_queued_order
-
-
-@pytest.fixture
-async def live(
-    make_settings: Any, emulator: RunningEmulator, redis: Redis, clock: ManualClock
-) -> AsyncIterator[tuple[Studio, ExtBot[None]]]:
-    studio = await Studio.open(emulator_settings(make_settings, emulator), clock=clock)
-    bot = make_bot(studio.settings, studio)
-    await bot.initialize()
-    yield studio, bot
-    await bot.shutdown()
-    await studio.close()
+from tests.render_support import StudioBot, make_queued_order
 
 
 async def _start_render(redis: Redis, order_id: str) -> None:
@@ -42,9 +22,9 @@ def test_thresholds_are_fibonacci() -> None:
 
 
 async def test_three_users_see_positions_1_2_3(
-    live: tuple[Studio, ExtBot[None]], emulator: RunningEmulator
+    studio_bot: StudioBot, emulator: RunningEmulator
 ) -> None:
-    studio, bot = live
+    studio, bot = studio_bot
     orders = [await make_queued_order(studio, emulator, 600 + i) for i in range(3)]
 
     assert [await queue_position(studio.redis, o.id) for o in orders] == [1, 2, 3]
@@ -57,9 +37,9 @@ async def test_three_users_see_positions_1_2_3(
 
 
 async def test_a_render_start_edits_only_threshold_positions(
-    live: tuple[Studio, ExtBot[None]], emulator: RunningEmulator
+    studio_bot: StudioBot, emulator: RunningEmulator
 ) -> None:
-    studio, bot = live
+    studio, bot = studio_bot
     orders = [await make_queued_order(studio, emulator, 700 + i) for i in range(30)]
     assert await notify_queue_positions(studio, bot) == 7  # 1 2 3 5 8 13 21
 
@@ -77,9 +57,9 @@ async def test_a_render_start_edits_only_threshold_positions(
 
 
 async def test_batch_lookup_agrees_with_single_position(
-    live: tuple[Studio, ExtBot[None]], emulator: RunningEmulator
+    studio_bot: StudioBot, emulator: RunningEmulator
 ) -> None:
-    studio, _ = live
+    studio, _ = studio_bot
     orders = [await make_queued_order(studio, emulator, 800 + i) for i in range(12)]
     await _start_render(studio.redis, orders[0].id)
 

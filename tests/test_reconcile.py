@@ -12,18 +12,15 @@ from studio import keys
 from studio.orders import OrderState
 from studio.queue import render_job_exists
 from tests.fixtures.emulator import RunningEmulator
-from tests.render_support import make_paid_order
-from tests.test_render_worker import PACK, Live, bot_media, live, wait_for_state
-
-__all__ = ["live"]  # the fixture, shared with the worker tests
+from tests.render_support import PACK, RenderLive, bot_media, make_paid_order, wait_for_state
 
 HOURS = 3600.0
 
 
 async def test_lost_arq_keys_are_re_enqueued_once_and_delivered_once(
-    live: Live, emulator: RunningEmulator
+    render_live: RenderLive, emulator: RunningEmulator
 ) -> None:
-    studio, bot, start_worker = live
+    studio, bot, start_worker = render_live
     order = await make_paid_order(studio, emulator, 1301, pack=PACK)
     # arq's keys for the order vanish (a flushed or failed-over Redis, a bad deploy).
     await studio.redis.delete(job_key_prefix + order.id)
@@ -44,9 +41,9 @@ async def test_lost_arq_keys_are_re_enqueued_once_and_delivered_once(
 
 
 async def test_order_stuck_past_its_deadline_is_refunded(
-    live: Live, emulator: RunningEmulator
+    render_live: RenderLive, emulator: RunningEmulator
 ) -> None:
-    studio, bot, _ = live
+    studio, bot, _ = render_live
     order = await make_paid_order(studio, emulator, 1302, pack=PACK)
     studio.clock.advance(studio.settings.paid_order_deadline_hours * HOURS + 1)  # type: ignore[attr-defined]
 
@@ -61,9 +58,9 @@ async def test_order_stuck_past_its_deadline_is_refunded(
 
 
 async def test_a_job_that_ran_out_of_tries_is_refunded(
-    live: Live, emulator: RunningEmulator
+    render_live: RenderLive, emulator: RunningEmulator
 ) -> None:
-    studio, bot, start_worker = live
+    studio, bot, start_worker = render_live
     order = await make_paid_order(studio, emulator, 1303, pack=PACK)
     # Every earlier try died with its worker (arq counts a try when it starts one).
     await studio.redis.set(retry_key_prefix + order.id, studio.settings.render_max_tries)

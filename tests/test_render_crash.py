@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
 import sys
@@ -11,31 +10,25 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pydantic import SecretStr
 from redis.asyncio import Redis
 
-from bot.telegram import make_bot
 from studio.clock import ManualClock
 from studio.orders import OrderState
 from studio.services import Studio
 from studio.settings import Settings
 from tests.fixtures.emulator import EmulatorFactory, RunningEmulator
-from tests.render_support import emulator_settings, make_paid_order
-from tests.test_render_worker import PACK, bot_media, tiny_model_settings, wait_for_state
+from tests.render_support import (
+    PACK,
+    ROOT,
+    bot_media,
+    emulator_settings,
+    make_paid_order,
+    open_studio_bot,
+    settings_env,
+    tiny_model_settings,
+    wait_for_state,
+)
 from worker import build_worker
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def settings_env(settings: Settings) -> dict[str, str]:
-    """The environment that makes `python worker.py` build exactly these settings."""
-    env = {k: v for k, v in os.environ.items() if not k.isupper() or not k.startswith("TG_")}
-    for name, value in settings.model_dump().items():
-        if isinstance(value, SecretStr):
-            value = value.get_secret_value()
-        env[name.upper()] = str(value)
-    env["LOG_LEVEL"] = "WARNING"
-    return env
 
 
 async def _run_worker_until_delivered(settings: Settings, studio: Studio, order_id: str) -> None:
@@ -126,10 +119,7 @@ async def test_strict_flood_limits_are_never_exceeded(
         tg_chat_burst=3,
         tg_global_per_second=28.5,
     )
-    studio = await Studio.open(settings, clock=clock)
-    bot = make_bot(settings, studio)
-    await bot.initialize()
-    try:
+    async with open_studio_bot(settings, clock) as (studio, _):
         orders = [await make_paid_order(studio, strict, 1500 + i, pack=PACK) for i in range(2)]
         await asyncio.sleep(3)  # the test's own setup messages used up the chats' bursts
         started = time.time()
@@ -150,6 +140,3 @@ async def test_strict_flood_limits_are_never_exceeded(
         ]
         assert [c["status"] for c in calls].count(200) == len(calls)  # nothing refused
         assert [r for r in await strict.client.rate_limited() if r["time"] > started] == []
-    finally:
-        await bot.shutdown()
-        await studio.close()

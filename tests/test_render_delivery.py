@@ -3,34 +3,16 @@
 from __future__ import annotations
 
 import io
-from collections.abc import AsyncIterator
-from typing import Any
 
 import pytest
 from PIL import Image
-from redis.asyncio import Redis
-from telegram.ext import ExtBot
 
 from bot.delivery import DeliveryLog, PortraitFile, Sent, deliver_portraits, plan_albums
-from bot.telegram import make_bot
 from studio import keys
-from studio.clock import ManualClock
 from studio.orders import Order
 from studio.services import Studio
 from tests.fixtures.emulator import RunningEmulator
-from tests.render_support import emulator_settings, make_queued_order
-
-
-@pytest.fixture
-async def live(
-    make_settings: Any, emulator: RunningEmulator, redis: Redis, clock: ManualClock
-) -> AsyncIterator[tuple[Studio, ExtBot[None]]]:
-    studio = await Studio.open(emulator_settings(make_settings, emulator), clock=clock)
-    bot = make_bot(studio.settings, studio)
-    await bot.initialize()
-    yield studio, bot
-    await bot.shutdown()
-    await studio.close()
+from tests.render_support import StudioBot, bot_media, make_queued_order
 
 
 def _portraits(count: int) -> list[PortraitFile]:
@@ -48,13 +30,6 @@ async def _always() -> bool:
     return True
 
 
-async def _sent_media(emulator: RunningEmulator, chat_id: int) -> tuple[list[Any], list[Any]]:
-    messages = [m for m in await emulator.client.messages(chat_id) if m["from_bot"]]
-    photos = [m for m in messages if m["kind"] == "photo"]
-    documents = [m for m in messages if m["kind"] == "document"]
-    return photos, documents
-
-
 @pytest.mark.parametrize(
     ("count", "sizes"),
     [(2, [2]), (4, [4]), (10, [10]), (11, [6, 5]), (20, [10, 10]), (21, [7, 7, 7]), (1, [1])],
@@ -68,16 +43,16 @@ async def _order(studio: Studio, emulator: RunningEmulator, user_id: int) -> Ord
 
 
 async def test_429_then_500_on_the_album_still_delivers_once(
-    live: tuple[Studio, ExtBot[None]], emulator: RunningEmulator
+    studio_bot: StudioBot, emulator: RunningEmulator
 ) -> None:
-    studio, bot = live
+    studio, bot = studio_bot
     order = await _order(studio, emulator, 901)
     await emulator.client.inject_fault("sendMediaGroup", count=1, status=429, retry_after=1)
     await emulator.client.inject_fault("sendMediaGroup", count=1, status=500)
 
     report = await deliver_portraits(studio.redis, bot, order, _portraits(4), _always)
 
-    photos, documents = await _sent_media(emulator, 901)
+    photos, documents = await bot_media(emulator, 901)
     assert (report.albums_sent, report.documents_sent) == (1, 4)
     assert len(photos) == 4 and len({m["media_group_id"] for m in photos}) == 1
     assert [m["files"][0]["filename"] for m in documents] == [
@@ -88,9 +63,9 @@ async def test_429_then_500_on_the_album_still_delivers_once(
 
 
 async def test_a_rerun_sends_only_what_is_missing(
-    live: tuple[Studio, ExtBot[None]], emulator: RunningEmulator
+    studio_bot: StudioBot, emulator: RunningEmulator
 ) -> None:
-    studio, bot = live
+    studio, bot = studio_bot
     order = await _order(studio, emulator, 902)
     portraits = _portraits(12)  # two albums of six
     log = DeliveryLog(studio.redis, order.id)
@@ -100,7 +75,7 @@ async def test_a_rerun_sends_only_what_is_missing(
 
     report = await deliver_portraits(studio.redis, bot, order, portraits, _always)
 
-    photos, documents = await _sent_media(emulator, 902)
+    photos, documents = await bot_media(emulator, 902)
     assert (report.albums_sent, report.documents_sent, report.skipped) == (1, 9, 4)
     assert len(photos) == 6
     assert [m["files"][0]["filename"] for m in documents] == [
@@ -116,24 +91,24 @@ async def test_a_rerun_sends_only_what_is_missing(
 
 
 async def test_a_maybe_sent_album_is_not_sent_again(
-    live: tuple[Studio, ExtBot[None]], emulator: RunningEmulator
+    studio_bot: StudioBot, emulator: RunningEmulator
 ) -> None:
-    studio, bot = live
+    studio, bot = studio_bot
     order = await _order(studio, emulator, 903)
     # Crash between Telegram accepting the album and our "sent": at-most-once skips it.
     await DeliveryLog(studio.redis, order.id).mark([f"album:{i}" for i in range(3)], Sent.SENDING)
 
     report = await deliver_portraits(studio.redis, bot, order, _portraits(3), _always)
 
-    photos, documents = await _sent_media(emulator, 903)
+    photos, documents = await bot_media(emulator, 903)
     assert (len(photos), len(documents)) == (0, 3)
     assert report.skipped == 1
 
 
 async def test_withdrawn_order_stops_delivery(
-    live: tuple[Studio, ExtBot[None]], emulator: RunningEmulator
+    studio_bot: StudioBot, emulator: RunningEmulator
 ) -> None:
-    studio, bot = live
+    studio, bot = studio_bot
     order = await _order(studio, emulator, 904)
     calls = 0
 
@@ -144,6 +119,6 @@ async def test_withdrawn_order_stops_delivery(
 
     report = await deliver_portraits(studio.redis, bot, order, _portraits(4), until_first_album)
 
-    photos, documents = await _sent_media(emulator, 904)
+    photos, documents = await bot_media(emulator, 904)
     assert report.stopped and (len(photos), len(documents)) == (4, 0)
     assert not await studio.redis.hexists(keys.order_deliveries(order.id), "doc:0")  # type: ignore[misc]

@@ -19,7 +19,6 @@ import pytest
 from arq.constants import in_progress_key_prefix
 from redis.asyncio import Redis
 
-from bot.telegram import make_bot
 from jobs.housekeeping import reconcile
 from studio import keys
 from studio.clock import ManualClock
@@ -27,9 +26,17 @@ from studio.orders import OrderState
 from studio.services import Studio
 from studio.settings import Settings
 from tests.fixtures.emulator import RunningEmulator
-from tests.render_support import emulator_settings, make_paid_order
-from tests.test_render_crash import ROOT, settings_env
-from tests.test_render_worker import PACK, bot_media, tiny_model_settings, wait_for_state
+from tests.render_support import (
+    PACK,
+    ROOT,
+    bot_media,
+    emulator_settings,
+    make_paid_order,
+    open_studio_bot,
+    settings_env,
+    tiny_model_settings,
+    wait_for_state,
+)
 from worker import build_worker
 
 LEASE_S = 2
@@ -59,12 +66,8 @@ async def reconciler(
     lease_settings: Settings, redis: Redis, clock: ManualClock
 ) -> AsyncIterator[dict[str, Any]]:
     """The reconciler's ctx, as the intake worker builds it."""
-    studio = await Studio.open(lease_settings, clock=clock)
-    bot = make_bot(lease_settings, studio)
-    await bot.initialize()
-    yield {"studio": studio, "bot": bot}
-    await bot.shutdown()
-    await studio.close()
+    async with open_studio_bot(lease_settings, clock) as (studio, bot):
+        yield {"studio": studio, "bot": bot}
 
 
 async def wait_until(check: Any, timeout: float, what: str) -> None:

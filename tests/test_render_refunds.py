@@ -3,36 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from redis.asyncio import Redis
-from telegram.ext import ExtBot
 
 from bot.refunds import fail_order, refund_order
-from bot.telegram import make_bot
 from studio import keys
-from studio.clock import ManualClock
 from studio.orders import OrderState
 from studio.payments import Outcome
-from studio.services import Studio
 from tests.fixtures.emulator import RunningEmulator
-from tests.render_support import emulator_settings, make_paid_order
-
-PACK = "business"
-
-
-@pytest.fixture
-async def live(
-    make_settings: Any, emulator: RunningEmulator, redis: Redis, clock: ManualClock
-) -> AsyncIterator[tuple[Studio, ExtBot[None]]]:
-    studio = await Studio.open(emulator_settings(make_settings, emulator), clock=clock)
-    bot = make_bot(studio.settings, studio)
-    await bot.initialize()
-    yield studio, bot
-    await bot.shutdown()
-    await studio.close()
+from tests.render_support import PACK, StudioBot, make_paid_order
 
 
 async def _charge(emulator: RunningEmulator, charge_id: str) -> dict[str, Any]:
@@ -40,9 +20,9 @@ async def _charge(emulator: RunningEmulator, charge_id: str) -> dict[str, Any]:
 
 
 async def test_failed_order_is_refunded_once_with_an_apology(
-    live: tuple[Studio, ExtBot[None]], emulator: RunningEmulator
+    studio_bot: StudioBot, emulator: RunningEmulator
 ) -> None:
-    studio, bot = live
+    studio, bot = studio_bot
     order = await make_paid_order(studio, emulator, 501, pack=PACK, enqueue=False)
 
     assert await fail_order(studio, bot, order.id, "model error")
@@ -67,9 +47,9 @@ async def test_failed_order_is_refunded_once_with_an_apology(
 
 
 async def test_concurrent_refunds_call_telegram_once(
-    live: tuple[Studio, ExtBot[None]], emulator: RunningEmulator
+    studio_bot: StudioBot, emulator: RunningEmulator
 ) -> None:
-    studio, bot = live
+    studio, bot = studio_bot
     order = await make_paid_order(studio, emulator, 502, pack=PACK, enqueue=False)
 
     results = await asyncio.gather(*(refund_order(studio, bot, order) for _ in range(5)))
@@ -79,9 +59,9 @@ async def test_concurrent_refunds_call_telegram_once(
 
 
 async def test_charge_already_refunded_counts_as_done(
-    live: tuple[Studio, ExtBot[None]], emulator: RunningEmulator
+    studio_bot: StudioBot, emulator: RunningEmulator
 ) -> None:
-    studio, bot = live
+    studio, bot = studio_bot
     order = await make_paid_order(studio, emulator, 503, pack=PACK, lang="zh", enqueue=False)
     # The refund went through once already (say, just before a crash), unknown to us.
     status, _ = await emulator.api(
@@ -98,9 +78,9 @@ async def test_charge_already_refunded_counts_as_done(
 
 
 async def test_refund_error_leaves_the_order_for_the_next_attempt(
-    live: tuple[Studio, ExtBot[None]], emulator: RunningEmulator
+    studio_bot: StudioBot, emulator: RunningEmulator
 ) -> None:
-    studio, bot = live
+    studio, bot = studio_bot
     order = await make_paid_order(studio, emulator, 504, pack=PACK, enqueue=False)
     await emulator.client.inject_fault(
         "refundStarPayment", count=10, status=400, description="Bad Request: CHARGE_NOT_FOUND"

@@ -1,116 +1,24 @@
 """The render worker end to end: real arq worker, real Redis, the emulator and tiny models.
 
-Random-weight tiny SDXL draws no faces, so review is permissive here
-(review_require_one_face=False, review_min_identity=-1.0); the identity path itself is covered
-by the pipeline's tests.
+Random-weight tiny SDXL draws no faces, so review is permissive here (tiny_model_settings in
+tests/render_support.py); the identity path itself is covered by the pipeline's tests.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
-from typing import Any
-
-import pytest
-from redis.asyncio import Redis
-from telegram.ext import ExtBot
 
 from bot.queue_notices import notify_queue_positions
 from bot.refunds import refund_order
-from bot.telegram import make_bot
 from studio import keys
-from studio.clock import ManualClock
-from studio.orders import Order, OrderState
+from studio.orders import OrderState
 from studio.payments import Outcome
-from studio.services import Studio
 from tests.fixtures.emulator import RunningEmulator
-from tests.render_support import emulator_settings, make_paid_order
-from worker import build_worker
-
-PACK = "business"
+from tests.render_support import PACK, RenderLive, bot_media, make_paid_order, wait_for_state
 
 
-def tiny_model_settings(models_dir: Path) -> dict[str, Any]:
-    from pipeline.tiny_models import ADAPTER_WEIGHT_NAME
-
-    return {
-        "face_pack": "tiny_pack",
-        "face_root": models_dir / "insightface",
-        "sdxl_model": str(models_dir / "sdxl"),
-        "ip_adapter_dir": str(models_dir / "faceid"),
-        "ip_adapter_weight": ADAPTER_WEIGHT_NAME,
-        "render_steps": 2,
-        "render_width": 64,
-        "render_height": 80,
-        "render_device": "cpu",
-        "render_dtype": "float32",
-        "review_require_one_face": False,
-        "review_min_identity": -1.0,
-        "review_extra_attempts": 0,
-        "render_max_tries": 2,
-        "render_job_timeout_s": 60,
-    }
-
-
-Live = tuple[Studio, ExtBot[None], Callable[[], Awaitable[None]]]
-
-
-@pytest.fixture
-async def live(
-    make_settings: Any,
-    emulator: RunningEmulator,
-    redis: Redis,
-    clock: ManualClock,
-    tiny_models_dir: Path,
-) -> AsyncIterator[Live]:
-    """Studio + bot for the test, and a function that starts an in-process render worker."""
-    settings = emulator_settings(make_settings, emulator, **tiny_model_settings(tiny_models_dir))
-    studio = await Studio.open(settings, clock=clock)
-    bot = make_bot(settings, studio)
-    await bot.initialize()
-    workers: list[Any] = []
-    tasks: list[asyncio.Task[Any]] = []
-
-    async def start_worker() -> None:
-        worker = build_worker("render", settings, burst=False, ctx={"clock": clock})
-        workers.append(worker)
-        tasks.append(asyncio.create_task(worker.async_run()))
-
-    yield studio, bot, start_worker
-    for worker in workers:
-        await worker.close()
-    for task in tasks:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
-    await bot.shutdown()
-    await studio.close()
-
-
-async def wait_for_state(
-    studio: Studio, order_id: str, states: set[OrderState], timeout: float = 60.0
-) -> Order:
-    deadline = time.monotonic() + timeout
-    while True:
-        order = await studio.orders.get(order_id)
-        assert order is not None
-        if order.state in states:
-            return order
-        assert time.monotonic() < deadline, f"order stuck in {order.state}"
-        await asyncio.sleep(0.05)
-
-
-async def bot_media(emulator: RunningEmulator, chat_id: int) -> tuple[list[Any], list[Any]]:
-    messages = [m for m in await emulator.client.messages(chat_id) if m["from_bot"]]
-    return (
-        [m for m in messages if m["kind"] == "photo"],
-        [m for m in messages if m["kind"] == "document"],
-    )
-
-
-async def test_paid_order_is_delivered(live: Live, emulator: RunningEmulator) -> None:
-    studio, _, start_worker = live
+async def test_paid_order_is_delivered(render_live: RenderLive, emulator: RunningEmulator) -> None:
+    studio, _, start_worker = render_live
     order = await make_paid_order(studio, emulator, 1001, pack=PACK)
     paid = time.monotonic()
     await start_worker()
@@ -143,9 +51,9 @@ async def test_paid_order_is_delivered(live: Live, emulator: RunningEmulator) ->
 
 
 async def test_three_users_are_served_first_in_first_out(
-    live: Live, emulator: RunningEmulator
+    render_live: RenderLive, emulator: RunningEmulator
 ) -> None:
-    studio, bot, start_worker = live
+    studio, bot, start_worker = render_live
     orders = [await make_paid_order(studio, emulator, 1100 + i, pack=PACK) for i in range(3)]
     await notify_queue_positions(studio, bot)
     for position, order in enumerate(orders, start=1):
@@ -165,9 +73,9 @@ async def test_three_users_are_served_first_in_first_out(
 
 
 async def test_model_error_on_every_try_ends_in_one_refund(
-    live: Live, emulator: RunningEmulator
+    render_live: RenderLive, emulator: RunningEmulator
 ) -> None:
-    studio, bot, start_worker = live
+    studio, bot, start_worker = render_live
     # A pack the generator does not know fails on every try, like a broken model would.
     order = await make_paid_order(studio, emulator, 1201, pack="no-such-pack")
     await start_worker()

@@ -22,7 +22,7 @@ from studio.settings import Settings
 from tests.fixtures.bot import BotEnv, RenderWorkerStarter, reach_invoice_in
 from tests.fixtures.emulator import RunningEmulator
 from tests.fixtures.studio import SettingsFactory
-from tests.test_render_worker import tiny_model_settings, wait_for_state
+from tests.render_support import render_bot_settings, wait_for_state
 
 # Two generator batches (its batch size is 4); steps and size chosen so that the second batch
 # takes seconds on a laptop CPU, far longer than one /status round trip.
@@ -43,13 +43,7 @@ def bot_settings(
 ) -> Settings:
     """The conversation's settings plus the tiny models; a test may override some by param."""
     overrides: dict[str, Any] = getattr(request, "param", {})
-    return make_settings(
-        telegram_bot_token=emulator.token,
-        bot_api_base_url=emulator.base_url,
-        bot_api_base_file_url=emulator.base_file_url,
-        bot_concurrency=32,
-        **{**tiny_model_settings(tiny_models_dir), **overrides},
-    )
+    return render_bot_settings(make_settings, emulator, tiny_models_dir, **overrides)
 
 
 async def ask_status(env: BotEnv, user: int, language_code: str) -> str:

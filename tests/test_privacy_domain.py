@@ -9,6 +9,7 @@ from studio.payments import LedgerEntry, Outcome
 from studio.privacy import erase_user, export_user, purge_expired
 from studio.services import Studio
 from studio.sessions import ConsentRecord
+from tests.fixtures.redis_server import dump_redis
 
 USER = 4242
 
@@ -32,31 +33,14 @@ async def _user_with_paid_order(studio: Studio) -> str:
     return order.id
 
 
-async def _all_keys_and_values(studio: Studio) -> dict[bytes, list[bytes]]:
-    """Every key with its values (hash fields and values flattened), for erasure scans."""
-    dump: dict[bytes, list[bytes]] = {}
-    async for key in studio.redis.scan_iter(count=500):
-        kind = (await studio.redis.type(key)).decode()
-        if kind == "string":
-            dump[key] = [await studio.redis.get(key) or b""]
-        elif kind == "hash":
-            raw = await studio.redis.hgetall(key)  # type: ignore[misc]
-            dump[key] = [item for pair in raw.items() for item in pair]
-        elif kind == "set":
-            dump[key] = list(await studio.redis.smembers(key))  # type: ignore[misc]
-        elif kind == "zset":
-            dump[key] = list(await studio.redis.zrange(key, 0, -1))
-    return dump
-
-
 async def test_erasure_leaves_only_the_ledger_entry(studio: Studio) -> None:
     order_id = await _user_with_paid_order(studio)
-    before = await _all_keys_and_values(studio)
+    before = await dump_redis(studio.redis)
 
     report = await erase_user(studio, USER)
 
     assert report.orders == 1 and report.photos == 3 and report.ledger_entries_kept == 1
-    after = await _all_keys_and_values(studio)
+    after = await dump_redis(studio.redis)
     needles = (str(USER).encode(), order_id.encode())
     naming = [
         k

@@ -14,12 +14,10 @@ import logging
 import os
 import re
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
-from arq.worker import Worker
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from bot.texts import text
@@ -27,22 +25,20 @@ from emulator.client import latest_text
 from pipeline.decode import decode_image
 from pipeline.labels import mark_present, read_label
 from studio import keys
-from studio.clock import ManualClock
 from studio.crypto import UserKey
 from studio.orders import OrderState
 from studio.payments import Outcome
 from studio.settings import Settings
-from tests.fixtures.bot import BotEnv, button
+from tests.fixtures.bot import BotEnv, RenderWorkerStarter, button
 from tests.fixtures.emulator import RunningEmulator
+from tests.fixtures.redis_server import Dump, dump_redis
 from tests.fixtures.studio import SettingsFactory
 from tests.render_support import render_bot_settings
-from worker import build_worker
 
 USER = 987_654_321
 USER_NAME = "Xiaoming-Unique-Name"
 FLOAT_RUN = re.compile(r"(-?\d+\.\d+[,\s]+){8,}")  # eight numbers in a row: an embedding
 DONE_PREFIX = text("en", "delete_done", orders=0, photos=0, refunded=0, ledger=0).split(":")[0]
-Dump = dict[bytes, list[bytes]]
 
 
 @pytest.fixture
@@ -51,32 +47,6 @@ def bot_settings(
 ) -> Settings:
     """The bot_env settings plus tiny generation models, for the render worker."""
     return render_bot_settings(make_settings, emulator, tiny_models_dir)
-
-
-@pytest.fixture
-async def start_render_worker(
-    bot_settings: Settings, clock: ManualClock
-) -> AsyncIterator[Callable[[], Awaitable[Worker]]]:
-    workers: list[tuple[Worker, asyncio.Task[Any]]] = []
-
-    async def start() -> Worker:
-        worker = build_worker(
-            "render",
-            bot_settings,
-            burst=False,
-            poll_delay=0.05,
-            ctx={"clock": clock},
-            handle_signals=False,
-        )
-        workers.append((worker, asyncio.create_task(worker.async_run())))
-        return worker
-
-    yield start
-    for worker, task in workers:
-        await worker.close()
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 class DiskWrites:
@@ -120,26 +90,6 @@ def test_the_disk_write_recorder_sees_writes(tmp_path: Path) -> None:
         os.close(os.open(tmp_path / "b.bin", os.O_WRONLY | os.O_CREAT))
         (tmp_path / "a.bin").read_bytes()
     assert writes.paths == [str(tmp_path / "a.bin"), str(tmp_path / "b.bin")]
-
-
-async def dump_redis(env: BotEnv) -> Dump:
-    """Every key with its values (hash fields and values flattened)."""
-    redis = env.studio.redis
-    dump: Dump = {}
-    async for key in redis.scan_iter(count=1000):
-        kind = (await redis.type(key)).decode()
-        if kind == "string":
-            dump[key] = [await redis.get(key) or b""]
-        elif kind == "hash":
-            raw = await redis.hgetall(key)  # type: ignore[misc]
-            dump[key] = [item for pair in raw.items() for item in pair]
-        elif kind == "set":
-            dump[key] = list(await redis.smembers(key))  # type: ignore[misc]
-        elif kind == "zset":
-            dump[key] = list(await redis.zrange(key, 0, -1))
-        elif kind == "list":
-            dump[key] = list(await redis.lrange(key, 0, -1))  # type: ignore[misc]
-    return dump
 
 
 async def user_needles(env: BotEnv, order_ids: list[str]) -> list[bytes]:
@@ -188,7 +138,7 @@ async def assert_erased(
     env: BotEnv, order_ids: list[str], before: Dump, ledger_keys: list[bytes]
 ) -> int:
     """Nothing names the user but the ledger, and no sealed field of `before` opens now."""
-    after = await dump_redis(env)
+    after = await dump_redis(env.studio.redis)
     needles = await user_needles(env, order_ids)
     assert naming_keys(after, needles) == sorted(ledger_keys)
     for ledger_key in ledger_keys:
@@ -241,7 +191,7 @@ async def test_delete_mid_intake(bot_env: BotEnv) -> None:
     await bot_env.send_selfies(USER, 2)
     await bot_env.send_selfies(USER, 2, first=3)  # checks still in flight when /delete lands
     order_ids = await order_ids_of(bot_env)
-    before = await dump_redis(bot_env)
+    before = await dump_redis(bot_env.studio.redis)
 
     confirmation, count = await delete_everything(bot_env)
 
@@ -255,7 +205,7 @@ async def test_delete_mid_queue_refunds_and_dequeues(bot_env: BotEnv) -> None:
     order = await bot_env.current_order(USER)
     assert order.state is OrderState.PAID
     assert await bot_env.studio.redis.zscore(keys.RENDER_QUEUE, order.id) is not None
-    before = await dump_redis(bot_env)
+    before = await dump_redis(bot_env.studio.redis)
 
     confirmation, count = await delete_everything(bot_env)
 
@@ -272,13 +222,13 @@ async def test_delete_mid_queue_refunds_and_dequeues(bot_env: BotEnv) -> None:
 
 
 async def test_delete_mid_render_aborts_refunds_and_sends_nothing_more(
-    bot_env: BotEnv, start_render_worker: Callable[[], Awaitable[Worker]]
+    bot_env: BotEnv, render_workers: RenderWorkerStarter
 ) -> None:
     paid = await pay_for_order(bot_env)
     order = await bot_env.current_order(USER)
     # The render stalls downloading its inputs, so /delete finds it running.
     await bot_env.client.inject_fault("getFile", count=50, status=None, delay=1.5)
-    await start_render_worker()
+    await render_workers()
     for _ in range(200):
         fresh = await bot_env.studio.orders.get(order.id)
         if fresh is not None and fresh.state is OrderState.RENDERING:
@@ -286,7 +236,7 @@ async def test_delete_mid_render_aborts_refunds_and_sends_nothing_more(
         await asyncio.sleep(0.05)
     else:
         raise AssertionError("the render never started")
-    before = await dump_redis(bot_env)
+    before = await dump_redis(bot_env.studio.redis)
 
     confirmation, count = await delete_everything(bot_env)
 
@@ -302,14 +252,14 @@ async def test_delete_mid_render_aborts_refunds_and_sends_nothing_more(
 
 async def test_full_flow_then_delete_keeps_only_the_ledger_and_logs_nothing_personal(
     bot_env: BotEnv,
-    start_render_worker: Callable[[], Awaitable[Worker]],
+    render_workers: RenderWorkerStarter,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """Consent → delivery → /mydata → /delete, with every log record captured and scanned."""
     caplog.set_level(logging.INFO)  # what production runs at, for every library
     for ours in ("bot", "jobs", "studio", "pipeline", "worker"):
         caplog.set_level(logging.DEBUG, logger=ours)  # and everything our own code says
-    await start_render_worker()
+    await render_workers()
     with DiskWrites() as writes:
         await bot_env.client.send_text(USER, "/help", first_name=USER_NAME)
         paid = await pay_for_order(bot_env)
@@ -330,7 +280,7 @@ async def test_full_flow_then_delete_keeps_only_the_ledger_and_logs_nothing_pers
 
     await bot_env.client.send_text(USER, "/mydata")
     await bot_env.wait_for(USER, lambda m: m["kind"] == "document" and "mydata" in str(m))
-    before = await dump_redis(bot_env)
+    before = await dump_redis(bot_env.studio.redis)
     # At rest, Redis holds no file id in plain text and nothing shaped like an embedding.
     needles = [n for n in await user_needles(bot_env, []) if n != str(USER).encode()]
     for key, values in before.items():

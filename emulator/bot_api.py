@@ -86,6 +86,7 @@ async def handle_method(request: web.Request) -> web.Response:
     state = request.app[STATE_KEY]
     started = time.time()
     method = _BY_LOWER.get(request.match_info["method"].lower(), request.match_info["method"])
+    state.arrivals[method] += 1
     chat_id: int | None = None
     try:
         _check_token(state, request.match_info["token"])

@@ -211,6 +211,11 @@ class EmulatorClient:
         result: list[dict[str, Any]] = await self._request("GET", "/calls", params=params)
         return result
 
+    async def arrivals(self, method: str) -> int:
+        """How many calls of `method` reached the emulator, including ones still in flight."""
+        counts: dict[str, int] = await self._request("GET", "/arrivals")
+        return counts.get(method, 0)
+
     async def rate_limited(self) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = await self._request("GET", "/rate_limited")
         return result

@@ -96,6 +96,11 @@ async def calls(request: web.Request) -> web.Response:
     return web.json_response(selected)
 
 
+async def arrivals(request: web.Request) -> web.Response:
+    """How many calls of each method have arrived, finished or not."""
+    return web.json_response(dict(request.app[STATE_KEY].arrivals))
+
+
 async def rate_limited(request: web.Request) -> web.Response:
     return web.json_response(request.app[STATE_KEY].rate_limited)
 
@@ -155,6 +160,7 @@ def add_routes(app: web.Application) -> None:
     router.add_post("/_control/updates/{update_id}/replay", replay_update)
     router.add_post("/_control/updates", inject_update)
     router.add_get("/_control/calls", calls)
+    router.add_get("/_control/arrivals", arrivals)
     router.add_get("/_control/rate_limited", rate_limited)
     router.add_get("/_control/payments", payments)
     router.add_get("/_control/commands", commands)

@@ -6,6 +6,7 @@ import asyncio
 import itertools
 import secrets
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -78,6 +79,8 @@ class EmulatorState:
         self.users: dict[int, UserInfo] = {}
         self.chats: dict[int, Chat] = {}
         self.calls: list[dict[str, Any]] = []
+        # Calls counted when they arrive, before faults or delays: what is in flight shows here.
+        self.arrivals: Counter[str] = Counter()
         self.rate_limited: list[dict[str, Any]] = []
         self.faults: dict[str, list[Fault]] = {}
         self.callbacks: dict[str, dict[str, Any] | None] = {}
@@ -113,6 +116,7 @@ class EmulatorState:
         self.users.clear()
         self.chats.clear()
         self.calls.clear()
+        self.arrivals.clear()
         self.rate_limited.clear()
         self.faults.clear()
         self.callbacks.clear()

@@ -62,7 +62,8 @@ async def test_sigkill_mid_delivery_then_every_portrait_arrives_exactly_once(
     studio = await Studio.open(settings, clock=clock)
     try:
         order = await make_paid_order(studio, emulator, 1401, pack=PACK)
-        # Each document takes a second to go through: the kill lands between two of them.
+        # Each document takes a second to go through: the kill lands while the second one is
+        # at the emulator (arrived, not yet answered), so it still lands after the worker died.
         await emulator.client.inject_fault("sendDocument", count=4, status=None, delay=1.0)
         proc = subprocess.Popen(
             [sys.executable, "worker.py", "render"],
@@ -75,7 +76,8 @@ async def test_sigkill_mid_delivery_then_every_portrait_arrives_exactly_once(
             deadline = time.monotonic() + 90
             while True:
                 photos, documents = await bot_media(emulator, 1401)
-                if len(photos) == 4 and len(documents) >= 1:
+                in_flight = await emulator.client.arrivals("sendDocument") - len(documents)
+                if len(photos) == 4 and len(documents) >= 1 and in_flight >= 1:
                     break
                 assert proc.poll() is None, proc.stderr.read().decode()[-3000:]  # type: ignore[union-attr]
                 assert time.monotonic() < deadline, "the worker never delivered"

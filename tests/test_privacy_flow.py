@@ -299,6 +299,7 @@ async def test_full_flow_then_delete_keeps_only_the_ledger_and_logs_nothing_pers
         bot_env, [order.id], before, ledger_keys=[keys.ledger(paid["charge_id"]).encode()]
     )
     assert checked > 0
+    print(f"erasure scan: {checked} keys and values checked after /delete")
 
     secrets = [
         bot_env.settings.telegram_bot_token.get_secret_value(),

@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -31,7 +30,6 @@ from telegram.error import NetworkError, RetryAfter, TimedOut
 from bot.texts import text
 from studio import keys
 from studio.orders import Order
-from studio.ratelimit import RedisRateLimiter
 
 logger = logging.getLogger(__name__)
 
@@ -124,12 +122,10 @@ async def deliver_portraits(
     order: Order,
     portraits: Sequence[PortraitFile],
     still_wanted: Callable[[], Awaitable[bool]],
-    limiter: RedisRateLimiter | None = None,
 ) -> DeliveryReport:
     """Send what has not been sent yet; stop quietly when `still_wanted()` turns False.
 
-    `limiter` is the shared outgoing limiter: the transport takes one token per call, but
-    Telegram counts an album per item, so the rest of an album's cost is paid here after it.
+    Rate limits are the transport's business (it books an album's slots per item).
     """
     log = DeliveryLog(redis, order.id)
     await log.plan(len(portraits))
@@ -153,8 +149,6 @@ async def deliver_portraits(
         messages = await _send_once(log, fields, partial(_send_album, bot, order, items, caption))
         report.albums_sent += 1
         logger.info("order %s: album of %d sent", order.id, len(messages))
-        if limiter is not None:
-            await _pay_album_debt(limiter, order.chat_id, len(items) - 1)
 
     for number, portrait in enumerate(ordered, start=1):
         name = f"doc:{portrait.index}"
@@ -234,13 +228,6 @@ async def _send_once(
         await log.mark(fields, Sent.SENT, [m.message_id for m in messages])
         return messages
     raise AssertionError("unreachable")
-
-
-async def _pay_album_debt(limiter: RedisRateLimiter, chat_id: int, extra: int) -> None:
-    # Taking the tokens after the album leaves our bucket where Telegram's is (in debt).
-    for _ in range(extra):
-        while (wait := await limiter.delay(chat_id, time.time())) > 0:
-            await asyncio.sleep(wait)
 
 
 def _seconds(value: object) -> float:

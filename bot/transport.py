@@ -88,7 +88,7 @@ class AiohttpRequest(BaseRequest):
         )
         for attempt in range(MAX_FLOOD_RETRIES + 1):
             if api_method in MESSAGE_METHODS:
-                await self._wait_for_token(chat_id)
+                await self._wait_for_slot(chat_id, _cost(api_method, request_data))
             status, body = await self._send(url, method, request_data, timeout)
             retry_after = _retry_after(status, body)
             if retry_after is None or attempt == MAX_FLOOD_RETRIES:
@@ -99,12 +99,13 @@ class AiohttpRequest(BaseRequest):
             await asyncio.sleep(retry_after)
         raise AssertionError("unreachable")
 
-    async def _wait_for_token(self, chat_id: int | None) -> None:
+    async def _wait_for_slot(self, chat_id: int | None, cost: int) -> None:
         if self._limiter is None:
             return
         # Wall-clock time on purpose: buckets are shared by processes, and a test's manual
-        # clock must not freeze the refill.
-        while (wait := await self._limiter.delay(chat_id, time.time())) > 0:
+        # clock must not freeze the refill. The slot is booked: sleep once, then send.
+        wait = await self._limiter.reserve(chat_id, time.time(), cost)
+        if wait > 0:
             await asyncio.sleep(wait)
 
     async def _send(
@@ -152,6 +153,19 @@ def _chat_id(request_data: RequestData | None) -> int | None:
         return int(value) if value is not None else None  # type: ignore[arg-type]
     except (TypeError, ValueError):
         return None  # an @channel username: only the global bucket applies
+
+
+def _cost(api_method: str, request_data: RequestData | None) -> int:
+    """Telegram's flood control counts each item of an album."""
+    if api_method != "sendmediagroup" or request_data is None:
+        return 1
+    media = request_data.parameters.get("media")
+    if isinstance(media, str):
+        try:
+            media = json.loads(media)
+        except ValueError:
+            return 1
+    return max(1, len(media)) if isinstance(media, list) else 1
 
 
 def _retry_after(status: int, body: bytes) -> float | None:

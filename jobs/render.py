@@ -104,7 +104,6 @@ async def _render_claimed(
         order,
         portraits,
         still_wanted=still_mine,
-        limiter=studio.limiter,
     )
     if report.stopped:
         return "withdrawn"

@@ -90,10 +90,25 @@ async def test_eta_uses_moving_average_and_worker_count(studio: Studio) -> None:
     assert await eta_seconds(studio.redis, 3, studio.settings, workers=2) == pytest.approx(180.0)
 
 
-async def test_rate_limiter_enforces_chat_burst(studio: Studio) -> None:
-    waits = [await studio.limiter.delay(1, now=100.0) for _ in range(51)]
-    assert waits[:50] == [0.0] * 50 and waits[50] > 0
-    assert await studio.limiter.delay(1, now=101.0) == 0.0  # refilled a second later
+async def test_rate_limiter_books_slots_first_come_first_served(studio: Studio) -> None:
+    # Test settings: 50/s per chat with a burst of 50; 500/s overall.
+    waits = [await studio.limiter.reserve(1, now=100.0) for _ in range(52)]
+    assert waits[:50] == [0.0] * 50
+    assert waits[50] == pytest.approx(0.02) and waits[51] == pytest.approx(0.04)  # in order
+    assert await studio.limiter.reserve(2, now=100.0) == 0.0  # another chat is not held up
+    assert await studio.limiter.reserve(1, now=102.0) == 0.0  # refilled two seconds later
+
+
+async def test_rate_limiter_counts_album_items(studio: Studio) -> None:
+    # An album goes once one unit is free, then its items are owed (as Telegram counts them).
+    assert await studio.limiter.reserve(1, now=100.0, cost=60) == 0.0
+    assert await studio.limiter.reserve(1, now=100.0) == pytest.approx(0.22)  # 60 - 50 + 1 units
+
+
+async def test_rate_limiter_global_limit_spans_chats(studio: Studio) -> None:
+    # 500/s overall with a burst of 500: one message to each of 500 chats goes at once.
+    waits = [await studio.limiter.reserve(1000 + i, now=100.0) for i in range(501)]
+    assert waits[:500] == [0.0] * 500 and waits[500] == pytest.approx(0.002)
 
 
 def test_production_refuses_placeholder_secrets() -> None:

@@ -117,16 +117,12 @@ async def walk(client: EmulatorClient, out: Path) -> None:
 
     say("user ▸", "(sends a two-person photo as the headshot)")
     await client.send_photo(USER, synthetic_face_photo(1, 0, kind="two_faces"))
-    await asyncio.sleep(2.0)
-    await chat.flush()
+    await chat.wait_for(
+        "the headshot verdict", lambda m: latest_text(m).startswith("I can't use this headshot")
+    )
     say("user ▸", "(sends a front-facing headshot)")
     await client.send_photo(USER, synthetic_face_photo(1, 0))
-    await chat.wait_for(
-        "the selfie request",
-        lambda m: (
-            "selfie" in latest_text(m).lower() and m["message_id"] not in (consent["message_id"],)
-        ),
-    )
+    await chat.wait_for("the selfie status", lambda m: latest_text(m).startswith("Your selfies"))
 
     say("user ▸", "(sends a PDF instead of a photo)")
     await client.send_document(USER, b"%PDF-1.4 not a photo", "notes.pdf", "application/pdf")
@@ -181,6 +177,19 @@ async def walk(client: EmulatorClient, out: Path) -> None:
             (out / name).write_bytes(await client.file_bytes(f["file_id"]))
             saved += 1
     say("demo", f"saved {saved} delivered files to {out}/")
+
+    say("user ▸", "/mydata")
+    await client.send_text(USER, "/mydata")
+    mydata = await chat.wait_for(
+        "the data export", lambda m: any(f.get("filename") == "mydata.json" for f in m["files"])
+    )
+    (out / "mydata.json").write_bytes(await client.file_bytes(mydata["files"][0]["file_id"]))
+    say("user ▸", "/delete")
+    await client.send_text(USER, "/delete")
+    ask = await chat.wait_for("the erase question", lambda m: button(m, "erase:yes") is not None)
+    say("user ▸", "(taps “Erase everything”)")
+    await client.press(USER, ask["message_id"], button(ask, "erase:yes") or "")
+    await chat.wait_for("the erasure", lambda m: latest_text(m).startswith("Done. Erased"))
 
 
 async def run(out: Path) -> None:

@@ -137,6 +137,21 @@ async def flush_intake_status(ctx: dict[str, Any], order_id: str) -> None:
     if fresh is None or fresh.state is not OrderState.SELFIES:
         return
     bot: Bot = ctx["bot"]
+    await _edit_status(bot, order, body, markup)
+    await _remember_shown(studio, order_id, digest)
+    # Done may have been pressed while this edit waited for its slot; then ours landed last and
+    # shows a stale button, so put back the closing text the Done handler wrote.
+    after = await studio.orders.get(order_id)
+    if after is not None and after.state is not OrderState.SELFIES:
+        closing, _ = status_message(
+            order.lang, order_id, summary, studio.settings.min_selfies, done=True
+        )
+        await _edit_status(bot, order, closing, None)
+
+
+async def _edit_status(
+    bot: Bot, order: Order, body: str, markup: InlineKeyboardMarkup | None
+) -> None:
     try:
         await bot.edit_message_text(
             body, chat_id=order.chat_id, message_id=order.status_message_id, reply_markup=markup
@@ -144,7 +159,6 @@ async def flush_intake_status(ctx: dict[str, Any], order_id: str) -> None:
     except BadRequest as error:
         if "not modified" not in str(error).lower():
             raise
-    await _remember_shown(studio, order_id, digest)
 
 
 async def _announce_headshot(

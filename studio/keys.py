@@ -18,7 +18,6 @@ RENDER_HEALTH_PREFIX = PREFIX + "render:health:"  # one per live render worker, 
 UPDATE_DEDUPE_TTL = timedelta(days=1)  # Telegram re-sends an unconfirmed update for up to a day
 TAP_DEDUPE_TTL = timedelta(seconds=30)  # a double tap arrives within a second or two
 RATE_BUCKET_TTL = timedelta(seconds=10)  # buckets refill in a few seconds; idle ones vanish
-STATUS_THROTTLE_TTL = timedelta(seconds=2)
 
 
 def data_key(user_id: int) -> str:
@@ -82,11 +81,6 @@ def chat_bucket(chat_id: int) -> str:
 
 
 GLOBAL_BUCKET = PREFIX + "rl:global"
-
-
-def status_throttle(order_id: str) -> str:
-    """Marks that an intake status edit is already scheduled for this order."""
-    return f"{PREFIX}order:{order_id}:status-pending"
 
 
 def status_shown(order_id: str) -> str:

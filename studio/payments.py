@@ -72,16 +72,26 @@ class LedgerEntry:
     closed_at: float = 0.0
 
 
+# KEYS: entry hash, index zset. ARGV: charge id, paid_at, then field/value pairs. One script, so a
+# crash can never leave half an entry that a replayed update would then skip.
+_RECORD = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+for i = 3, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
+return 1
+"""
+
+
 class Ledger:
     """One entry per Telegram charge; the first writer wins, so duplicate updates are harmless."""
 
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
+        self._record = redis.register_script(_RECORD)
 
     async def record_payment(self, entry: LedgerEntry) -> bool:
         """True when this charge is new; False for a duplicate successful_payment."""
-        key = keys.ledger(entry.charge_id)
-        mapping = {
+        fields = {
             "charge_id": entry.charge_id,
             "order_id": entry.order_id,
             "user_id": str(entry.user_id),
@@ -91,14 +101,12 @@ class Ledger:
             "outcome": str(entry.outcome),
             "closed_at": "0",
         }
-        created = await self._redis.hsetnx(key, "charge_id", entry.charge_id)  # type: ignore[misc]
-        if not created:
-            return False
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hset(key, mapping=mapping)  # type: ignore[arg-type]
-            pipe.zadd(keys.LEDGER_INDEX, {entry.charge_id: entry.paid_at})
-            await pipe.execute()
-        return True
+        args: list[str | float] = [entry.charge_id, entry.paid_at]
+        args += [x for pair in fields.items() for x in pair]
+        created = await self._record(
+            keys=[keys.ledger(entry.charge_id), keys.LEDGER_INDEX], args=args
+        )
+        return bool(created)
 
     async def get(self, charge_id: str) -> LedgerEntry | None:
         raw = await self._redis.hgetall(keys.ledger(charge_id))  # type: ignore[misc]

@@ -175,13 +175,16 @@ async def purge_expired(studio: Studio) -> RetentionReport:
     for raw in await redis.zrangebyscore(keys.OPEN_ORDERS, "-inf", intake_cutoff):
         order_id = raw.decode()
         order = await studio.orders.get(order_id)
-        if order is not None and order.state in PRE_PAYMENT_STATES:
-            await studio.orders.transition(
-                order_id, PRE_PAYMENT_STATES, OrderState.CANCELLED, failure="intake expired"
-            )
-            await studio.sessions.clear_order(order.user_id, order_id)
-        await studio.orders.remove_photos(order_id)
         await redis.zrem(keys.OPEN_ORDERS, order_id)
+        if order is None:
+            continue
+        cancelled = order.state is OrderState.CANCELLED or await studio.orders.transition(
+            order_id, PRE_PAYMENT_STATES, OrderState.CANCELLED, failure="intake expired"
+        )
+        if not cancelled:
+            continue  # paid meanwhile: its photos are the render's inputs, not ours to purge
+        await studio.sessions.clear_order(order.user_id, order_id)
+        await studio.orders.remove_photos(order_id)
         await redis.zadd(keys.CLOSED_ORDERS, {order_id: now})
         report.abandoned_intakes += 1
         report.order_ids.append(order_id)

@@ -32,11 +32,20 @@ class Session:
         return self.consent is not None
 
 
+_CLEAR_ORDER = """
+if redis.call('HGET', KEYS[1], 'order_id') == ARGV[1] then
+  return redis.call('HDEL', KEYS[1], 'order_id')
+end
+return 0
+"""
+
+
 class SessionStore:
     """Sessions live in one Redis hash per user; any bot replica can continue any flow."""
 
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
+        self._clear_order = redis.register_script(_CLEAR_ORDER)
 
     async def get(self, user_id: int) -> Session:
         raw = await self._redis.hgetall(keys.session(user_id))  # type: ignore[misc]
@@ -70,9 +79,6 @@ class SessionStore:
         await self._redis.hset(keys.session(user_id), "order_id", order_id)  # type: ignore[misc]
 
     async def clear_order(self, user_id: int, order_id: str) -> bool:
-        """Forget the current order only if it is still `order_id` (safe against races)."""
-        current = await self._redis.hget(keys.session(user_id), "order_id")  # type: ignore[misc]
-        if current is None or current.decode() != order_id:
-            return False
-        await self._redis.hdel(keys.session(user_id), "order_id")  # type: ignore[misc]
-        return True
+        """Forget the current order only if it is still `order_id` (one compare-and-delete)."""
+        cleared = await self._clear_order(keys=[keys.session(user_id)], args=[order_id])
+        return bool(cleared)

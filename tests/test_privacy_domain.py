@@ -116,3 +116,22 @@ async def test_retention_purges_abandoned_intake_and_reduces_closed_orders(
     assert report.reduced_orders == 1
     assert await studio.orders.get(abandoned.id) is None
     assert not await studio.redis.sismember(keys.user_orders(USER), abandoned.id)  # type: ignore[misc]
+
+
+async def test_retention_never_purges_an_order_that_was_paid_meanwhile(
+    studio: Studio, clock: ManualClock
+) -> None:
+    order = await studio.orders.create(USER, USER, "en", clock.now())
+    key = await studio.vault.key_for(USER)
+    await studio.orders.add_photo(order.id, key, PhotoRecord("F", "U", PhotoRole.HEADSHOT))
+    # Paid, but a crash left it in the open list (the index move never happened).
+    assert await studio.orders.transition(order.id, {OrderState.HEADSHOT}, OrderState.PAID)
+    clock.advance(25 * 3600)
+
+    report = await purge_expired(studio)
+
+    assert report.abandoned_intakes == 0
+    assert await studio.redis.hlen(keys.order_photos(order.id)) == 1  # type: ignore[misc]
+    stored = await studio.orders.get(order.id)
+    assert stored is not None and stored.state is OrderState.PAID
+    assert await studio.redis.zscore(keys.OPEN_ORDERS, order.id) is None

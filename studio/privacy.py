@@ -122,6 +122,8 @@ async def export_user(studio: Studio, user_id: int) -> dict[str, Any]:
                         "reason": p.reason,
                         "received_at": p.received_at,
                         "telegram_file_id": p.file_id,
+                        "telegram_file_unique_id": p.file_unique_id,
+                        "perceptual_hash": p.fingerprint,
                     }
                     for p in photos.values()
                 ],
@@ -130,6 +132,7 @@ async def export_user(studio: Studio, user_id: int) -> dict[str, Any]:
                 if ledger is None
                 else {
                     "charge_id": ledger.charge_id,
+                    "telegram_user_id": ledger.user_id,
                     "amount": ledger.amount,
                     "currency": ledger.currency,
                     "paid_at": ledger.paid_at,

@@ -135,6 +135,10 @@ TEXTS: dict[str, str] = {
         "This order was cancelled before your payment arrived, so your {amount} ⭐ are being "
         "refunded automatically."
     ),
+    "payment_refunded_unknown": (
+        "This payment did not match an open order (it may have been a second payment for the "
+        "same order), so your {amount} ⭐ are being refunded automatically."
+    ),
     # Commands --------------------------------------------------------------------------------
     "cmd_start": "Start or continue",
     "cmd_status": "Where is my order",
@@ -224,8 +228,9 @@ TEXTS: dict[str, str] = {
         "This deletes your photos' file references, your orders, your consent and your "
         "settings, and destroys your encryption key, so no copy can be read again. A running "
         "render is stopped and a paid order that was not delivered is refunded.\n"
-        "Kept: only the payment record (charge id, amount, dates, outcome), which the law "
-        "requires for refunds and accounting. It holds no photos or names.\n"
+        "Kept: only the payment record (charge id, your Telegram user id, amount, dates, "
+        "outcome), which the law requires for refunds and accounting. It holds no photos or "
+        "names.\n"
         "Withdrawing your consent works the same way."
     ),
     "withdraw_consent": "Withdraw consent and erase my data",

@@ -137,8 +137,15 @@ async def receive_payment(update: Update, context: StudioContext) -> None:
         if first:
             await _refund_charge(context, payer, charge_id, payment.total_amount, order)
         return
+    # The state and the indexes move in one script: a crash cannot leave a paid order that
+    # neither the open list (purge) nor the paid list (the reconciler) points at.
     moved = await studio.orders.transition(
-        order.id, {OrderState.PAYMENT}, OrderState.PAID, paid_at=now, charge_id=charge_id
+        order.id,
+        {OrderState.PAYMENT},
+        OrderState.PAID,
+        move=(keys.OPEN_ORDERS, keys.PAID_ORDERS, now),
+        paid_at=now,
+        charge_id=charge_id,
     )
     if not moved:
         fresh = await studio.orders.get(order.id)
@@ -159,12 +166,11 @@ async def receive_payment(update: Update, context: StudioContext) -> None:
 
 
 async def _queue_order(context: StudioContext, order: Order, *, announce: bool) -> None:
-    """Index the order as paid, enqueue its one render job, tell the user their place."""
+    """Enqueue the paid order's one render job, tell the user their place.
+
+    The order was indexed as paid by the same transition that made it paid.
+    """
     studio = context.studio
-    async with studio.redis.pipeline(transaction=True) as pipe:
-        pipe.zrem(keys.OPEN_ORDERS, order.id)
-        pipe.zadd(keys.PAID_ORDERS, {order.id: order.paid_at})
-        await pipe.execute()
     await enqueue_render(studio.redis, order.id, studio.settings)
     if not announce:
         return
@@ -205,7 +211,9 @@ async def _refund_charge(
     await context.bot.refund_star_payment(user_id=user_id, telegram_payment_charge_id=charge_id)
     await studio.ledger.close(charge_id, Outcome.REFUNDED, studio.clock.now())
     lang = order.lang if order is not None else "en"
-    await context.bot.send_message(user_id, text(lang, "payment_refunded", amount=amount))
+    # Not "payment_refunded": that one says the order was cancelled, and this charge is a
+    # second payment or one that matches no order.
+    await context.bot.send_message(user_id, text(lang, "payment_refunded_unknown", amount=amount))
 
 
 def _secret(studio: Studio) -> bytes:

@@ -147,8 +147,6 @@ async def _take_photo(
         # No pending record without a job to finish it.
         await studio.redis.hdel(keys.order_photos(order.id), token)  # type: ignore[misc]
         raise
-    # Keep the intake alive while the user is still sending photos.
-    await studio.redis.zadd(keys.OPEN_ORDERS, {order.id: studio.clock.now()})
     if role is PhotoRole.HEADSHOT:
         await message.reply_text(text(view.lang, "headshot_checking"))
 

@@ -2,6 +2,8 @@
 
 Any replica serves any update: the Application keeps no state of its own, and the
 duplicate-update guard in bot/app.py makes a redelivery to a second replica harmless.
+Most updates are queued and answered at once; payments are handled before the answer, and a
+failure answers 500 so that Telegram delivers them again.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from telegram import Update
 
 from bot.app import ALLOWED_UPDATES, start_application
 from bot.context import STUDIO_KEY, StudioApplication
+from bot.errors import collect_failures
 from studio.services import Studio
 from studio.settings import Settings
 
@@ -85,10 +88,29 @@ async def receive_update(request: web.Request) -> web.Response:
         # Telegram holds back later updates while one keeps failing, so drop it with a 200.
         logger.exception("webhook update %s could not be parsed; dropped", data["update_id"])
         return web.Response()
+    if must_handle_before_answer(update):
+        # Money: answered only once handled, so that a crash or a failing handler makes
+        # Telegram deliver it again (the error handler released its dedupe key) rather than
+        # losing the payment. Through the update processor, to keep each user's order.
+        with collect_failures() as failures:
+            await application.update_processor.process_update(
+                update, application.process_update(update)
+            )
+        if failures:
+            raise web.HTTPInternalServerError(text="update failed; deliver it again")
+        return web.Response()
     # The queue, not process_update: the Application's fetcher hands queued updates to
     # PerUserUpdateProcessor, which bounds concurrency and keeps each user's order.
     await application.update_queue.put(update)
     return web.Response()
+
+
+def must_handle_before_answer(update: Update) -> bool:
+    """A successful payment or a pre-checkout query: never lost once Telegram was told 200."""
+    message = update.message
+    return update.pre_checkout_query is not None or (
+        message is not None and message.successful_payment is not None
+    )
 
 
 async def health(request: web.Request) -> web.Response:

@@ -7,6 +7,7 @@ is recomputed in memory when needed and cached per process only; nothing of it i
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import hashlib
 import json
 import logging
@@ -17,8 +18,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from arq.worker import Retry
 from telegram import Bot, InlineKeyboardMarkup
-from telegram.error import BadRequest, TelegramError
+from telegram.error import BadRequest, RetryAfter, TelegramError
 
 from bot.intake_status import reason_text, status_message
 from bot.texts import text
@@ -42,6 +44,12 @@ STATUS_REFRESH_S = 1.0
 HEADSHOT_CACHE_SIZE = 256
 _CACHE = "headshot_embeddings"
 _ANALYZER_LOCK = "analyzer_lock"
+# check_photo's max_tries in worker.py. arq retries a job only when it raises Retry (or is
+# cancelled), so a download Telegram refuses for now is retried through Retry, and on this last
+# try the photo is rejected instead: a photo never stays pending.
+CHECK_PHOTO_MAX_TRIES = 3
+# Wait before the next try of a download that failed for now (doubles each try).
+DOWNLOAD_RETRY_S = 1.0
 
 
 @dataclass
@@ -121,7 +129,7 @@ async def flush_intake_status(ctx: dict[str, Any], order_id: str) -> None:
     """Edit the user's one status message to the current counts (skipped when unchanged)."""
     studio: Studio = ctx["studio"]
     order = await studio.orders.get(order_id)
-    if order is None or order.state is not OrderState.SELFIES or not order.status_message_id:
+    if order is None or order.state is not OrderState.SELFIES:
         return
     try:
         key = await studio.vault.existing_key(order.user_id)
@@ -129,6 +137,13 @@ async def flush_intake_status(ctx: dict[str, Any], order_id: str) -> None:
         return
     summary = await studio.orders.summary(order_id, key)
     body, markup = status_message(order.lang, order_id, summary, studio.settings.min_selfies)
+    if not order.status_message_id:
+        # The headshot's announcement could not send the status message: send it now (unless
+        # that announcement has just sent it after all).
+        fresh = await studio.orders.get(order_id)
+        if fresh is not None and fresh.state is OrderState.SELFIES and not fresh.status_message_id:
+            await _send_status(studio, ctx["bot"], fresh, body, markup)
+        return
     digest = _digest(body, markup)
     if (await studio.redis.get(keys.status_shown(order_id))) == digest.encode():
         return
@@ -175,22 +190,32 @@ async def _announce_headshot(
     if not await studio.orders.transition(order.id, {OrderState.HEADSHOT}, OrderState.SELFIES):
         return  # cancelled meanwhile
     settings = studio.settings
-    await bot.send_message(
-        order.chat_id,
-        text(
-            lang,
-            "headshot_accepted",
-            min_selfies=settings.min_selfies,
-            max_selfies=settings.max_selfies,
-        ),
-    )
-    summary = await studio.orders.summary(order.id, key)
-    body, markup = status_message(lang, order.id, summary, settings.min_selfies)
+    try:
+        await bot.send_message(
+            order.chat_id,
+            text(
+                lang,
+                "headshot_accepted",
+                min_selfies=settings.min_selfies,
+                max_selfies=settings.max_selfies,
+            ),
+        )
+        summary = await studio.orders.summary(order.id, key)
+        body, markup = status_message(lang, order.id, summary, settings.min_selfies)
+        await _send_status(studio, bot, order, body, markup)
+    finally:
+        # Selfies may have been sent together with the headshot and checked already; and if
+        # the status message could not be sent, the refresh sends it (status_message_id is 0).
+        await schedule_status_refresh(studio, order.id)
+
+
+async def _send_status(
+    studio: Studio, bot: Bot, order: Order, body: str, markup: InlineKeyboardMarkup | None
+) -> None:
+    """Send a new intake status message and make it the one that later refreshes edit."""
     sent = await bot.send_message(order.chat_id, body, reply_markup=markup)
     await studio.orders.update(order.id, status_message_id=sent.message_id)
     await _remember_shown(studio, order.id, _digest(body, markup))
-    # Selfies may have been sent together with the headshot and checked already.
-    await schedule_status_refresh(studio, order.id)
 
 
 async def _remember_shown(studio: Studio, order_id: str, digest: str) -> None:
@@ -206,20 +231,37 @@ def _digest(body: str, markup: InlineKeyboardMarkup | None) -> str:
 # The checks ---------------------------------------------------------------------------------
 
 
-async def _download(bot: Bot, file_id: str) -> bytes | Verdict:
-    """The file's bytes in memory, or the verdict when Telegram will not give them."""
+async def _download(ctx: dict[str, Any], file_id: str) -> bytes | Verdict:
+    """The file's bytes in memory, or the verdict when Telegram will not give them.
+
+    A failure that may pass (network, timeout, flood control, a 5xx) raises arq's Retry, since
+    arq retries nothing else; on the job's last try it becomes a "download_failed" rejection.
+    """
+    bot: Bot = ctx["bot"]
     try:
         file = await bot.get_file(file_id)
         return bytes(await file.download_as_bytearray())
     except BadRequest as error:
         reason = "too_large_bytes" if "too big" in str(error).lower() else "download_failed"
         return Verdict(False, reason)
-    except TelegramError:
-        raise  # transient: arq retries the job
+    except TelegramError as error:  # NetworkError (TimedOut, 5xx), RetryAfter, ...
+        job_try = int(ctx.get("job_try") or 1)
+        if job_try >= CHECK_PHOTO_MAX_TRIES:
+            logger.warning("download failed on try %d, photo rejected: %r", job_try, error)
+            return Verdict(False, "download_failed")
+        defer = DOWNLOAD_RETRY_S * 2 ** (job_try - 1)
+        if isinstance(error, RetryAfter):
+            defer = max(defer, _seconds(error.retry_after))
+        logger.info("download failed on try %d (%r); retrying in %.1f s", job_try, error, defer)
+        raise Retry(defer=defer) from error
+
+
+def _seconds(value: float | dt.timedelta) -> float:
+    return value.total_seconds() if isinstance(value, dt.timedelta) else float(value)
 
 
 async def _check_headshot(ctx: dict[str, Any], record: PhotoRecord) -> Verdict:
-    data = await _download(ctx["bot"], record.file_id)
+    data = await _download(ctx, record.file_id)
     if isinstance(data, Verdict):
         return data
     return await asyncio.to_thread(_headshot_verdict, ctx, data)
@@ -229,7 +271,7 @@ async def _check_selfie(
     ctx: dict[str, Any], order: Order, key: UserKey, record: PhotoRecord
 ) -> Verdict:
     studio: Studio = ctx["studio"]
-    data = await _download(ctx["bot"], record.file_id)
+    data = await _download(ctx, record.file_id)
     if isinstance(data, Verdict):
         return data
     photos = await studio.orders.photos(order.id, key)
@@ -256,7 +298,7 @@ async def _headshot_embedding(
     ]
     if not accepted:
         return None
-    data = await _download(ctx["bot"], accepted[0].file_id)
+    data = await _download(ctx, accepted[0].file_id)
     if isinstance(data, Verdict):
         return None
     verdict = await asyncio.to_thread(_headshot_verdict, ctx, data)

@@ -140,9 +140,11 @@ def new_order_id() -> str:
     return secrets.token_urlsafe(9)
 
 
-# Atomic compare-and-set on the order's state: KEYS[1]=order hash, ARGV[1]=allowed states
-# (comma-separated), ARGV[2..]=field/value pairs. Returns 1 when applied, 0 when the state did
-# not match, -1 when the order does not exist.
+# Atomic compare-and-set on the order's state: KEYS[1]=order hash, and optionally KEYS[2] and
+# KEYS[3], two index sorted sets to move the order between. ARGV[1]=allowed states
+# (comma-separated), ARGV[2]=the order id (the index member), ARGV[3]=its score in KEYS[3],
+# ARGV[4..]=field/value pairs. Returns 1 when applied (fields set and, with KEYS[2..3], the order
+# moved from KEYS[2] to KEYS[3]), 0 when the state did not match, -1 when the order does not exist.
 _TRANSITION = """
 local state = redis.call('HGET', KEYS[1], 'state')
 if not state then return -1 end
@@ -151,7 +153,11 @@ for s in string.gmatch(ARGV[1], '[^,]+') do
   if s == state then allowed = true end
 end
 if not allowed then return 0 end
-for i = 2, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+for i = 4, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+if #KEYS == 3 then
+  redis.call('ZREM', KEYS[2], ARGV[2])
+  redis.call('ZADD', KEYS[3], ARGV[3], ARGV[2])
+end
 return 1
 """
 
@@ -195,13 +201,25 @@ class OrderStore:
         order_id: str,
         allowed: frozenset[OrderState] | set[OrderState],
         to: OrderState,
+        move: tuple[str, str, float] | None = None,
         **values: Any,
     ) -> bool:
-        """Move the order to `to` if it is in one of `allowed`; False if it was not."""
-        argv: list[str] = [",".join(sorted(allowed)), "state", str(to)]
+        """Move the order to `to` if it is in one of `allowed`; False if it was not.
+
+        `move=(from_index, to_index, score)` also moves the order between two index sorted sets
+        in the same script, only when the transition applies: no crash can leave the state
+        changed and the indexes not (or the reverse).
+        """
+        redis_keys = [keys.order(order_id)]
+        score = ""
+        if move is not None:
+            from_index, to_index, at = move
+            redis_keys += [from_index, to_index]
+            score = repr(float(at))
+        argv: list[str] = [",".join(sorted(allowed)), order_id, score, "state", str(to)]
         for name, value in values.items():
             argv += [name, _plain(value)]
-        result = await self._transition(keys=[keys.order(order_id)], args=argv)
+        result = await self._transition(keys=redis_keys, args=argv)
         return int(result) == 1
 
     # Photos -------------------------------------------------------------------------------

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
+from telegram import Update
+
+from bot.texts import text
 from emulator.client import latest_text
 from studio import keys
 from studio.orders import OrderState
@@ -140,3 +143,49 @@ async def test_a_payment_for_an_order_cancelled_meanwhile_is_refunded(bot_env: B
     payments = await env.client.payments()
     assert [p["refunded"] for p in payments] == [True]
     assert await _render_jobs(env) == []
+
+
+async def test_a_payment_whose_handler_fails_is_handled_again_on_redelivery(
+    bot_env: BotEnv,
+) -> None:
+    env = bot_env
+    invoice = await env.reach_invoice(USER)
+    order = await env.current_order(USER)
+    # The place-in-queue message fails with a non-retried error mid-way through the handler.
+    await env.client.inject_fault("sendMessage", count=1, status=400, description="Bad Request")
+    paid = await env.pay(USER, invoice)
+    assert paid["ok"], paid
+    await env.wait_text(USER, text("en", "error_generic"))
+    # The failed update is no longer marked seen, so a redelivery is not dropped.
+    seen = keys.update_seen(paid["update_id"])
+    for _ in range(100):
+        if not await env.studio.redis.exists(seen):
+            break
+        await asyncio.sleep(0.02)
+    assert not await env.studio.redis.exists(seen)
+
+    # Telegram delivers the very same update (same update_id) again.
+    messages = await env.client.messages(USER, include_user=True)
+    payment_message = next(m for m in messages if m["message_id"] == paid["message_id"])
+    redelivered = Update.de_json(
+        {
+            "update_id": paid["update_id"],
+            "message": {
+                "message_id": payment_message["message_id"],
+                "date": 1,
+                "chat": {"id": USER, "type": "private", "first_name": "U"},
+                "from": {"id": USER, "is_bot": False, "first_name": "U"},
+                "successful_payment": payment_message["extra"]["successful_payment"],
+            },
+        },
+        env.bots[0].application.bot,
+    )
+    await env.bots[0].application.update_queue.put(redelivered)
+    await env.wait_text(USER, "Your place in the queue: 1")
+    after = await env.current_order(USER)
+    assert after.id == order.id and after.state is OrderState.PAID and after.queue_message_id
+    assert await env.studio.redis.exists(seen)
+    assert await _ledger_size(env) == 1
+    assert await _render_jobs(env) == [order.id.encode()]
+    assert await env.studio.redis.zscore(keys.PAID_ORDERS, order.id) is not None
+    assert await env.studio.redis.zscore(keys.OPEN_ORDERS, order.id) is None

@@ -106,3 +106,17 @@ async def test_a_ten_photo_album_edits_the_status_message_about_once_a_second(
     assert summary.accepted == 10 and summary.pending == 0
     photos = await env.studio.orders.photos(order.id, await env.studio.vault.key_for(USER))
     assert all(p.status is PhotoStatus.ACCEPTED for p in photos.values())
+
+
+async def test_a_headshot_whose_download_fails_once_is_accepted_after_a_retry(
+    bot_env: BotEnv,
+) -> None:
+    env = bot_env
+    await env.consent(USER)
+    # arq retries only Retry: the transient failure must become one, not a stuck pending photo.
+    await env.client.inject_fault("getFile", count=1, status=500)
+    await env.client.send_photo(USER, synthetic_face_photo(1, 0))
+    status = await env.status_message(USER, timeout=20.0)
+    assert "0" in latest_text(status)
+    order = await env.current_order(USER)
+    assert order.status_message_id == status["message_id"]

@@ -18,6 +18,7 @@ from arq.typing import WorkerSettingsBase
 from arq.utils import import_string
 from arq.worker import Function, Worker, create_worker, func
 
+from jobs.intake import CHECK_PHOTO_MAX_TRIES
 from studio import keys
 from studio.queue import CHECK_PHOTO, FLUSH_INTAKE_STATUS, RENDER_ORDER, deserialize, serialize
 from studio.settings import Settings
@@ -30,7 +31,13 @@ class IntakeWorker:
 
     queue_name = keys.INTAKE_QUEUE
     functions: ClassVar[list[Function]] = [
-        func("jobs.intake.check_photo", name=CHECK_PHOTO, max_tries=3, timeout=120, keep_result=0),
+        func(
+            "jobs.intake.check_photo",
+            name=CHECK_PHOTO,
+            max_tries=CHECK_PHOTO_MAX_TRIES,
+            timeout=120,
+            keep_result=0,
+        ),
         func(
             "jobs.intake.flush_intake_status",
             name=FLUSH_INTAKE_STATUS,

@@ -23,7 +23,7 @@ from bot.keyboards import (
 )
 from bot.texts import LANGUAGES, format_wait, text
 from bot.waiting import wait_for_new_order
-from studio.orders import PAID_STATES, OrderState
+from studio.orders import PAID_STATES, TERMINAL_STATES, OrderState
 from studio.services import Studio
 
 logger = logging.getLogger(__name__)
@@ -61,12 +61,7 @@ async def resume(update: Update, context: StudioContext, view: UserView) -> None
     """Tell a consenting user their step; open a new order if they have none running."""
     assert update.effective_message is not None and update.effective_chat is not None
     order = view.order
-    if order is None or order.state in (
-        OrderState.DELIVERED,
-        OrderState.REFUNDED,
-        OrderState.CANCELLED,
-        OrderState.FAILED,
-    ):
+    if order is None or order.state in TERMINAL_STATES:
         await start_order(context.studio, view, update.effective_chat.id)
         await update.effective_message.reply_text(text(view.lang, "ask_headshot"))
         return

@@ -74,6 +74,8 @@ async def refund_order(studio: Studio, bot: Bot, order: Order, *, notify: bool =
         await studio.orders.transition(fresh.id, REFUNDABLE_STATES, OrderState.REFUNDED)
         await studio.ledger.close(fresh.charge_id, Outcome.REFUNDED, now)
         await archive_order(studio, fresh.id, now)
+        # Inputs are kept only until delivery: a refunded order never gets there.
+        await studio.orders.remove_photos(fresh.id)
     finally:
         await studio.redis.delete(lock)
     logger.info("order %s refunded (%d Stars)", fresh.id, fresh.price)

@@ -8,11 +8,12 @@ from typing import Any
 
 from arq.constants import result_key_prefix
 from telegram import Bot
+from telegram.error import TelegramError
 
 from bot.refunds import archive_order, fail_order, refund_order
 from jobs.render_lease import free_dead_render, lease_seconds, render_lease_held
 from studio import keys, privacy
-from studio.orders import PAID_STATES, OrderState
+from studio.orders import PAID_STATES, Order, OrderState
 from studio.queue import enqueue_render, render_job_exists
 from studio.services import Studio
 
@@ -89,19 +90,19 @@ async def _reconcile_one(
 ) -> None:
     order = await studio.orders.get(order_id)
     if order is None or order.state not in PAID_STATES:
-        if order is None or order.state is not OrderState.FAILED:
-            # Delivered, refunded or erased: it no longer belongs on this list.
+        if order is not None and _refund_owed(order):
+            await _retry_refund(studio, bot, order, report)
+        else:
+            # Delivered, refunded, erased or never charged: it no longer belongs on this list.
             await archive_order(studio, order_id, now)
             report.archived += 1
-        elif not order.refunded and await refund_order(studio, bot, order):
-            report.refunded += 1  # it failed earlier, but its refund did not go through
         return
+    if await render_lease_held(studio.redis, order_id):
+        return  # a live worker is rendering (or delivering) it, whatever the deadline or arq say
     if now - (order.paid_at or order.created_at) > deadline_s:
         if await fail_order(studio, bot, order_id, "deadline"):
             report.refunded += 1
         return
-    if await render_lease_held(studio.redis, order_id):
-        return  # a live worker is rendering it, whatever arq's keys say
     if await free_dead_render(studio.redis, order_id, lease_seconds(studio.settings)):
         report.requeued += 1
         logger.warning("order %s: its render worker died; the render runs again", order_id)
@@ -115,6 +116,27 @@ async def _reconcile_one(
     if await enqueue_render(studio.redis, order_id, studio.settings):
         report.requeued += 1
         logger.warning("order %s had no render job: re-enqueued", order_id)
+
+
+def _refund_owed(order: Order) -> bool:
+    """Failed, or cancelled (/delete, a payment for a cancelled order), with a live charge."""
+    return (
+        order.state in (OrderState.FAILED, OrderState.CANCELLED)
+        and bool(order.charge_id)
+        and not order.refunded
+    )
+
+
+async def _retry_refund(studio: Studio, bot: Bot, order: Order, report: ReconcileReport) -> None:
+    """An earlier refund attempt did not go through: try again (refund_order archives it)."""
+    # The apology says the portraits could not be made: true of a failed order only.
+    notify = order.state is OrderState.FAILED
+    try:
+        if await refund_order(studio, bot, order, notify=notify):
+            report.refunded += 1
+    except TelegramError:
+        # Stays on the list for the next run; one stuck charge must not stop the others.
+        logger.exception("order %s: refund failed again", order.id)
 
 
 async def purge_expired(ctx: dict[str, Any]) -> str:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -39,7 +40,6 @@ from studio.services import Studio
 logger = logging.getLogger(__name__)
 
 PROGRESS_EDIT_INTERVAL_S = 2.0  # one chat allows ~1 message/s; leave room for the rest
-RETRY_DEFER_MAX_S = 60.0
 # Part of the arq job timeout kept for delivery after generation has finished.
 DELIVERY_SHARE = 0.25
 
@@ -79,13 +79,8 @@ async def _render_claimed(
 
     await _move_queue_along(studio, bot)
     started = time.monotonic()
-    already = await DeliveryLog(studio.redis, order_id).fully_recorded()
-    if already is not None:
-        # A previous try delivered everything and died before closing the order.
-        await _close(studio, bot, order, already, None)
-        return f"delivered {already}"
     try:
-        portraits = await _make_or_skip(ctx, studio, bot, order, still_mine)
+        return await _make_and_deliver(ctx, studio, bot, order, still_mine, started)
     except PermanentRenderError as error:
         await fail_order(studio, bot, order_id, error.reason)
         return f"failed: {error.reason}"
@@ -94,10 +89,27 @@ async def _render_claimed(
     except (Retry, asyncio.CancelledError):
         raise
     except Exception as error:
+        # Generation, delivery (TimedOut, NetworkError, Forbidden, ...) and closing alike: the
+        # next try skips every album and document the delivery log already records as sent.
         return await _failed_try(studio, bot, order_id, error, last_try, job_try)
+
+
+async def _make_and_deliver(
+    ctx: dict[str, Any],
+    studio: Studio,
+    bot: Bot,
+    order: Order,
+    still_mine: Callable[[], Awaitable[bool]],
+    started: float,
+) -> str:
+    already = await DeliveryLog(studio.redis, order.id).fully_recorded()
+    if already is not None:
+        # A previous try delivered everything and died before closing the order.
+        await _close(studio, bot, order, already, None)
+        return f"delivered {already}"
+    portraits = await _make_or_skip(ctx, studio, bot, order, still_mine)
     if portraits is None:
         return "withdrawn"
-
     report = await deliver_portraits(
         studio.redis,
         bot,
@@ -156,15 +168,26 @@ async def _make_or_skip(
     progress = ProgressMessage(studio, bot, order, asyncio.get_running_loop())
     timeout = studio.settings.render_job_timeout_s * (1 - DELIVERY_SHARE)
     try:
-        portraits = await asyncio.wait_for(
-            asyncio.to_thread(
-                generate_portraits, ctx["models"], inputs, order, studio.settings, progress.report
-            ),
-            timeout,
-        )
-    except TimeoutError as error:
-        raise GenerationTimeout(f"generation took over {timeout:.0f}s") from error
-    await progress.flush()
+        try:
+            portraits = await asyncio.wait_for(
+                asyncio.to_thread(
+                    generate_portraits,
+                    ctx["models"],
+                    inputs,
+                    order,
+                    studio.settings,
+                    progress.report,
+                ),
+                timeout,
+            )
+        except TimeoutError as error:
+            raise GenerationTimeout(f"generation took over {timeout:.0f}s") from error
+        await progress.flush()
+    finally:
+        # A timeout or an abort (/delete) cannot stop the thread, which keeps the shared
+        # pipeline busy: its next progress report raises, so it stops at the next image, and
+        # nothing it reports reaches Redis or the chat any more.
+        progress.close()
     if not await still_mine():
         return None
     return portraits
@@ -184,8 +207,10 @@ async def _failed_try(
     logger.warning(
         "order %s: render try %d failed (%s), retrying", order_id, job_try, type(error).__name__
     )
-    # Back to the queue without giving up the place: the job keeps its id and score.
-    raise Retry(defer=min(RETRY_DEFER_MAX_S, 2.0**job_try)) from error
+    # Back to the queue without giving up the place: the job keeps its id, and arq leaves its
+    # score alone when Retry has no defer (a defer would set it to now + defer: the back of
+    # the queue), so the next free worker picks it up again before the orders paid after it.
+    raise Retry() from error
 
 
 async def _close(studio: Studio, bot: Bot, order: Order, count: int, seconds: float | None) -> None:
@@ -215,8 +240,16 @@ async def _close(studio: Studio, bot: Bot, order: Order, count: int, seconds: fl
     logger.info("order %s delivered: %d portraits", order.id, count)
 
 
+class _GenerationStopped(Exception):
+    """Raised in the generator thread once its render run has stopped waiting for it."""
+
+
 class ProgressMessage:
-    """Edits the order's one queue/progress message from the generator's thread, throttled."""
+    """Edits the order's one queue/progress message from the generator's thread, throttled.
+
+    Once closed (the run stopped waiting for the thread: done, timed out or aborted) it does
+    nothing, and the thread's next report raises so that generation stops at the next image.
+    """
 
     def __init__(
         self, studio: Studio, bot: Bot, order: Order, loop: asyncio.AbstractEventLoop
@@ -225,13 +258,18 @@ class ProgressMessage:
         self._bot = bot
         self._order = order
         self._loop = loop
+        self._closed = threading.Event()
         self._last_edit = 0.0
-        self._pending: asyncio.Future[None] | None = None
         self._latest: tuple[int, int] = (0, 0)
         self._last_text = ""
 
+    def close(self) -> None:
+        self._closed.set()
+
     def report(self, done: int, total: int) -> None:
         """Called from the generator thread after each image."""
+        if self._closed.is_set():
+            raise _GenerationStopped(self._order.id)
         self._latest = (done, total)
         fut = asyncio.run_coroutine_threadsafe(self._update(done, total), self._loop)
         fut.add_done_callback(_log_failure)
@@ -242,7 +280,18 @@ class ProgressMessage:
             await self._update(done, total, force=True)
 
     async def _update(self, done: int, total: int, force: bool = False) -> None:
-        await self._studio.orders.update(self._order.id, progress_done=done, progress_total=total)
+        if self._closed.is_set():
+            return
+        # Never re-creates an order that /delete erased, nor touches one no longer rendering.
+        still_rendering = await self._studio.orders.transition(
+            self._order.id,
+            {OrderState.RENDERING},
+            OrderState.RENDERING,
+            progress_done=done,
+            progress_total=total,
+        )
+        if not still_rendering or self._closed.is_set():
+            return
         now = time.monotonic()
         due = force or done == total or now - self._last_edit >= PROGRESS_EDIT_INTERVAL_S
         if not due or not self._order.queue_message_id:
@@ -265,6 +314,3 @@ def _log_failure(fut: Any) -> None:
     error = fut.exception()
     if error is not None:
         logger.warning("progress edit failed: %s", type(error).__name__)
-
-
-ProgressCallback = Callable[[int, int], None]

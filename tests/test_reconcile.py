@@ -5,14 +5,25 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
 from arq.constants import job_key_prefix, retry_key_prefix
+from telegram.error import NetworkError
 
+from bot.refunds import refund_order
 from jobs.housekeeping import reconcile
+from jobs.render_lease import RenderLease, lease_seconds
 from studio import keys
 from studio.orders import OrderState
 from studio.queue import render_job_exists
 from tests.fixtures.emulator import RunningEmulator
-from tests.render_support import PACK, RenderLive, bot_media, make_paid_order, wait_for_state
+from tests.render_support import (
+    PACK,
+    RenderLive,
+    StudioBot,
+    bot_media,
+    make_paid_order,
+    wait_for_state,
+)
 
 HOURS = 3600.0
 
@@ -77,3 +88,53 @@ async def test_a_job_that_ran_out_of_tries_is_refunded(
     assert after is not None and after.state is OrderState.REFUNDED
     photos, documents = await bot_media(emulator, 1303)
     assert (photos, documents) == ([], [])
+
+
+async def test_a_cancelled_order_whose_refund_failed_is_refunded_by_the_next_run(
+    studio_bot: StudioBot, emulator: RunningEmulator
+) -> None:
+    studio, bot = studio_bot
+    order = await make_paid_order(studio, emulator, 1304, pack=PACK, enqueue=False)
+    # /delete (or a payment for a cancelled order) cancels it; its refund fails once.
+    assert await studio.orders.transition(
+        order.id, {OrderState.PAID}, OrderState.CANCELLED, failure="erased"
+    )
+    await emulator.client.inject_fault("refundStarPayment", count=1, status=500)
+    cancelled = await studio.orders.get(order.id)
+    assert cancelled is not None
+    with pytest.raises(NetworkError):
+        await refund_order(studio, bot, cancelled, notify=False)
+    ctx: dict[str, Any] = {"studio": studio, "bot": bot}
+
+    first = await reconcile(ctx)
+    second = await reconcile(ctx)
+
+    assert (first.refunded, first.archived) == (1, 0)
+    assert (second.checked, second.refunded) == (0, 0)
+    after = await studio.orders.get(order.id)
+    assert after is not None and after.refunded and after.state is OrderState.REFUNDED
+    assert await studio.redis.zscore(keys.CLOSED_ORDERS, order.id) is not None
+    statuses = [c["status"] for c in await emulator.client.calls("refundStarPayment")]
+    assert statuses == [500, 200]
+    charge = next(c for c in await emulator.client.payments() if c["charge_id"] == order.charge_id)
+    assert charge["refunded"]
+
+
+async def test_the_deadline_spares_a_render_whose_lease_is_held(
+    studio_bot: StudioBot, emulator: RunningEmulator
+) -> None:
+    studio, bot = studio_bot
+    order = await make_paid_order(studio, emulator, 1305, pack=PACK)
+    assert await studio.orders.transition(order.id, {OrderState.PAID}, OrderState.RENDERING)
+    lease = RenderLease(studio.redis, order.id, lease_seconds(studio.settings))
+    assert await lease.acquire()  # a live worker is delivering it right now
+    studio.clock.advance(studio.settings.paid_order_deadline_hours * HOURS + 1)  # type: ignore[attr-defined]
+    ctx: dict[str, Any] = {"studio": studio, "bot": bot}
+
+    report = await reconcile(ctx)
+
+    assert report.refunded == 0
+    still = await studio.orders.get(order.id)
+    assert still is not None and still.state is OrderState.RENDERING and not still.refunded
+    await lease.release()  # the worker is gone: now the deadline applies
+    assert (await reconcile(ctx)).refunded == 1

@@ -24,6 +24,7 @@ async def test_failed_order_is_refunded_once_with_an_apology(
 ) -> None:
     studio, bot = studio_bot
     order = await make_paid_order(studio, emulator, 501, pack=PACK, enqueue=False)
+    assert await studio.redis.exists(keys.order_photos(order.id))
 
     assert await fail_order(studio, bot, order.id, "model error")
 
@@ -36,6 +37,8 @@ async def test_failed_order_is_refunded_once_with_an_apology(
     assert entry is not None and entry.outcome is Outcome.REFUNDED
     assert await studio.redis.zscore(keys.PAID_ORDERS, order.id) is None
     assert await studio.redis.zscore(keys.CLOSED_ORDERS, order.id) is not None
+    # Inputs are kept only until delivery, which a refunded order never reaches.
+    assert not await studio.redis.exists(keys.order_photos(order.id))
     texts = await emulator.client.texts(501)
     assert sum("refunded" in t for t in texts) == 1
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 
+from bot.delivery import SEND_ATTEMPTS
 from bot.queue_notices import notify_queue_positions
 from bot.refunds import refund_order
 from studio import keys
@@ -91,3 +92,28 @@ async def test_model_error_on_every_try_ends_in_one_refund(
     assert not await refund_order(studio, bot, failed)
     assert len(await emulator.client.calls("refundStarPayment")) == 1
     assert sum("refunded" in t for t in await emulator.client.texts(1201)) == 1
+
+
+async def test_delivery_errors_retry_the_job_and_each_portrait_arrives_once(
+    render_live: RenderLive, emulator: RunningEmulator
+) -> None:
+    studio, _, start_worker = render_live
+    order = await make_paid_order(studio, emulator, 1202, pack=PACK)
+    # The first document fails more often than delivery retries it: the first try gives up
+    # mid-delivery (album sent), and the next try sends only what is missing.
+    await emulator.client.inject_fault("sendDocument", count=SEND_ATTEMPTS + 1, status=500)
+    await start_worker()
+
+    done = await wait_for_state(studio, order.id, {OrderState.DELIVERED, OrderState.REFUNDED})
+
+    assert done.state is OrderState.DELIVERED and not done.refunded
+    photos, documents = await bot_media(emulator, 1202)
+    assert len(photos) == 4 and len({m["media_group_id"] for m in photos}) == 1
+    assert [d["files"][0]["filename"] for d in documents] == [
+        f"portrait-0{i}.png" for i in range(1, 5)
+    ]
+    statuses = [c["status"] for c in await emulator.client.calls("sendDocument")]
+    assert statuses == [500] * (SEND_ATTEMPTS + 1) + [200] * 4
+    assert await emulator.client.calls("refundStarPayment") == []
+    entry = await studio.ledger.get(order.charge_id)
+    assert entry is not None and entry.outcome is Outcome.DELIVERED

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from emulator.errors import bad_request, missing
 from emulator.files import StoredFile
+from emulator.messages import Chat
 from emulator.params import Params
 from emulator.state import EmulatorState
 from emulator.validation import (
@@ -53,48 +55,39 @@ async def send_message(state: EmulatorState, params: Params) -> Any:
 
 async def send_photo(state: EmulatorState, params: Params) -> Any:
     chat = state.chat(params.get_str("chat_id"))
-    source = resolve_upload(params, params.get_str("photo"), "photo")
-    if source is None:
-        raise bad_request("there is no photo in the request")
-    parse_mode = params.get_str("parse_mode")
-    caption, entities = caption_of(
-        params.get_str("caption"), parse_mode, params.get_json("caption_entities")
-    )
-    markup = reply_markup(params)
-    sizes = stored_photo(state, source)
-    message = state.add_message(
-        chat,
-        from_bot=True,
-        kind="photo",
-        photo=sizes,
-        caption=caption,
-        entities=entities,
-        parse_mode=parse_mode,
-        reply_markup=markup,
-    )
-    return message.api_json()
+    sizes = _upload(state, params, "photo", stored_photo)
+    return _send_media(chat, state, params, kind="photo", photo=sizes)
 
 
 async def send_document(state: EmulatorState, params: Params) -> Any:
     chat = state.chat(params.get_str("chat_id"))
-    source = resolve_upload(params, params.get_str("document"), "document")
+    stored = _upload(state, params, "document", stored_document)
+    return _send_media(chat, state, params, kind="document", file=stored)
+
+
+def _upload(state: EmulatorState, params: Params, field: str, store: Callable[..., Any]) -> Any:
+    """The uploaded (or re-sent by file_id) file of `field`, stored the way its kind needs."""
+    source = resolve_upload(params, params.get_str(field), field)
     if source is None:
-        raise bad_request("there is no document in the request")
+        raise bad_request(f"there is no {field} in the request")
+    return store(state, source)
+
+
+def _send_media(chat: Chat, state: EmulatorState, params: Params, kind: str, **media: Any) -> Any:
+    """A photo or document message with its caption and keyboard, as Telegram returns it."""
     parse_mode = params.get_str("parse_mode")
     caption, entities = caption_of(
         params.get_str("caption"), parse_mode, params.get_json("caption_entities")
     )
-    markup = reply_markup(params)
-    stored = stored_document(state, source)
     message = state.add_message(
         chat,
         from_bot=True,
-        kind="document",
-        file=stored,
+        kind=kind,
         caption=caption,
         entities=entities,
         parse_mode=parse_mode,
-        reply_markup=markup,
+        reply_markup=reply_markup(params),
+        **media,
     )
     return message.api_json()
 

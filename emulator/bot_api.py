@@ -46,6 +46,7 @@ METHODS: dict[str, Handler] = {
     "sendInvoice": methods_payments.send_invoice,
     "answerPreCheckoutQuery": methods_payments.answer_pre_checkout_query,
     "refundStarPayment": methods_payments.refund_star_payment,
+    "getStarTransactions": methods_payments.get_star_transactions,
 }
 # Telegram matches method names case-insensitively.
 _BY_LOWER = {name.lower(): name for name in METHODS}

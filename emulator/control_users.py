@@ -15,7 +15,7 @@ from emulator.errors import ApiError
 from emulator.keys import STATE_KEY
 from emulator.messages import StoredMessage, UserInfo
 from emulator.params import Params, Upload, read_params
-from emulator.state import Charge, EmulatorState, PreCheckout
+from emulator.state import Charge, EmulatorState, PreCheckout, StarTransaction
 
 
 def control_error(status: int, message: str) -> web.HTTPException:
@@ -273,6 +273,9 @@ async def pay(request: web.Request) -> web.Response:
         total_amount=total,
         payload=payload,
         message_id=paid.message_id,
+    )
+    state.star_transactions.append(
+        StarTransaction(charge_id, user.id, total, int(time.time()), payload)
     )
     return web.json_response(
         {

@@ -1,16 +1,18 @@
-"""Bot API payment methods for Telegram Stars: invoices, pre-checkout answers, refunds."""
+"""Bot API payment methods for Telegram Stars: invoices, pre-checkout answers, refunds, history."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from emulator.errors import bad_request, missing
 from emulator.params import Params
-from emulator.state import EmulatorState
+from emulator.state import EmulatorState, StarTransaction
 from emulator.validation import reply_markup
 
 STARS = "XTR"
 MAX_PAYLOAD_BYTES = 128
+MAX_TRANSACTIONS_PAGE = 100
 
 
 async def send_invoice(state: EmulatorState, params: Params) -> Any:
@@ -92,4 +94,45 @@ async def refund_star_payment(state: EmulatorState, params: Params) -> Any:
     if charge.refunded:
         raise bad_request("CHARGE_ALREADY_REFUNDED")
     charge.refunded = True
+    state.star_transactions.append(
+        StarTransaction(
+            charge_id,
+            user_id,
+            charge.total_amount,
+            int(time.time()),
+            charge.payload,
+            refund=True,
+        )
+    )
     return True
+
+
+async def get_star_transactions(state: EmulatorState, params: Params) -> Any:
+    """The bot's Stars history, oldest first; `offset` skips that many transactions."""
+    offset = params.get_int("offset") or 0
+    limit = params.get_int("limit")
+    if limit is None:
+        limit = MAX_TRANSACTIONS_PAGE
+    if offset < 0:
+        raise bad_request("OFFSET_INVALID")
+    if not 1 <= limit <= MAX_TRANSACTIONS_PAGE:
+        raise bad_request("LIMIT_INVALID")
+    page = state.star_transactions[offset : offset + limit]
+    return {"transactions": [_transaction_json(state, t) for t in page]}
+
+
+def _transaction_json(state: EmulatorState, transaction: StarTransaction) -> dict[str, Any]:
+    partner: dict[str, Any] = {
+        "type": "user",
+        "transaction_type": "invoice_payment",
+        "user": state.user(transaction.user_id).api_json(),
+        "invoice_payload": transaction.payload,
+    }
+    # A refund keeps the payment's id and names the user as its receiver.
+    side = "receiver" if transaction.refund else "source"
+    return {
+        "id": transaction.charge_id,
+        "amount": transaction.amount,
+        "date": transaction.date,
+        side: partner,
+    }

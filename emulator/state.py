@@ -56,6 +56,18 @@ class Charge:
         }
 
 
+@dataclass(frozen=True)
+class StarTransaction:
+    """One entry of the bot's Stars history: a user's payment, or its refund (same id)."""
+
+    charge_id: str
+    user_id: int
+    amount: int
+    date: int
+    payload: str
+    refund: bool = False
+
+
 @dataclass
 class PreCheckout:
     """A pre_checkout_query waiting for the bot's answer."""
@@ -86,6 +98,7 @@ class EmulatorState:
         self.callbacks: dict[str, dict[str, Any] | None] = {}
         self.pre_checkouts: dict[str, PreCheckout] = {}
         self.charges: dict[str, Charge] = {}
+        self.star_transactions: list[StarTransaction] = []  # chronological, as getStarTransactions
         self.commands: dict[tuple[str, str], list[dict[str, Any]]] = {}
         self._ids = itertools.count(1)
 
@@ -122,6 +135,7 @@ class EmulatorState:
         self.callbacks.clear()
         self.pre_checkouts.clear()
         self.charges.clear()
+        self.star_transactions.clear()
         self.commands.clear()
 
     def user(

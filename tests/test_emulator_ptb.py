@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 
 import pytest
@@ -13,6 +14,7 @@ from telegram import (
     InputMediaDocument,
     InputMediaPhoto,
     LabeledPrice,
+    TransactionPartnerUser,
     Update,
 )
 from telegram.error import BadRequest, InvalidToken
@@ -144,6 +146,30 @@ async def test_stars_invoice_round_trip(emulator: RunningEmulator) -> None:
     assert (message.invoice.currency, message.invoice.total_amount) == ("XTR", 250)
     (stored,) = await emulator.client.messages(9)
     assert stored["invoice"]["payload"] == "order:abc"
+
+
+async def test_star_transactions_list_payments_and_refunds(emulator: RunningEmulator) -> None:
+    await emulator.client.send_text(11, "/buy")
+    async with make_bot(emulator) as bot:
+        invoice = await bot.send_invoice(
+            11, "Studio pack", "12 portraits", "order:tx", "XTR", [LabeledPrice("Pack", 250)]
+        )
+        paying = asyncio.create_task(emulator.client.pay(11, invoice.message_id))
+        (update,) = await bot.get_updates(offset=2, timeout=5)  # after the /buy message
+        assert update.pre_checkout_query is not None
+        await update.pre_checkout_query.answer(ok=True)
+        charge_id = (await paying)["charge_id"]
+        assert await bot.refund_star_payment(11, charge_id)
+        history = await bot.get_star_transactions()
+        tail = await bot.get_star_transactions(offset=1, limit=1)
+        with pytest.raises(BadRequest):
+            await bot.get_star_transactions(limit=101)
+    payment, refund = history.transactions
+    assert (payment.id, payment.amount, refund.id) == (charge_id, 250, charge_id)
+    assert isinstance(payment.source, TransactionPartnerUser) and payment.receiver is None
+    assert payment.source.user.id == 11 and payment.source.invoice_payload == "order:tx"
+    assert isinstance(refund.receiver, TransactionPartnerUser) and refund.source is None
+    assert tail.transactions == (refund,)
 
 
 async def test_edit_with_identical_content_is_not_modified(emulator: RunningEmulator) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from telegram import LabeledPrice, Message, Update
+from telegram import Bot, LabeledPrice, Message, Update
 
 from bot.context import StudioContext
 from bot.conversation import button_order, view_for
@@ -113,30 +113,56 @@ async def receive_payment(update: Update, context: StudioContext) -> None:
     """successful_payment: idempotent on the charge id; paid → ledger, queue, place and ETA."""
     message = update.effective_message
     assert message is not None and message.successful_payment is not None
-    studio = context.studio
     payment = message.successful_payment
-    charge_id = payment.telegram_payment_charge_id
-    payer = message.chat.id
-    ref = verify_payload(payment.invoice_payload, _secret(studio))
+    await complete_payment(
+        context.studio,
+        context.bot,
+        charge_id=payment.telegram_payment_charge_id,
+        payload=payment.invoice_payload,
+        amount=payment.total_amount,
+        currency=payment.currency,
+        user_id=message.chat.id,
+    )
+
+
+async def complete_payment(
+    studio: Studio,
+    bot: Bot,
+    *,
+    charge_id: str,
+    payload: str,
+    amount: int,
+    currency: str,
+    user_id: int,
+) -> Outcome:
+    """A charge Telegram made: ledger, paid order, render job and the user's place; or a refund.
+
+    Shared by the successful_payment handler and the payments reconciler (jobs/payments.py),
+    and safe to run for the same charge any number of times, concurrently too: the ledger's
+    first writer owns the refund of an unservable charge, the order's CAS transition lets one
+    caller make it paid, and the render job's id is the order id. Returns PAID when the order
+    holds this charge, else REFUNDED (refunded here, or by the caller that recorded it first).
+    """
+    ref = verify_payload(payload, _secret(studio))
     order = await studio.orders.get(ref.order_id) if ref is not None else None
     now = studio.clock.now()
     first = await studio.ledger.record_payment(
         LedgerEntry(
             charge_id=charge_id,
             order_id=order.id if order is not None else "",
-            user_id=payer,
-            amount=payment.total_amount,
-            currency=payment.currency,
+            user_id=user_id,
+            amount=amount,
+            currency=currency,
             paid_at=now,
             outcome=Outcome.PAID,
         )
     )
-    if order is None or order.user_id != payer:
+    if order is None or order.user_id != user_id:
         # Telegram only charges after our pre-checkout approval, so this is not expected.
-        logger.error("a payment matches no order of user %s; refunding it", payer)
+        logger.error("a payment matches no order of user %s; refunding it", user_id)
         if first:
-            await _refund_charge(context, payer, charge_id, payment.total_amount, order)
-        return
+            await _refund_charge(studio, bot, user_id, charge_id, amount, order)
+        return Outcome.REFUNDED
     # The state and the indexes move in one script: a crash cannot leave a paid order that
     # neither the open list (purge) nor the paid list (the reconciler) points at.
     moved = await studio.orders.transition(
@@ -153,24 +179,24 @@ async def receive_payment(update: Update, context: StudioContext) -> None:
         if fresh.charge_id == charge_id:
             # The same payment again (a replayed update): finish what a crash may have cut.
             if fresh.state in PAID_STATES:
-                await _queue_order(context, fresh, announce=fresh.queue_message_id == 0)
-            return
-        if not first:
-            return
-        await _refund_unservable(context, fresh, charge_id, payment.total_amount)
-        return
+                await _queue_order(studio, bot, fresh, announce=fresh.queue_message_id == 0)
+                return Outcome.PAID
+            return Outcome.REFUNDED if fresh.refunded else Outcome.PAID
+        if first:
+            await _refund_unservable(studio, bot, fresh, charge_id, amount)
+        return Outcome.REFUNDED
     paid = await studio.orders.get(order.id)
     assert paid is not None
-    logger.info("order %s paid (%d Stars)", paid.id, payment.total_amount)
-    await _queue_order(context, paid, announce=True)
+    logger.info("order %s paid (%d Stars)", paid.id, amount)
+    await _queue_order(studio, bot, paid, announce=True)
+    return Outcome.PAID
 
 
-async def _queue_order(context: StudioContext, order: Order, *, announce: bool) -> None:
+async def _queue_order(studio: Studio, bot: Bot, order: Order, *, announce: bool) -> None:
     """Enqueue the paid order's one render job, tell the user their place.
 
     The order was indexed as paid by the same transition that made it paid.
     """
-    studio = context.studio
     await enqueue_render(studio.redis, order.id, studio.settings)
     if not announce:
         return
@@ -180,40 +206,38 @@ async def _queue_order(context: StudioContext, order: Order, *, announce: bool) 
         body = text(lang, "payment_received_running")
     else:
         body = text(lang, "payment_received", position=position, eta=format_wait(lang, eta))
-    sent: Message = await context.bot.send_message(order.chat_id, body)
+    sent: Message = await bot.send_message(order.chat_id, body)
     await studio.orders.update(order.id, queue_message_id=sent.message_id)
 
 
 async def _refund_unservable(
-    context: StudioContext, order: Order, charge_id: str, amount: int
+    studio: Studio, bot: Bot, order: Order, charge_id: str, amount: int
 ) -> None:
     """A charge for an order that can no longer be served (cancelled meanwhile, or paid twice)."""
-    studio = context.studio
     if order.state is OrderState.CANCELLED and not order.charge_id:
         # The order's own refund path: it records the charge, refunds once and apologises.
         await studio.orders.update(order.id, charge_id=charge_id, price=amount)
         fresh = await studio.orders.get(order.id)
         assert fresh is not None
-        if await refund_order(studio, context.bot, fresh, notify=False):
-            await context.bot.send_message(
+        if await refund_order(studio, bot, fresh, notify=False):
+            await bot.send_message(
                 order.chat_id, text(order.lang, "payment_refunded", amount=amount)
             )
         return
     logger.warning("order %s: extra charge refunded (order is %s)", order.id, order.state)
-    await _refund_charge(context, order.user_id, charge_id, amount, order)
+    await _refund_charge(studio, bot, order.user_id, charge_id, amount, order)
 
 
 async def _refund_charge(
-    context: StudioContext, user_id: int, charge_id: str, amount: int, order: Order | None
+    studio: Studio, bot: Bot, user_id: int, charge_id: str, amount: int, order: Order | None
 ) -> None:
     """Refund a charge that belongs to no servable order, and close its ledger entry."""
-    studio = context.studio
-    await context.bot.refund_star_payment(user_id=user_id, telegram_payment_charge_id=charge_id)
+    await bot.refund_star_payment(user_id=user_id, telegram_payment_charge_id=charge_id)
     await studio.ledger.close(charge_id, Outcome.REFUNDED, studio.clock.now())
     lang = order.lang if order is not None else "en"
     # Not "payment_refunded": that one says the order was cancelled, and this charge is a
     # second payment or one that matches no order.
-    await context.bot.send_message(user_id, text(lang, "payment_refunded_unknown", amount=amount))
+    await bot.send_message(user_id, text(lang, "payment_refunded_unknown", amount=amount))
 
 
 def _secret(studio: Studio) -> bytes:

@@ -56,6 +56,13 @@ class IntakeWorker:
             timeout=120,
         ),
         cron(
+            "jobs.payments.reconcile_payments",
+            name="reconcile_payments",
+            second=45,
+            unique=True,
+            timeout=120,
+        ),
+        cron(
             "jobs.housekeeping.purge_expired",
             name="purge_expired",
             minute=set(range(0, 60, 5)),

@@ -61,6 +61,10 @@ def ledger(charge_id: str) -> str:
     return f"{PREFIX}ledger:{charge_id}"
 
 
+# The payments reconciler's place in getStarTransactions (oldest first): every transaction
+# before this offset is in the ledger or needs nothing. A count, no personal data; kept forever.
+STAR_TRANSACTIONS_OFFSET = PREFIX + "payments:star-transactions-offset"
+
 ORDER_INDEXES = (OPEN_ORDERS, PAID_ORDERS, CLOSED_ORDERS)
 LEDGER_INDEX = PREFIX + "ledger:index"  # sorted set of charge ids by payment time
 

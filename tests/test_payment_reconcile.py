@@ -31,11 +31,12 @@ async def worker_bot(bot_env: BotEnv) -> AsyncIterator[ExtBot[None]]:
     await bot.shutdown()
 
 
-async def pay_with_update_lost(env: BotEnv, user: int, invoice: Message) -> str:
+async def pay_with_update_lost(env: BotEnv, user: int, invoice: Message) -> dict[str, Any]:
     """The bot approves the pre-checkout, then dies before it sees successful_payment.
 
     The test answers the pre-checkout itself (as the dying bot did), and the pending updates
-    are dropped, so no bot ever handles the payment message. Returns the charge id.
+    are dropped, so no bot ever handles the payment message. Returns the emulator's receipt
+    (charge_id, and update_id of the lost successful_payment update).
     """
     for running in list(env.bots):
         await env.stop_bot(running)
@@ -49,7 +50,7 @@ async def pay_with_update_lost(env: BotEnv, user: int, invoice: Message) -> str:
     assert paid["ok"], paid
     status, body = await env.emulator.api("deleteWebhook", drop_pending_updates=True)
     assert status == 200, body
-    return str(paid["charge_id"])
+    return paid
 
 
 async def _pre_checkout_query_id(env: BotEnv) -> str:
@@ -78,7 +79,7 @@ async def test_lost_payment_is_completed_once(bot_env: BotEnv, worker_bot: ExtBo
     _catch_up(env)
     invoice = await env.reach_invoice(user)
     order = await env.current_order(user)
-    charge_id = await pay_with_update_lost(env, user, invoice)
+    charge_id = (await pay_with_update_lost(env, user, invoice))["charge_id"]
     lost = await env.studio.orders.get(order.id)
     assert lost is not None and lost.state is OrderState.PAYMENT
     assert await env.studio.ledger.get(charge_id) is None
@@ -112,7 +113,7 @@ async def test_lost_payment_for_a_cancelled_order_is_refunded_once(
     _catch_up(env)
     invoice = await env.reach_invoice(user)
     order = await env.current_order(user)
-    charge_id = await pay_with_update_lost(env, user, invoice)
+    charge_id = (await pay_with_update_lost(env, user, invoice))["charge_id"]
     # Meanwhile the order was cancelled (retention, or /delete on another replica).
     assert await env.studio.orders.transition(order.id, {OrderState.PAYMENT}, OrderState.CANCELLED)
     env.clock.advance(GRACE_S + 120)
@@ -134,3 +135,33 @@ async def test_lost_payment_for_a_cancelled_order_is_refunded_once(
     assert len(await _received_texts(env, user, REFUNDED)) == 1
     assert not await _received_texts(env, user, RECEIVED)
     assert await env.studio.redis.zcard(keys.RENDER_QUEUE) == 0
+
+
+async def test_reconciler_racing_a_late_successful_payment_completes_once(
+    bot_env: BotEnv, worker_bot: ExtBot[None]
+) -> None:
+    env, user = bot_env, 2103
+    _catch_up(env)
+    invoice = await env.reach_invoice(user)
+    order = await env.current_order(user)
+    receipt = await pay_with_update_lost(env, user, invoice)
+    await env.start_bot()
+    env.clock.advance(GRACE_S + 120)
+    ctx: dict[str, Any] = {"studio": env.studio, "bot": worker_bot}
+
+    # Telegram delivers the payment message after all, while the reconciler runs.
+    await asyncio.gather(
+        env.client.replay(receipt["update_id"]),
+        reconcile_payments(ctx),
+        reconcile_payments(ctx),
+    )
+    await env.wait_text(user, RECEIVED)
+    await reconcile_payments(ctx)
+
+    paid = await env.studio.orders.get(order.id)
+    assert paid is not None and paid.state is OrderState.PAID
+    assert paid.charge_id == receipt["charge_id"]
+    assert await env.studio.redis.zcard(keys.LEDGER_INDEX) == 1
+    queued = [m.decode() for m in await env.studio.redis.zrange(keys.RENDER_QUEUE, 0, -1)]
+    assert queued == [order.id]
+    assert not await env.emulator.client.calls("refundStarPayment")

@@ -73,6 +73,14 @@ async def first_tap(studio: Studio, user_id: int, token: str) -> bool:
     return bool(await studio.redis.set(keys.tap(user_id, token), b"1", nx=True, px=ttl_ms))
 
 
+async def refuse_foreign_press(query: CallbackQuery, lang: str) -> bool:
+    """True (after saying so) when the pressed message is not in the presser's own chat."""
+    if query.message is not None and query.message.chat.id == query.from_user.id:
+        return False
+    await query.answer(text(lang, "button_not_yours"), show_alert=True)
+    return True
+
+
 async def button_order(
     context: StudioContext,
     query: CallbackQuery,
@@ -85,9 +93,7 @@ async def button_order(
     Refused: a message from another chat, an order of another user, an order that is no
     longer the user's current one or no longer in the state the button belongs to.
     """
-    message = query.message
-    if message is None or message.chat.id != query.from_user.id:
-        await query.answer(text(view.lang, "button_not_yours"), show_alert=True)
+    if await refuse_foreign_press(query, view.lang):
         return None
     order = await context.studio.orders.get(callback.order_id) if callback.order_id else None
     if order is not None and order.user_id != query.from_user.id:

@@ -11,6 +11,7 @@ from bot.conversation import (
     UserView,
     consent_record,
     first_tap,
+    refuse_foreign_press,
     start_order,
     view_for,
 )
@@ -92,8 +93,7 @@ async def answer_consent(update: Update, context: StudioContext) -> None:
     assert query is not None and query.message is not None
     studio = context.studio
     view = await view_for(context, query.from_user)
-    if query.message.chat.id != query.from_user.id:
-        await query.answer(text(view.lang, "button_not_yours"), show_alert=True)
+    if await refuse_foreign_press(query, view.lang):
         return
     choice = parse_callback(query.data).order_id  # "yes" / "no"
     if not await first_tap(studio, view.user_id, f"consent:{query.message.message_id}"):

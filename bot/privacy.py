@@ -8,7 +8,7 @@ import logging
 from telegram import InputFile, Update
 
 from bot.context import StudioContext
-from bot.conversation import first_tap, view_for
+from bot.conversation import first_tap, refuse_foreign_press, view_for
 from bot.keyboards import erase_keyboard, parse_callback
 from bot.refunds import refund_order
 from bot.texts import text
@@ -36,8 +36,7 @@ async def answer_delete(update: Update, context: StudioContext) -> None:
     assert query is not None and query.message is not None
     studio = context.studio
     view = await view_for(context, query.from_user)
-    if query.message.chat.id != query.from_user.id:
-        await query.answer(text(view.lang, "button_not_yours"), show_alert=True)
+    if await refuse_foreign_press(query, view.lang):
         return
     choice = parse_callback(query.data).order_id  # "ask", "yes" or "no"
     if choice == "ask":

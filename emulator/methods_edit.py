@@ -43,17 +43,7 @@ async def edit_message_text(state: EmulatorState, params: Params) -> Any:
     if message.text is None:
         raise bad_request("there is no text in the message to edit")
     text, entities, parse_mode = message_text(params)
-    markup = _markup_or_none(reply_markup(params))
-    if (
-        text == message.text
-        and entities == message.entities
-        and markup == _markup_or_none(message.reply_markup)
-    ):
-        raise bad_request(NOT_MODIFIED)
-    message.text, message.entities, message.parse_mode = text, entities, parse_mode
-    message.reply_markup = markup
-    message.record_edit()
-    return message.api_json()
+    return _apply_edit(message, params, "text", text, entities, parse_mode)
 
 
 async def edit_message_caption(state: EmulatorState, params: Params) -> Any:
@@ -64,14 +54,27 @@ async def edit_message_caption(state: EmulatorState, params: Params) -> Any:
     caption, entities = caption_of(
         params.get_str("caption"), parse_mode, params.get_json("caption_entities")
     )
+    return _apply_edit(message, params, "caption", caption, entities, parse_mode)
+
+
+def _apply_edit(
+    message: StoredMessage,
+    params: Params,
+    field: str,
+    value: str | None,
+    entities: Any,
+    parse_mode: str | None,
+) -> Any:
+    """Replace the text or caption (and keyboard); Telegram refuses an edit that changes nothing."""
     markup = _markup_or_none(reply_markup(params))
     if (
-        caption == message.caption
+        value == getattr(message, field)
         and entities == message.entities
         and markup == _markup_or_none(message.reply_markup)
     ):
         raise bad_request(NOT_MODIFIED)
-    message.caption, message.entities, message.parse_mode = caption, entities, parse_mode
+    setattr(message, field, value)
+    message.entities, message.parse_mode = entities, parse_mode
     message.reply_markup = markup
     message.record_edit()
     return message.api_json()

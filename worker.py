@@ -48,7 +48,7 @@ class IntakeWorker:
     ]
     cron_jobs: ClassVar[list[Any]] = [
         cron(
-            "jobs.housekeeping.reconcile",
+            "jobs.reconcile.reconcile",
             name="reconcile",
             second={0, 30},
             run_at_startup=True,
@@ -63,7 +63,7 @@ class IntakeWorker:
             timeout=120,
         ),
         cron(
-            "jobs.housekeeping.purge_expired",
+            "jobs.reconcile.purge_expired",
             name="purge_expired",
             minute=set(range(0, 60, 5)),
             second=15,
@@ -71,8 +71,8 @@ class IntakeWorker:
             timeout=300,
         ),
     ]
-    on_startup = "jobs.lifecycle.start_intake"
-    on_shutdown = "jobs.lifecycle.stop"
+    on_startup = "jobs.resources.start_intake"
+    on_shutdown = "jobs.resources.stop"
     max_jobs = 8
     job_timeout = 120
     max_tries = 3
@@ -95,8 +95,8 @@ class RenderWorker:
             keep_result=3600,
         ),
     ]
-    on_startup = "jobs.lifecycle.start_render"
-    on_shutdown = "jobs.lifecycle.stop"
+    on_startup = "jobs.resources.start_render"
+    on_shutdown = "jobs.resources.stop"
     max_jobs = 1
     job_timeout = 1800
     max_tries = 3

@@ -53,10 +53,10 @@ from telegram.ext import (
 
 from bot.app import build_application, drop_duplicate_update, start_application
 from bot.context import STUDIO_KEY, StudioApplication, StudioContext
-from bot.ordering import PerUserUpdateProcessor
+from bot.per_user_updates import PerUserUpdateProcessor
 from bot.transport import AiohttpRequest
 from studio import keys
-from studio.services import Studio
+from studio.domain import Studio
 from studio.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -26,14 +26,14 @@ from aiohttp import web
 from arq.constants import in_progress_key_prefix
 from pydantic import SecretStr
 
+from bot.client import make_bot
 from bot.queue_notices import notify_queue_positions, orders_at_positions
-from bot.telegram import make_bot
 from emulator.app import EmulatorConfig, create_app
 from emulator.client import EmulatorClient
 from studio import keys
+from studio.domain import Studio
 from studio.orders import Order, OrderState
 from studio.queue import enqueue_render, queue_position
-from studio.services import Studio
 from studio.settings import Settings
 
 TOKEN = "123456:BENCH"

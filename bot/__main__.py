@@ -20,7 +20,7 @@ from aiohttp import web
 from bot.app import ALLOWED_UPDATES, build_application, start_application
 from bot.context import StudioApplication
 from bot.webhook import create_webhook_app, stop_application
-from studio.services import Studio
+from studio.domain import Studio
 from studio.settings import Settings
 
 logger = logging.getLogger(__name__)

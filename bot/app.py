@@ -23,15 +23,15 @@ from telegram.ext import (
     filters,
 )
 
-from bot import checkout, intake, onboarding, order_commands, privacy
+from bot.client import make_bot
 from bot.context import STUDIO_KEY, StudioApplication, StudioContext
-from bot.errors import report_error
+from bot.handlers import checkout, data_rights, intake, onboarding, status
+from bot.handlers.errors import report_error
 from bot.keyboards import CONSENT, DONE, ERASE, LANGUAGE, PACK
-from bot.ordering import PerUserUpdateProcessor
-from bot.telegram import make_bot
+from bot.per_user_updates import PerUserUpdateProcessor
 from bot.texts import LANGUAGES, text
 from studio import keys
-from studio.services import Studio
+from studio.domain import Studio
 from studio.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -72,16 +72,16 @@ def add_handlers(application: StudioApplication) -> None:
         ("privacy", onboarding.show_privacy),
         ("paysupport", onboarding.show_paysupport),
         ("language", onboarding.choose_language),
-        ("status", order_commands.show_status),
-        ("cancel", order_commands.cancel_order),
-        ("delete", privacy.ask_delete),
-        ("mydata", privacy.send_my_data),
+        ("status", status.show_status),
+        ("cancel", status.cancel_order),
+        ("delete", data_rights.ask_delete),
+        ("mydata", data_rights.send_my_data),
     ):
         application.add_handler(CommandHandler(name, callback))
     application.add_handler(CallbackQueryHandler(onboarding.answer_consent, pattern=f"^{CONSENT}:"))
     application.add_handler(CallbackQueryHandler(onboarding.set_language, pattern=f"^{LANGUAGE}:"))
     application.add_handler(CallbackQueryHandler(intake.press_done, pattern=f"^{DONE}:"))
-    application.add_handler(CallbackQueryHandler(privacy.answer_delete, pattern=f"^{ERASE}:"))
+    application.add_handler(CallbackQueryHandler(data_rights.answer_delete, pattern=f"^{ERASE}:"))
     application.add_handler(CallbackQueryHandler(checkout.choose_pack, pattern=f"^{PACK}:"))
     application.add_handler(PreCheckoutQueryHandler(checkout.answer_pre_checkout))
     application.add_handler(MessageHandler(filters.SUCCESSFUL_PAYMENT, checkout.receive_payment))

@@ -6,7 +6,7 @@ from typing import Any
 
 from telegram.ext import Application, CallbackContext, ExtBot
 
-from studio.services import Studio
+from studio.domain import Studio
 
 STUDIO_KEY = "studio"
 

@@ -19,9 +19,9 @@ from telegram.error import BadRequest, TelegramError
 
 from bot.texts import format_wait, text
 from studio import keys
+from studio.domain import Studio
 from studio.orders import Order, OrderState
 from studio.queue import RUNNING_LOOKAHEAD_PER_WORKER, eta_seconds, live_render_workers
-from studio.services import Studio
 
 logger = logging.getLogger(__name__)
 

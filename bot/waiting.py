@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from studio import keys
+from studio.domain import Studio
 from studio.queue import eta_seconds, live_render_workers, queue_position
-from studio.services import Studio
 
 
 async def wait_for_new_order(studio: Studio) -> float:

@@ -21,8 +21,8 @@ from telegram import Update
 
 from bot.app import ALLOWED_UPDATES, start_application
 from bot.context import STUDIO_KEY, StudioApplication
-from bot.errors import collect_failures
-from studio.services import Studio
+from bot.handlers.errors import collect_failures
+from studio.domain import Studio
 from studio.settings import Settings
 
 logger = logging.getLogger(__name__)

@@ -19,7 +19,7 @@ def generate_portraits(
     progress: Callable[[int, int], None],
 ) -> list[PortraitFile]:
     """Blocking: run in a worker thread. Permanent input problems become PermanentRenderError."""
-    from jobs.models import portrait_config
+    from jobs.generation import portrait_config
     from pipeline import portraits as pipeline_portraits
 
     try:

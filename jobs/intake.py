@@ -26,6 +26,7 @@ from bot.intake_status import reason_text, status_message
 from bot.texts import text
 from studio import keys
 from studio.crypto import KeyShredded, UserKey
+from studio.domain import Studio
 from studio.orders import (
     PRE_PAYMENT_STATES,
     Order,
@@ -35,7 +36,6 @@ from studio.orders import (
     PhotoStatus,
 )
 from studio.queue import FLUSH_INTAKE_STATUS
-from studio.services import Studio
 
 logger = logging.getLogger(__name__)
 

@@ -16,10 +16,10 @@ from typing import Any
 from telegram import Bot, StarTransaction, TransactionPartnerUser
 from telegram.error import TelegramError
 
-from bot.checkout import STARS, complete_payment
+from bot.handlers.checkout import STARS, complete_payment
 from studio import keys
+from studio.domain import Studio
 from studio.payments import Outcome
-from studio.services import Studio
 
 logger = logging.getLogger(__name__)
 

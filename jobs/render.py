@@ -26,16 +26,16 @@ from telegram import Bot
 from telegram.error import BadRequest, TelegramError
 
 from bot.delivery import DeliveryLog, PortraitFile, deliver_portraits
+from bot.payments import archive_order, fail_order
 from bot.queue_notices import notify_queue_positions
-from bot.refunds import archive_order, fail_order
 from bot.texts import text
 from jobs.render_inputs import PermanentRenderError, load_inputs
 from jobs.render_lease import RenderLease, lease_seconds
 from studio.crypto import KeyShredded
+from studio.domain import Studio
 from studio.orders import PAID_STATES, Order, OrderState
 from studio.payments import Outcome
 from studio.queue import record_render_duration
-from studio.services import Studio
 
 logger = logging.getLogger(__name__)
 

@@ -10,8 +10,8 @@ import numpy as np
 from telegram import Bot
 from telegram.error import BadRequest
 
+from studio.domain import Studio
 from studio.orders import Order, PhotoRole, PhotoStatus
-from studio.services import Studio
 
 logger = logging.getLogger(__name__)
 

@@ -24,13 +24,13 @@ from typing import Any
 from pydantic import SecretStr
 from telegram.ext import ExtBot
 
-from bot.telegram import make_bot
+from bot.client import make_bot
 from studio import keys
 from studio.clock import Clock
+from studio.domain import Studio
 from studio.orders import Order, OrderState, PhotoRecord, PhotoRole, PhotoStatus
 from studio.payments import LedgerEntry, Outcome
 from studio.queue import enqueue_render
-from studio.services import Studio
 from studio.settings import Settings
 from tests.fixtures.emulator import RunningEmulator
 from tests.fixtures.studio import SettingsFactory

@@ -6,9 +6,9 @@ import time
 
 from telegram.ext import ExtBot
 
-from bot.telegram import make_bot
+from bot.client import make_bot
 from pipeline.synthetic_photos import synthetic_face_photo
-from studio.services import Studio
+from studio.domain import Studio
 from tests.fixtures.emulator import RunningEmulator
 from tests.fixtures.studio import SettingsFactory
 

@@ -25,7 +25,7 @@ from bot.texts import text
 from bot.webhook import HEALTH_PATH, SECRET_HEADER, create_webhook_app
 from emulator.client import latest_text
 from studio import keys
-from studio.services import Studio
+from studio.domain import Studio
 from studio.settings import Settings
 from tests.fixtures.emulator import RunningEmulator
 from tests.fixtures.studio import SettingsFactory

@@ -7,10 +7,10 @@ from arq.constants import in_progress_key_prefix
 
 from studio import keys
 from studio.crypto import KeyShredded
+from studio.domain import Studio
 from studio.orders import OrderState, PhotoRecord, PhotoRole, PhotoStatus
 from studio.payments import LedgerEntry, Outcome, PayloadRef, sign_payload, verify_payload
 from studio.queue import eta_seconds, queue_position, record_render_duration
-from studio.services import Studio
 from studio.settings import Mode, Settings
 
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from studio import keys
+from studio.domain import Studio
 from studio.orders import OrderState
-from studio.services import Studio
 
 
 async def test_a_transition_with_move_changes_state_and_indexes_together(studio: Studio) -> None:

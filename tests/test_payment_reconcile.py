@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from telegram.ext import ExtBot
 
-from bot.telegram import make_bot
+from bot.client import make_bot
 from emulator.client import latest_text
 from jobs.payments import GRACE_S, reconcile_payments
 from studio import keys

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from studio import keys
 from studio.clock import ManualClock
+from studio.domain import Studio
+from studio.erasure import erase_user, export_user, purge_expired
 from studio.orders import OrderState, PhotoRecord, PhotoRole, PhotoStatus
 from studio.payments import LedgerEntry, Outcome
-from studio.privacy import erase_user, export_user, purge_expired
-from studio.services import Studio
 from studio.sessions import ConsentRecord
 from tests.fixtures.redis_server import dump_redis
 

@@ -9,8 +9,8 @@ import pytest
 from arq.constants import job_key_prefix, retry_key_prefix
 from telegram.error import NetworkError
 
-from bot.refunds import refund_order
-from jobs.housekeeping import reconcile
+from bot.payments import refund_order
+from jobs.reconcile import reconcile
 from jobs.render_lease import RenderLease, lease_seconds
 from studio import keys
 from studio.orders import OrderState

@@ -13,8 +13,8 @@ from typing import Any
 from redis.asyncio import Redis
 
 from studio.clock import ManualClock
+from studio.domain import Studio
 from studio.orders import OrderState
-from studio.services import Studio
 from studio.settings import Settings
 from tests.fixtures.emulator import EmulatorFactory, RunningEmulator
 from tests.render_support import (

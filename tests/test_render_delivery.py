@@ -9,8 +9,8 @@ from PIL import Image
 
 from bot.delivery import DeliveryLog, PortraitFile, Sent, deliver_portraits, plan_albums
 from studio import keys
+from studio.domain import Studio
 from studio.orders import Order
-from studio.services import Studio
 from tests.fixtures.emulator import RunningEmulator
 from tests.render_support import StudioBot, bot_media, make_queued_order
 

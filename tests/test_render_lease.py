@@ -19,11 +19,11 @@ import pytest
 from arq.constants import in_progress_key_prefix
 from redis.asyncio import Redis
 
-from jobs.housekeeping import reconcile
+from jobs.reconcile import reconcile
 from studio import keys
 from studio.clock import ManualClock
+from studio.domain import Studio
 from studio.orders import OrderState
-from studio.services import Studio
 from studio.settings import Settings
 from tests.fixtures.emulator import RunningEmulator
 from tests.render_support import (

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from bot.refunds import fail_order, refund_order
+from bot.payments import fail_order, refund_order
 from studio import keys
 from studio.orders import OrderState
 from studio.payments import Outcome

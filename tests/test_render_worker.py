@@ -9,8 +9,8 @@ from __future__ import annotations
 import time
 
 from bot.delivery import SEND_ATTEMPTS
+from bot.payments import refund_order
 from bot.queue_notices import notify_queue_positions
-from bot.refunds import refund_order
 from studio import keys
 from studio.orders import OrderState
 from studio.payments import Outcome

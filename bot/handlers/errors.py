@@ -12,7 +12,7 @@ from telegram import Update
 from telegram.error import TelegramError
 
 from bot.context import StudioContext
-from bot.conversation import view_for
+from bot.handlers.buttons import view_for
 from bot.texts import text
 from studio import keys
 

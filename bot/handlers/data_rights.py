@@ -8,14 +8,14 @@ import logging
 from telegram import InputFile, Update
 
 from bot.context import StudioContext
-from bot.conversation import first_tap, refuse_foreign_press, view_for
+from bot.handlers.buttons import first_tap, refuse_foreign_press, view_for
 from bot.keyboards import erase_keyboard, parse_callback
-from bot.refunds import refund_order
+from bot.payments import refund_order
 from bot.texts import text
 from studio import keys
+from studio.domain import Studio
+from studio.erasure import abort_render, erase_user, export_user, sweep_user
 from studio.orders import PAID_STATES, PRE_PAYMENT_STATES, OrderState
-from studio.privacy import abort_render, erase_user, export_user, sweep_user
-from studio.services import Studio
 
 logger = logging.getLogger(__name__)
 

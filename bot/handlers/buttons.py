@@ -12,8 +12,8 @@ from bot.context import StudioContext
 from bot.keyboards import Callback
 from bot.texts import pick_language, text
 from studio import keys
+from studio.domain import Studio
 from studio.orders import Order, OrderState
-from studio.services import Studio
 from studio.sessions import ConsentRecord, Session
 
 logger = logging.getLogger(__name__)

@@ -8,7 +8,7 @@ from telegram import Message, Update
 from telegram.error import BadRequest
 
 from bot.context import StudioContext
-from bot.conversation import UserView, button_order, view_for
+from bot.handlers.buttons import UserView, button_order, view_for
 from bot.intake_status import status_message
 from bot.keyboards import packs_keyboard, parse_callback
 from bot.packs import style_packs

@@ -17,8 +17,8 @@ from arq.utils import timestamp_ms
 
 from studio import keys
 from studio.crypto import KeyShredded
+from studio.domain import Studio
 from studio.orders import PRE_PAYMENT_STATES, OrderState
-from studio.services import Studio
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ async def abort_render(studio: Studio, order_id: str, wait_s: float = 15.0) -> b
 async def erase_user(studio: Studio, user_id: int) -> ErasureReport:
     """Delete everything that names the user except their ledger entries; shred their key.
 
-    Callers stop running work (abort_render) and refund (bot.refunds) first, and call
+    Callers stop running work (abort_render) and refund (bot.payments) first, and call
     `sweep_user` after their last message to the user (sending it refills a rate bucket).
     """
     redis = studio.redis

@@ -7,14 +7,14 @@ import logging
 from typing import Any
 
 from studio.clock import Clock
-from studio.services import Studio
+from studio.domain import Studio
 from studio.settings import Settings
 
 logger = logging.getLogger(__name__)
 
 
 async def _start_common(ctx: dict[str, Any]) -> Settings:
-    from bot.telegram import make_bot
+    from bot.client import make_bot
 
     settings: Settings = ctx["settings"]
     clock: Clock | None = ctx.get("clock")
@@ -39,7 +39,7 @@ async def start_intake(ctx: dict[str, Any]) -> None:
 
 async def start_render(ctx: dict[str, Any]) -> None:
     """Load the face analyser and the generator once; every render reuses them."""
-    from jobs.models import load_portrait_models
+    from jobs.generation import load_portrait_models
 
     settings = await _start_common(ctx)
     ctx["models"] = await asyncio.to_thread(load_portrait_models, settings)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from telegram.ext import ExtBot
 
 from bot.transport import AiohttpRequest
-from studio.services import Studio
+from studio.domain import Studio
 from studio.settings import Settings
 
 # getUpdates holds its connection for the long-poll timeout; it gets its own session so a

@@ -7,7 +7,7 @@ import logging
 from telegram import Update
 
 from bot.context import StudioContext
-from bot.conversation import start_order, view_for
+from bot.handlers.buttons import start_order, view_for
 from bot.texts import format_wait, text
 from bot.waiting import place_and_eta
 from studio import keys

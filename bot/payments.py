@@ -13,9 +13,9 @@ from telegram.error import BadRequest, TelegramError
 
 from bot.texts import text
 from studio import keys
+from studio.domain import Studio
 from studio.orders import Order, OrderState
 from studio.payments import Outcome
-from studio.services import Studio
 
 logger = logging.getLogger(__name__)
 

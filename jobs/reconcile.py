@@ -10,12 +10,12 @@ from arq.constants import result_key_prefix
 from telegram import Bot
 from telegram.error import TelegramError
 
-from bot.refunds import archive_order, fail_order, refund_order
+from bot.payments import archive_order, fail_order, refund_order
 from jobs.render_lease import free_dead_render, lease_seconds, render_lease_held
-from studio import keys, privacy
+from studio import erasure, keys
+from studio.domain import Studio
 from studio.orders import PAID_STATES, Order, OrderState
 from studio.queue import enqueue_render, render_job_exists
-from studio.services import Studio
 
 logger = logging.getLogger(__name__)
 
@@ -141,5 +141,5 @@ async def _retry_refund(studio: Studio, bot: Bot, order: Order, report: Reconcil
 
 async def purge_expired(ctx: dict[str, Any]) -> str:
     """Retention: abandoned intakes lose their photos, old closed orders shrink to the ledger."""
-    report = await privacy.purge_expired(ctx["studio"])
+    report = await erasure.purge_expired(ctx["studio"])
     return f"{report.abandoned_intakes} intakes purged, {report.reduced_orders} orders reduced"

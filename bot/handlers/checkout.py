@@ -7,13 +7,14 @@ import logging
 from telegram import Bot, LabeledPrice, Message, Update
 
 from bot.context import StudioContext
-from bot.conversation import button_order, view_for
+from bot.handlers.buttons import button_order, view_for
 from bot.keyboards import parse_callback
 from bot.packs import find_pack
-from bot.refunds import refund_order
+from bot.payments import refund_order
 from bot.texts import format_wait, text
 from bot.waiting import place_and_eta
 from studio import keys
+from studio.domain import Studio
 from studio.orders import PAID_STATES, Order, OrderState
 from studio.payments import (
     LedgerEntry,
@@ -23,7 +24,6 @@ from studio.payments import (
     verify_payload,
 )
 from studio.queue import enqueue_render
-from studio.services import Studio
 
 logger = logging.getLogger(__name__)
 

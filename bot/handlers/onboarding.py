@@ -7,7 +7,7 @@ import logging
 from telegram import Update
 
 from bot.context import StudioContext
-from bot.conversation import (
+from bot.handlers.buttons import (
     UserView,
     consent_record,
     first_tap,
@@ -24,8 +24,8 @@ from bot.keyboards import (
 )
 from bot.texts import LANGUAGES, format_wait, text
 from bot.waiting import wait_for_new_order
+from studio.domain import Studio
 from studio.orders import PAID_STATES, TERMINAL_STATES, OrderState
-from studio.services import Studio
 
 logger = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from typing import Any
 from telegram import Bot, StarTransaction, TransactionPartnerUser
 from telegram.error import TelegramError
 
-from bot.handlers.checkout import STARS, complete_payment
+from bot.payments import STARS, complete_payment
 from studio import keys
 from studio.domain import Studio
 from studio.payments import Outcome

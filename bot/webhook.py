@@ -21,7 +21,7 @@ from telegram import Update
 
 from bot.app import ALLOWED_UPDATES, start_application
 from bot.context import STUDIO_KEY, StudioApplication
-from bot.handlers.errors import collect_failures
+from bot.failures import collect_failures
 from studio.domain import Studio
 from studio.settings import Settings
 

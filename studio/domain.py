@@ -1,4 +1,4 @@
-"""The domain's resources, opened once per process by an entry point and passed down."""
+"""The domain as one handle: its stores and clients, opened once per process and passed down."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from arq.connections import ArqRedis
 
 from studio.clock import Clock, SystemClock
 from studio.crypto import Vault
-from studio.orders import OrderStore
+from studio.orders import Order, OrderStore
 from studio.payments import Ledger
 from studio.queue import connect_queue
 from studio.ratelimit import Rate, RedisRateLimiter
@@ -32,11 +32,12 @@ class Studio:
     @classmethod
     async def open(cls, settings: Settings, clock: Clock | None = None) -> Studio:
         redis = await connect_queue(settings)
+        clock = clock or SystemClock()
         return cls(
             settings=settings,
             redis=redis,
             vault=Vault(redis, settings.master_key_bytes),
-            orders=OrderStore(redis),
+            orders=OrderStore(redis, clock),
             sessions=SessionStore(redis),
             ledger=Ledger(redis),
             limiter=RedisRateLimiter(
@@ -44,8 +45,14 @@ class Studio:
                 global_rate=Rate(settings.tg_global_per_second, int(settings.tg_global_per_second)),
                 chat_rate=Rate(settings.tg_chat_per_second, settings.tg_chat_burst),
             ),
-            clock=clock or SystemClock(),
+            clock=clock,
         )
+
+    async def start_order(self, user_id: int, chat_id: int, lang: str) -> Order:
+        """A fresh order waiting for the headshot, made the user's current one."""
+        order = await self.orders.create(user_id, chat_id, lang, self.clock.now())
+        await self.sessions.set_order(user_id, order.id)
+        return order
 
     async def close(self) -> None:
         await self.redis.aclose()

@@ -1,18 +1,33 @@
-"""Orders: one user's intake, payment and render, and the photos that belong to it."""
+"""Orders: one user's intake, payment and render, and the photos that belong to it.
+
+This module owns the order's life. Every state change is a named transition that runs one Redis
+script: it checks the current state, sets the fields, moves the order between the index sets and
+returns the new order. Nothing else writes an order's state or touches an index set.
+"""
 
 from __future__ import annotations
 
-import json
 import secrets
-from collections import Counter
-from dataclasses import asdict, dataclass, field, fields
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
 from enum import StrEnum
 from typing import Any
 
+from pydantic import Field
 from redis.asyncio import Redis
 
 from studio import keys
+from studio.clock import Clock, SystemClock
 from studio.crypto import UserKey
+from studio.photos import (
+    ADD_PHOTO,
+    RECORD_VERDICT,
+    PhotoCounts,
+    PhotoRecord,
+    PhotoRole,
+    PhotoStatus,
+)
+from studio.records import HashRecord
 
 
 class OrderState(StrEnum):
@@ -34,58 +49,19 @@ PAID_STATES = frozenset({OrderState.PAID, OrderState.RENDERING})
 TERMINAL_STATES = frozenset(
     {OrderState.DELIVERED, OrderState.FAILED, OrderState.REFUNDED, OrderState.CANCELLED}
 )
+# Every state an order with a live charge can be in, except delivered (nothing to refund then).
+REFUNDABLE_STATES = frozenset(
+    {
+        OrderState.PAYMENT,
+        OrderState.PAID,
+        OrderState.RENDERING,
+        OrderState.FAILED,
+        OrderState.CANCELLED,
+    }
+)
 
 
-class PhotoRole(StrEnum):
-    HEADSHOT = "headshot"
-    SELFIE = "selfie"
-
-
-class PhotoStatus(StrEnum):
-    PENDING = "pending"
-    ACCEPTED = "accepted"
-    REJECTED = "rejected"
-
-
-@dataclass
-class PhotoRecord:
-    """One received photo. Stored sealed under the user's key: it holds a file_id."""
-
-    file_id: str
-    file_unique_id: str
-    role: PhotoRole
-    status: PhotoStatus = PhotoStatus.PENDING
-    reason: str = ""
-    fingerprint: int | None = None  # perceptual hash, for near-duplicates; never an embedding
-    received_at: float = 0.0
-
-    def to_bytes(self) -> bytes:
-        return json.dumps(asdict(self)).encode()
-
-    @classmethod
-    def from_bytes(cls, raw: bytes) -> PhotoRecord:
-        data = json.loads(raw)
-        data["role"] = PhotoRole(data["role"])
-        data["status"] = PhotoStatus(data["status"])
-        return cls(**data)
-
-
-@dataclass
-class PhotoSummary:
-    """What the intake status message shows."""
-
-    headshot: PhotoStatus | None = None
-    accepted: int = 0
-    pending: int = 0
-    rejected: Counter[str] = field(default_factory=Counter)
-
-    @property
-    def rejected_total(self) -> int:
-        return sum(self.rejected.values())
-
-
-@dataclass
-class Order:
+class Order(HashRecord):
     """The plain (non-personal) fields of an order; photos live in their own sealed hash."""
 
     id: str
@@ -106,33 +82,7 @@ class Order:
     progress_done: int = 0
     progress_total: int = 0
     refunded: bool = False
-
-    def to_hash(self) -> dict[str, str]:
-        out: dict[str, str] = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            out[f.name] = str(int(value)) if isinstance(value, bool) else str(value)
-        return out
-
-    @classmethod
-    def from_hash(cls, raw: dict[bytes, bytes]) -> Order:
-        data = {k.decode(): v.decode() for k, v in raw.items()}
-        kwargs: dict[str, Any] = {}
-        for f in fields(cls):
-            if f.name not in data:
-                continue
-            value = data[f.name]
-            if f.type in ("int",):
-                kwargs[f.name] = int(value)
-            elif f.type == "float":
-                kwargs[f.name] = float(value)
-            elif f.type == "bool":
-                kwargs[f.name] = value == "1"
-            elif f.type == "OrderState":
-                kwargs[f.name] = OrderState(value)
-            else:
-                kwargs[f.name] = value
-        return cls(**kwargs)
+    photos: PhotoCounts = Field(default_factory=PhotoCounts)
 
 
 def new_order_id() -> str:
@@ -140,34 +90,56 @@ def new_order_id() -> str:
     return secrets.token_urlsafe(9)
 
 
-# Atomic compare-and-set on the order's state: KEYS[1]=order hash, and optionally KEYS[2] and
-# KEYS[3], two index sorted sets to move the order between. ARGV[1]=allowed states
-# (comma-separated), ARGV[2]=the order id (the index member), ARGV[3]=its score in KEYS[3],
-# ARGV[4..]=field/value pairs. Returns 1 when applied (fields set and, with KEYS[2..3], the order
-# moved from KEYS[2] to KEYS[3]), 0 when the state did not match, -1 when the order does not exist.
-_TRANSITION = """
+_OPEN_STATES = ",".join(sorted(PRE_PAYMENT_STATES))
+
+# KEYS: order hash, open index, paid index, closed index, photos hash, queue notices hash.
+# ARGV: allowed states ("*": any), new state ("": unchanged), order id, now, drop photos (0/1),
+# then field/value pairs. After the change the order sits in exactly one index: open before
+# payment, paid while it holds a charge that is neither delivered nor refunded (so the
+# reconciler sees every refund still owed), closed otherwise. Returns {1, HGETALL...} when
+# applied, {0} when the state did not match, {-1} when the order does not exist.
+_TRANSITION = f"""
 local state = redis.call('HGET', KEYS[1], 'state')
-if not state then return -1 end
-local allowed = false
-for s in string.gmatch(ARGV[1], '[^,]+') do
-  if s == state then allowed = true end
+if not state then return {{-1}} end
+local function member(list, value)
+  for item in string.gmatch(list, '[^,]+') do
+    if item == value then return true end
+  end
+  return false
 end
-if not allowed then return 0 end
-for i = 4, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
-if #KEYS == 3 then
-  redis.call('ZREM', KEYS[2], ARGV[2])
-  redis.call('ZADD', KEYS[3], ARGV[3], ARGV[2])
+if ARGV[1] ~= '*' and not member(ARGV[1], state) then return {{0}} end
+if ARGV[2] ~= '' then redis.call('HSET', KEYS[1], 'state', ARGV[2]) end
+for i = 6, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+if ARGV[5] == '1' then redis.call('DEL', KEYS[5]) end
+local now = redis.call('HMGET', KEYS[1], 'state', 'charge_id', 'refunded')
+local target = KEYS[4]
+if member('{_OPEN_STATES}', now[1]) and (now[2] or '') == '' then
+  target = KEYS[2]
+elseif (now[2] or '') ~= '' and now[3] ~= '1' and now[1] ~= '{OrderState.DELIVERED}' then
+  target = KEYS[3]
 end
-return 1
+if not redis.call('ZSCORE', target, ARGV[3]) then
+  for i = 2, 4 do
+    if KEYS[i] ~= target then redis.call('ZREM', KEYS[i], ARGV[3]) end
+  end
+  redis.call('ZADD', target, ARGV[4], ARGV[3])
+end
+if target == KEYS[4] then redis.call('HDEL', KEYS[6], ARGV[3]) end
+local out = redis.call('HGETALL', KEYS[1])
+table.insert(out, 1, 1)
+return out
 """
 
 
 class OrderStore:
-    """Reads and writes orders and their photos in Redis."""
+    """Reads orders and their photos, and moves orders through their life, in Redis."""
 
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: Redis, clock: Clock | None = None) -> None:
         self._redis = redis
+        self._clock = clock or SystemClock()
         self._transition = redis.register_script(_TRANSITION)
+        self._add_photo = redis.register_script(ADD_PHOTO)
+        self._record_verdict = redis.register_script(RECORD_VERDICT)
 
     async def create(self, user_id: int, chat_id: int, lang: str, now: float) -> Order:
         order = Order(
@@ -189,12 +161,257 @@ class OrderStore:
         raw = await self._redis.hgetall(keys.order(order_id))  # type: ignore[misc]
         return Order.from_hash(raw) if raw else None
 
-    async def update(self, order_id: str, **values: Any) -> None:
-        """Set plain fields on an existing order (no state change)."""
-        if "state" in values:
-            raise ValueError("use transition() to change an order's state")
-        mapping = {k: _plain(v) for k, v in values.items()}
-        await self._redis.hset(keys.order(order_id), mapping=mapping)  # type: ignore[misc]
+    async def get_many(self, order_ids: Iterable[str]) -> list[Order | None]:
+        """The orders, in one round trip (None for each that does not exist)."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for order_id in order_ids:
+                pipe.hgetall(keys.order(order_id))
+            replies = await pipe.execute()
+        return [Order.from_hash(raw) if raw else None for raw in replies]
+
+    # Named transitions: each returns the new order, or None when it did not apply ------------
+
+    async def accept_headshot(self, order_id: str) -> Order | None:
+        return await self._move(order_id, {OrderState.HEADSHOT}, OrderState.SELFIES)
+
+    async def finish_selfies(self, order_id: str) -> Order | None:
+        """The Done button: on to the style packs."""
+        return await self._move(order_id, {OrderState.SELFIES}, OrderState.STYLE)
+
+    async def choose_pack(self, order_id: str, pack: str, price: int) -> Order | None:
+        return await self._move(
+            order_id, {OrderState.STYLE}, OrderState.PAYMENT, pack=pack, price=price
+        )
+
+    async def pay(self, order_id: str, charge_id: str, now: float) -> Order | None:
+        """The invoice was paid: into the render queue's list, in the same script."""
+        return await self._move(
+            order_id,
+            {OrderState.PAYMENT},
+            OrderState.PAID,
+            now=now,
+            paid_at=now,
+            charge_id=charge_id,
+        )
+
+    async def claim(self, order_id: str, now: float) -> Order | None:
+        """A render run takes the paid order; a retry finds it rendering already."""
+        claimed = await self._move(
+            order_id,
+            {OrderState.PAID},
+            OrderState.RENDERING,
+            render_started_at=now,
+            progress_done=0,
+        )
+        if claimed is not None:
+            return claimed
+        order = await self.get(order_id)
+        return order if order is not None and order.state is OrderState.RENDERING else None
+
+    async def record_progress(self, order_id: str, done: int, total: int) -> Order | None:
+        """Only while rendering: a late report never touches a withdrawn or erased order."""
+        return await self._move(
+            order_id,
+            {OrderState.RENDERING},
+            OrderState.RENDERING,
+            progress_done=done,
+            progress_total=total,
+        )
+
+    async def deliver(self, order_id: str, now: float) -> Order | None:
+        """Every portrait sent: closed, and the input photos forgotten."""
+        return await self._move(
+            order_id,
+            {OrderState.RENDERING},
+            OrderState.DELIVERED,
+            now=now,
+            drop_photos=True,
+            delivered_at=now,
+        )
+
+    async def fail(self, order_id: str, reason: str) -> Order | None:
+        """Failed for good; it stays on the paid list until its refund went through."""
+        return await self._move(order_id, PAID_STATES, OrderState.FAILED, failure=reason)
+
+    async def cancel(self, order_id: str, reason: str = "") -> Order | None:
+        """An unpaid order is dropped with its photos (/cancel, abandoned intake)."""
+        return await self._move(
+            order_id, PRE_PAYMENT_STATES, OrderState.CANCELLED, drop_photos=True, failure=reason
+        )
+
+    async def withdraw(self, order_id: str, reason: str) -> Order | None:
+        """/delete: cancel a live order, paid or not; a render that slips past finds nothing."""
+        return await self._move(
+            order_id, PRE_PAYMENT_STATES | PAID_STATES, OrderState.CANCELLED, failure=reason
+        )
+
+    async def attach_charge(self, order_id: str, charge_id: str, price: int) -> Order | None:
+        """A payment that arrived for an order cancelled meanwhile: recorded, to be refunded."""
+        order = await self.get(order_id)
+        if order is None or order.state is not OrderState.CANCELLED or order.charge_id:
+            return None
+        return await self._move(
+            order_id,
+            {OrderState.CANCELLED},
+            OrderState.CANCELLED,
+            charge_id=charge_id,
+            price=price,
+        )
+
+    async def refund(self, order_id: str, now: float) -> Order | None:
+        """The charge went back to the user: closed, and the inputs forgotten."""
+        return await self._move(
+            order_id,
+            REFUNDABLE_STATES,
+            OrderState.REFUNDED,
+            now=now,
+            drop_photos=True,
+            refunded=True,
+        )
+
+    # Plain fields (never re-create an erased order) ------------------------------------------
+
+    async def set_status_message(self, order_id: str, message_id: int) -> None:
+        await self._move(order_id, None, None, status_message_id=message_id)
+
+    async def set_queue_message(self, order_id: str, message_id: int) -> None:
+        await self._move(order_id, None, None, queue_message_id=message_id)
+
+    async def set_language(self, order_id: str, lang: str) -> None:
+        await self._move(order_id, None, None, lang=lang)
+
+    @asynccontextmanager
+    async def refund_lock(self, order_id: str) -> AsyncIterator[bool]:
+        """True when this caller holds the order's refund lock (it lapses if the holder dies)."""
+        lock = keys.refund_lock(order_id)
+        ttl = int(keys.REFUND_LOCK_TTL.total_seconds())
+        held = bool(await self._redis.set(lock, b"1", nx=True, ex=ttl))
+        try:
+            yield held
+        finally:
+            if held:
+                await self._redis.delete(lock)
+
+    # Index lists for the cron jobs ----------------------------------------------------------
+
+    async def paid_order_ids(self) -> list[str]:
+        """Orders holding a charge not yet delivered or refunded (the reconciler's list)."""
+        return [m.decode() for m in await self._redis.zrange(keys.PAID_ORDERS, 0, -1)]
+
+    async def abandoned_intakes(self, cutoff: float) -> list[str]:
+        """Unpaid orders whose last upload is older than `cutoff`."""
+        raw = await self._redis.zrangebyscore(keys.OPEN_ORDERS, "-inf", cutoff)
+        return [m.decode() for m in raw]
+
+    async def closed_before(self, cutoff: float) -> list[str]:
+        raw = await self._redis.zrangebyscore(keys.CLOSED_ORDERS, "-inf", cutoff)
+        return [m.decode() for m in raw]
+
+    async def unlist(self, order_id: str) -> None:
+        """Drop an index entry whose order is gone or no longer belongs on that list."""
+        async with self._redis.pipeline(transaction=True) as pipe:
+            for index in keys.ORDER_INDEXES:
+                pipe.zrem(index, order_id)
+            await pipe.execute()
+
+    async def reduce(self, order: Order) -> None:
+        """Retention: a closed order leaves nothing but its ledger entry."""
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.delete(
+                keys.order(order.id), keys.order_photos(order.id), keys.order_deliveries(order.id)
+            )
+            pipe.srem(keys.user_orders(order.user_id), order.id)
+            pipe.zrem(keys.CLOSED_ORDERS, order.id)
+            await pipe.execute()
+
+    # Photos ---------------------------------------------------------------------------------
+
+    async def add_photo(self, order_id: str, key: UserKey, record: PhotoRecord) -> str | None:
+        """Store a newly received photo and count it; None when the same photo came before."""
+        token = key.token(record.file_unique_id)
+        added = await self._add_photo(
+            keys=[keys.order_photos(order_id), keys.order(order_id), keys.OPEN_ORDERS],
+            # Abandoned-intake retention counts from the last upload, as the policy says.
+            args=[
+                token,
+                self._seal(order_id, key, record),
+                record.role,
+                record.received_at,
+                order_id,
+            ],
+        )
+        return token if added else None
+
+    async def record_verdict(
+        self, order_id: str, key: UserKey, token: str, record: PhotoRecord
+    ) -> bool:
+        """Store a pending photo's verdict and count it; False if the photo was purged meanwhile."""
+        reason = record.reason or "other"
+        recorded = await self._record_verdict(
+            keys=[keys.order_photos(order_id), keys.order(order_id)],
+            args=[token, self._seal(order_id, key, record), record.role, record.status, reason],
+        )
+        return bool(recorded)
+
+    async def photo(self, order_id: str, key: UserKey, token: str) -> PhotoRecord | None:
+        raw = await self._redis.hget(keys.order_photos(order_id), token)  # type: ignore[misc]
+        return self._open(order_id, key, raw) if raw else None
+
+    async def photos(self, order_id: str, key: UserKey) -> dict[str, PhotoRecord]:
+        raw = await self._redis.hgetall(keys.order_photos(order_id))  # type: ignore[misc]
+        return {token.decode(): self._open(order_id, key, blob) for token, blob in raw.items()}
+
+    async def photo_count(self, order_id: str) -> int:
+        """How many photo records the order holds (no decryption)."""
+        return int(await self._redis.hlen(keys.order_photos(order_id)))  # type: ignore[misc]
+
+    # ----------------------------------------------------------------------------------------
+
+    async def _move(
+        self,
+        order_id: str,
+        allowed: Iterable[OrderState] | None,
+        to: OrderState | None,
+        *,
+        now: float | None = None,
+        drop_photos: bool = False,
+        **values: Any,
+    ) -> Order | None:
+        """One transition script; `now` is the score if the order changes index list."""
+        argv: list[str] = [
+            "*" if allowed is None else ",".join(sorted(allowed)),
+            "" if to is None else str(to),
+            order_id,
+            repr(float(self._clock.now() if now is None else now)),
+            "1" if drop_photos else "0",
+        ]
+        for name, value in values.items():
+            argv += [name, str(int(value)) if isinstance(value, bool) else str(value)]
+        reply = await self._transition(
+            keys=[
+                keys.order(order_id),
+                keys.OPEN_ORDERS,
+                keys.PAID_ORDERS,
+                keys.CLOSED_ORDERS,
+                keys.order_photos(order_id),
+                keys.QUEUE_NOTICES,
+            ],
+            args=argv,
+        )
+        if int(reply[0]) != 1:
+            return None
+        fields = reply[1:]
+        return Order.from_hash(dict(zip(fields[::2], fields[1::2], strict=True)))
+
+    @staticmethod
+    def _seal(order_id: str, key: UserKey, record: PhotoRecord) -> bytes:
+        return key.seal(f"photo:{order_id}", record.model_dump_json().encode())
+
+    @staticmethod
+    def _open(order_id: str, key: UserKey, blob: bytes) -> PhotoRecord:
+        return PhotoRecord.model_validate_json(key.open(f"photo:{order_id}", blob))
+
+    # Old API, kept only while callers migrate; deleted at the end of the renovation ----------
 
     async def transition(
         self,
@@ -204,88 +421,25 @@ class OrderStore:
         move: tuple[str, str, float] | None = None,
         **values: Any,
     ) -> bool:
-        """Move the order to `to` if it is in one of `allowed`; False if it was not.
+        now = move[2] if move is not None else None
+        return await self._move(order_id, allowed, to, now=now, **values) is not None
 
-        `move=(from_index, to_index, score)` also moves the order between two index sorted sets
-        in the same script, only when the transition applies: no crash can leave the state
-        changed and the indexes not (or the reverse).
-        """
-        redis_keys = [keys.order(order_id)]
-        score = ""
-        if move is not None:
-            from_index, to_index, at = move
-            redis_keys += [from_index, to_index]
-            score = repr(float(at))
-        argv: list[str] = [",".join(sorted(allowed)), order_id, score, "state", str(to)]
-        for name, value in values.items():
-            argv += [name, _plain(value)]
-        result = await self._transition(keys=redis_keys, args=argv)
-        return int(result) == 1
+    async def update(self, order_id: str, **values: Any) -> None:
+        await self._move(order_id, None, None, **values)
 
-    # Photos -------------------------------------------------------------------------------
-
-    async def add_photo(self, order_id: str, key: UserKey, record: PhotoRecord) -> str | None:
-        """Store a newly received photo; None when the same photo was already sent."""
-        token = key.token(record.file_unique_id)
-        sealed = key.seal(f"photo:{order_id}", record.to_bytes())
-        added = await self._redis.hsetnx(keys.order_photos(order_id), token, sealed)  # type: ignore[misc,arg-type]
-        if added and record.received_at:
-            # Abandoned-intake retention counts from the last upload, as the policy says.
-            await self._redis.zadd(keys.OPEN_ORDERS, {order_id: record.received_at}, xx=True)
-        return token if added else None
+    async def summary(self, order_id: str, key: UserKey | None = None) -> PhotoCounts:
+        order = await self.get(order_id)
+        return order.photos if order is not None else PhotoCounts()
 
     async def save_photo(
         self, order_id: str, key: UserKey, token: str, record: PhotoRecord
     ) -> bool:
-        """Overwrite a photo's record (after its check); False if the photo was purged meanwhile."""
-        sealed = key.seal(f"photo:{order_id}", record.to_bytes())
-        photos_key = keys.order_photos(order_id)
-        if not await self._redis.hexists(photos_key, token):  # type: ignore[misc]
-            return False
-        await self._redis.hset(photos_key, token, sealed)  # type: ignore[misc,arg-type]
-        return True
+        return await self.record_verdict(order_id, key, token, record)
 
-    async def photo(self, order_id: str, key: UserKey, token: str) -> PhotoRecord | None:
-        raw = await self._redis.hget(keys.order_photos(order_id), token)  # type: ignore[misc]
-        return PhotoRecord.from_bytes(key.open(f"photo:{order_id}", raw)) if raw else None
-
-    async def photos(self, order_id: str, key: UserKey) -> dict[str, PhotoRecord]:
-        raw = await self._redis.hgetall(keys.order_photos(order_id))  # type: ignore[misc]
-        return {
-            token.decode(): PhotoRecord.from_bytes(key.open(f"photo:{order_id}", blob))
-            for token, blob in raw.items()
-        }
-
-    async def remove_photos(
-        self, order_id: str, role: PhotoRole | None = None, key: UserKey | None = None
-    ) -> int:
-        """Drop the order's photos (all, or those of one role, which needs the key)."""
-        if role is None:
-            return int(await self._redis.delete(keys.order_photos(order_id)))
-        assert key is not None, "removing photos by role needs the user's key"
-        photos = await self.photos(order_id, key)
-        doomed = [token for token, rec in photos.items() if rec.role is role]
-        if doomed:
-            await self._redis.hdel(keys.order_photos(order_id), *doomed)  # type: ignore[misc]
-        return len(doomed)
-
-    async def summary(self, order_id: str, key: UserKey) -> PhotoSummary:
-        out = PhotoSummary()
-        for record in (await self.photos(order_id, key)).values():
-            if record.role is PhotoRole.HEADSHOT:
-                if out.headshot is not PhotoStatus.ACCEPTED:
-                    out.headshot = record.status
-                continue
-            if record.status is PhotoStatus.ACCEPTED:
-                out.accepted += 1
-            elif record.status is PhotoStatus.PENDING:
-                out.pending += 1
-            else:
-                out.rejected[record.reason] += 1
-        return out
+    async def remove_photos(self, order_id: str) -> int:
+        return int(await self._redis.delete(keys.order_photos(order_id)))
 
 
-def _plain(value: Any) -> str:
-    if isinstance(value, bool):
-        return str(int(value))
-    return str(value)
+PhotoSummary = PhotoCounts  # old name, kept while callers migrate
+RENOVATION_API = "named transitions"  # temporary marker for the migration; removed with the shims
+__all__ = ["PhotoCounts", "PhotoRecord", "PhotoRole", "PhotoStatus", "PhotoSummary"]

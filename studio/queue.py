@@ -1,14 +1,25 @@
-"""The arq queues: enqueueing, place in line and the wait estimate."""
+"""The arq queues: enqueueing, place in line, look-ahead, the wait estimate, abort.
+
+The only module that knows arq's keys. Single jobs are asked through `arq.jobs.Job`; what arq
+has no call for (the running jobs at the head of the queue, freeing a dead worker's job, the
+erasure of an order's jobs) is done here, next to the key names it depends on.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import math
+import time
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
 import msgpack
 from arq.connections import ArqRedis, RedisSettings, create_pool
-from arq.constants import in_progress_key_prefix
+from arq.constants import abort_jobs_ss, in_progress_key_prefix, job_key_prefix
+from arq.jobs import Job, JobStatus
+from arq.utils import timestamp_ms
 from redis.asyncio import Redis
 
 from studio import keys
@@ -17,6 +28,12 @@ from studio.settings import Settings
 CHECK_PHOTO = "check_photo"
 FLUSH_INTAKE_STATUS = "flush_intake_status"
 RENDER_ORDER = "render_order"
+
+logger = logging.getLogger(__name__)
+
+# Results landing within one second share one intake status edit (Telegram allows ~1 edit/s/chat).
+STATUS_REFRESH_S = 1.0
+ABORT_POLL_S = 0.1
 
 # A running job stays in arq's sorted set; a render worker runs one job at a time, so the running
 # ones are among the first few members. This many per live worker are inspected for that.
@@ -80,13 +97,63 @@ async def enqueue_render(queue: ArqRedis, order_id: str, settings: Settings) -> 
     return job is not None
 
 
+async def schedule_status_refresh(queue: ArqRedis, order_id: str) -> None:
+    """One intake status edit per order per second, however many results arrive in it."""
+    bucket = int(time.time() / STATUS_REFRESH_S)
+    await queue.enqueue_job(
+        FLUSH_INTAKE_STATUS,
+        order_id,
+        _job_id=f"flush:{order_id}:{bucket}",
+        _defer_by=STATUS_REFRESH_S,
+        _queue_name=keys.INTAKE_QUEUE,
+    )
+
+
+def _render_job(redis: Redis, order_id: str) -> Job:
+    return Job(order_id, redis, _queue_name=keys.RENDER_QUEUE, _deserializer=deserialize)
+
+
+async def render_job_status(redis: Redis, order_id: str) -> JobStatus:
+    """Queued, deferred, in progress, complete (a kept result) or not found."""
+    return await _render_job(redis, order_id).status()
+
+
 async def render_job_exists(redis: Redis, order_id: str) -> bool:
-    """Queued or running (arq's queue member, job key or in-progress key)."""
+    """Queued or running."""
+    status = await render_job_status(redis, order_id)
+    return status in (JobStatus.queued, JobStatus.deferred, JobStatus.in_progress)
+
+
+async def queued_among(redis: Redis, order_ids: Sequence[str]) -> list[bool]:
+    """Whether each order has a member in the render queue (queued or running), in one trip."""
     async with redis.pipeline(transaction=False) as pipe:
-        pipe.zscore(keys.RENDER_QUEUE, order_id)
-        pipe.exists(in_progress_key_prefix + order_id)
-        queued, running = await pipe.execute()
-    return queued is not None or bool(running)
+        for order_id in order_ids:
+            pipe.zscore(keys.RENDER_QUEUE, order_id)
+        return [score is not None for score in await pipe.execute()]
+
+
+async def abort_render(redis: Redis, order_id: str, wait_s: float = 15.0) -> bool:
+    """Take the order's render job out of the queue, or abort it and wait until it has stopped.
+
+    Callers first move the order out of paid/rendering, so a job that slips past this still
+    finds nothing to do. A running job is aborted the way `Job.abort` does it (the abort set);
+    `Job.abort` itself then waits for a result, which a job that stops early may never write.
+    """
+    job = _render_job(redis, order_id)
+    if await job.status() is not JobStatus.in_progress:
+        async with redis.pipeline(transaction=True) as pipe:
+            pipe.zrem(keys.RENDER_QUEUE, order_id)
+            pipe.delete(job_key_prefix + order_id)
+            await pipe.execute()
+        return True
+    await redis.zadd(abort_jobs_ss, {order_id: timestamp_ms()})
+    deadline = time.monotonic() + wait_s
+    while await job.status() is JobStatus.in_progress:
+        if time.monotonic() > deadline:
+            logger.warning("render job %s did not stop within %.0fs", order_id, wait_s)
+            return False
+        await asyncio.sleep(ABORT_POLL_S)
+    return True
 
 
 async def live_render_workers(redis: Redis) -> int:
@@ -94,6 +161,28 @@ async def live_render_workers(redis: Redis) -> int:
     async for _ in redis.scan_iter(match=keys.RENDER_HEALTH_PREFIX + "*", count=100):
         count += 1
     return count
+
+
+async def _head(redis: Redis, count: int) -> list[tuple[str, bool]]:
+    """The first `count` members of the render queue, each with whether it is running now.
+
+    A running job stays in arq's sorted set; a render worker runs one job at a time, so the
+    running ones are among the first few members (RUNNING_LOOKAHEAD_PER_WORKER per worker).
+    """
+    if count <= 0:
+        return []
+    head = [m.decode() for m in await redis.zrange(keys.RENDER_QUEUE, 0, count - 1)]
+    if not head:
+        return []
+    async with redis.pipeline(transaction=False) as pipe:
+        for job_id in head:
+            pipe.exists(in_progress_key_prefix + job_id)
+        running = [bool(x) for x in await pipe.execute()]
+    return list(zip(head, running, strict=True))
+
+
+def _lookahead(workers: int) -> int:
+    return max(1, workers) * RUNNING_LOOKAHEAD_PER_WORKER
 
 
 async def queue_position(redis: Redis, order_id: str, workers: int | None = None) -> int | None:
@@ -106,15 +195,51 @@ async def queue_position(redis: Redis, order_id: str, workers: int | None = None
     rank = await redis.zrank(keys.RENDER_QUEUE, order_id)
     if rank is None or await redis.exists(in_progress_key_prefix + order_id):
         return None
-    lookahead = min(rank, max(1, workers) * RUNNING_LOOKAHEAD_PER_WORKER)
-    head = await redis.zrange(keys.RENDER_QUEUE, 0, lookahead - 1) if lookahead else []
-    running_ahead = 0
-    if head:
+    head = await _head(redis, min(rank, _lookahead(workers)))
+    return int(rank) - sum(running for _, running in head) + 1
+
+
+async def orders_at_positions(
+    redis: Redis, positions: Sequence[int], workers: int
+) -> dict[int, str]:
+    """Order id waiting at each of `positions` (1 = next to start), in three round trips.
+
+    Only the head slice is checked for running jobs (as in `queue_position`); every other
+    position is a plain rank offset past the running ones.
+    """
+    head = await _head(redis, _lookahead(workers))
+    waiting_head = [job_id for job_id, running in head if not running]
+    running_count = len(head) - len(waiting_head)
+    found: dict[int, str] = {}
+    deeper: list[int] = []
+    for position in positions:
+        if position <= len(waiting_head):
+            found[position] = waiting_head[position - 1]
+        else:
+            deeper.append(position)
+    if deeper:
         async with redis.pipeline(transaction=False) as pipe:
-            for job_id in head:
-                pipe.exists(in_progress_key_prefix + job_id.decode())
-            running_ahead = sum(bool(x) for x in await pipe.execute())
-    return int(rank) - running_ahead + 1
+            for position in deeper:
+                rank = position - 1 + running_count
+                pipe.zrange(keys.RENDER_QUEUE, rank, rank)
+            for position, members in zip(deeper, await pipe.execute(), strict=True):
+                if members:
+                    found[position] = members[0].decode()
+    return found
+
+
+async def queue_length(redis: Redis) -> int:
+    return int(await redis.zcard(keys.RENDER_QUEUE))
+
+
+async def shown_positions(redis: Redis, order_ids: Sequence[str]) -> list[int | None]:
+    """The queue position each order's notice shows now (None: never shown)."""
+    shown = await redis.hmget(keys.QUEUE_NOTICES, list(order_ids))  # type: ignore[misc]
+    return [None if raw is None else int(raw) for raw in shown]
+
+
+async def remember_position(redis: Redis, order_id: str, position: int) -> None:
+    await redis.hset(keys.QUEUE_NOTICES, order_id, str(position))  # type: ignore[misc]
 
 
 async def render_seconds(redis: Redis, settings: Settings) -> float:
@@ -146,3 +271,87 @@ async def eta_seconds(
     per_render = await render_seconds(redis, settings)
     waves = math.ceil(position / max(1, workers))
     return waves * per_render
+
+
+async def wait_for_new_order(redis: Redis, settings: Settings) -> float:
+    """Seconds until a set ordered now would be ready: everyone queued, then this one."""
+    return await eta_seconds(redis, await queue_length(redis) + 1, settings)
+
+
+async def place_and_eta(
+    redis: Redis, settings: Settings, order_id: str
+) -> tuple[int | None, float]:
+    """(place, seconds) for a waiting order; (None, 0) when it is running or not queued."""
+    workers = await live_render_workers(redis)
+    position = await queue_position(redis, order_id, workers)
+    if position is None:
+        return None, 0.0
+    return position, await eta_seconds(redis, position, settings, workers)
+
+
+# The reconciler keeps its first sighting of a lease-less running job this much longer than the
+# grace it waits out, so that its next run (every 30 s) still finds it.
+SUSPECT_SLACK_S = 120
+
+# KEYS: arq in-progress key, render lease, suspect. ARGV: suspect TTL ms, grace ms.
+# A job is freed only when two sightings at least `grace` apart both found it running without
+# a lease, and the in-progress key is the same one both times (its TTL only went down: arq
+# sets a fresh key, with a full TTL, whenever a worker starts the job).
+_FREE_DEAD = """
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl < 0 or redis.call('EXISTS', KEYS[2]) == 1 then
+  redis.call('DEL', KEYS[3])
+  return 0
+end
+local seen = redis.call('GET', KEYS[3])
+if not seen or ttl > tonumber(seen) then
+  redis.call('SET', KEYS[3], tostring(ttl), 'PX', ARGV[1])
+  return 0
+end
+if redis.call('PTTL', KEYS[3]) > tonumber(ARGV[1]) - tonumber(ARGV[2]) then
+  return 0
+end
+redis.call('DEL', KEYS[1], KEYS[3])
+return 1
+"""
+
+
+async def free_dead_render(redis: Redis, order_id: str, lease_s: float) -> bool:
+    """Free arq's in-progress key of a render that has had no live lease for `lease_s`.
+
+    arq's in-progress key names no owner and lives for the job timeout: a render whose worker
+    was killed would wait that long. The first call only records a sighting; a later one, at
+    least `lease_s` after it, frees the job (a worker runs it again, as a new try) if it is
+    still the same running job and still without a lease. True when the job was freed.
+    """
+    grace_ms = int(lease_s * 1000)
+    script = redis.register_script(_FREE_DEAD)
+    freed = await script(
+        keys=[
+            in_progress_key_prefix + order_id,
+            keys.render_lease(order_id),
+            keys.render_suspect(order_id),
+        ],
+        args=[grace_ms + SUSPECT_SLACK_S * 1000, grace_ms],
+    )
+    return bool(freed)
+
+
+def order_job_patterns(order_id: str) -> list[str]:
+    """SCAN patterns for arq's keys of one order's jobs: its render, photo checks, refreshes."""
+    return [
+        f"arq:*:{order_id}",  # render job, result, retry and in-progress keys
+        f"arq:*:check:{order_id}:*",  # photo checks
+        f"arq:*:flush:{order_id}:*",  # intake status refreshes
+    ]
+
+
+async def forget_order_jobs(redis: Redis, order_id: str) -> set[bytes]:
+    """Take the order's jobs out of both queues; the arq keys that still name it, to delete."""
+    await redis.zrem(keys.RENDER_QUEUE, order_id)
+    async for member, _ in redis.zscan_iter(keys.INTAKE_QUEUE, match=f"*:{order_id}:*"):
+        await redis.zrem(keys.INTAKE_QUEUE, member)
+    found: set[bytes] = set()
+    for pattern in order_job_patterns(order_id):
+        found.update([key async for key in redis.scan_iter(match=pattern, count=500)])
+    return found

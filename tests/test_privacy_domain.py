@@ -20,7 +20,12 @@ async def _user_with_paid_order(studio: Studio) -> str:
     await studio.sessions.set_order(USER, order.id)
     key = await studio.vault.key_for(USER)
     for i in range(3):
-        record = PhotoRecord(f"FILE-{i}", f"UNIQUE-{i}", PhotoRole.SELFIE, PhotoStatus.ACCEPTED)
+        record = PhotoRecord(
+            file_id=f"FILE-{i}",
+            file_unique_id=f"UNIQUE-{i}",
+            role=PhotoRole.SELFIE,
+            status=PhotoStatus.ACCEPTED,
+        )
         await studio.orders.add_photo(order.id, key, record)
     await studio.ledger.record_payment(
         LedgerEntry("CHARGE-1", order.id, USER, 150, "XTR", 2.0, Outcome.PAID)
@@ -99,7 +104,9 @@ async def test_retention_purges_abandoned_intake_and_reduces_closed_orders(
     abandoned = await studio.orders.create(USER, USER, "en", clock.now())
     await studio.sessions.set_order(USER, abandoned.id)
     key = await studio.vault.key_for(USER)
-    await studio.orders.add_photo(abandoned.id, key, PhotoRecord("F", "U", PhotoRole.HEADSHOT))
+    await studio.orders.add_photo(
+        abandoned.id, key, PhotoRecord(file_id="F", file_unique_id="U", role=PhotoRole.HEADSHOT)
+    )
 
     clock.advance(23 * 3600)
     assert (await purge_expired(studio)).abandoned_intakes == 0
@@ -123,7 +130,9 @@ async def test_retention_never_purges_an_order_that_was_paid_meanwhile(
 ) -> None:
     order = await studio.orders.create(USER, USER, "en", clock.now())
     key = await studio.vault.key_for(USER)
-    await studio.orders.add_photo(order.id, key, PhotoRecord("F", "U", PhotoRole.HEADSHOT))
+    await studio.orders.add_photo(
+        order.id, key, PhotoRecord(file_id="F", file_unique_id="U", role=PhotoRole.HEADSHOT)
+    )
     # Paid, but a crash left it in the open list (the index move never happened).
     assert await studio.orders.transition(order.id, {OrderState.HEADSHOT}, OrderState.PAID)
     clock.advance(25 * 3600)

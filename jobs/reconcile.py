@@ -12,7 +12,8 @@ from telegram.error import TelegramError
 
 from bot.payments import archive_order, fail_order, refund_order
 from jobs.render_lease import free_dead_render, lease_seconds, render_lease_held
-from studio import erasure, keys
+from jobs.resources import WorkerResources, resources
+from studio import keys, retention
 from studio.domain import Studio
 from studio.orders import PAID_STATES, Order, OrderState
 from studio.queue import enqueue_render, render_job_exists
@@ -40,8 +41,8 @@ async def reconcile(ctx: dict[str, Any]) -> ReconcileReport:
     worker died (no live lease, see jobs/render_lease.py) is freed to run again within about
     two lease TTLs instead of waiting out arq's job timeout.
     """
-    studio: Studio = ctx["studio"]
-    bot: Bot = ctx["bot"]
+    res = resources(ctx, WorkerResources)
+    studio, bot = res.studio, res.bot
     report = ReconcileReport()
     now = studio.clock.now()
     deadline_s = studio.settings.paid_order_deadline_hours * 3600
@@ -141,5 +142,5 @@ async def _retry_refund(studio: Studio, bot: Bot, order: Order, report: Reconcil
 
 async def purge_expired(ctx: dict[str, Any]) -> str:
     """Retention: abandoned intakes lose their photos, old closed orders shrink to the ledger."""
-    report = await erasure.purge_expired(ctx["studio"])
+    report = await retention.purge_expired(resources(ctx, WorkerResources).studio)
     return f"{report.abandoned_intakes} intakes purged, {report.reduced_orders} orders reduced"

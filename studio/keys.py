@@ -9,7 +9,7 @@ from datetime import timedelta
 
 PREFIX = "ps:"
 
-# arq queues (sorted sets owned by arq); names match the issue tracker's vocabulary.
+# arq queues (sorted sets owned by arq, read only through studio.queue).
 INTAKE_QUEUE = "intake"
 RENDER_QUEUE = "render"
 RENDER_HEALTH_PREFIX = PREFIX + "render:health:"  # one per live render worker, expires itself
@@ -98,14 +98,9 @@ STATUS_SHOWN_TTL = timedelta(days=2)  # outlives the intake; no personal data in
 RENDER_DURATION_EWMA = PREFIX + "stats:render-seconds"
 
 
-def order_key_patterns(order_id: str) -> list[str]:
-    """SCAN patterns for every key of one order: ours, and arq's jobs that carry its id."""
-    return [
-        f"{PREFIX}order:{order_id}*",  # order, photos, deliveries, status digests, locks
-        f"arq:*:{order_id}",  # render job, result, retry and in-progress keys
-        f"arq:*:check:{order_id}:*",  # photo checks
-        f"arq:*:flush:{order_id}:*",  # intake status refreshes
-    ]
+def order_pattern(order_id: str) -> str:
+    """SCAN pattern for every key of ours that belongs to one order (arq's: studio.queue)."""
+    return f"{PREFIX}order:{order_id}*"  # order, photos, deliveries, status digests, locks
 
 
 def user_key_patterns(user_id: int) -> list[str]:
@@ -119,7 +114,7 @@ def user_key_patterns(user_id: int) -> list[str]:
     ]
 
 
-# Render, delivery and refunds (issue 5)
+# Render, delivery and refunds
 REFUND_LOCK_TTL = timedelta(minutes=2)  # one refundStarPayment call in flight per order
 QUEUE_NOTICES = PREFIX + "queue:notices"  # hash: order id -> queue position its message shows
 

@@ -365,6 +365,9 @@ class OrderStore:
         """How many photo records the order holds (no decryption)."""
         return int(await self._redis.hlen(keys.order_photos(order_id)))  # type: ignore[misc]
 
+    async def delivery_records(self, order_id: str) -> int:
+        return int(await self._redis.hlen(keys.order_deliveries(order_id)))  # type: ignore[misc]
+
     # ----------------------------------------------------------------------------------------
 
     async def _move(

@@ -12,9 +12,11 @@ import hmac
 from dataclasses import dataclass
 from enum import StrEnum
 
+from pydantic import Field
 from redis.asyncio import Redis
 
 from studio import keys
+from studio.records import HashRecord
 
 PAYLOAD_VERSION = "v1"
 MAX_PAYLOAD_BYTES = 128
@@ -60,11 +62,10 @@ class Outcome(StrEnum):
     REFUNDED = "refunded"
 
 
-@dataclass(frozen=True)
-class LedgerEntry:
+class LedgerEntry(HashRecord):
     charge_id: str
     order_id: str
-    user_id: int  # needed by refundStarPayment
+    user_id: int = Field(serialization_alias="telegram_user_id")  # refundStarPayment needs it
     amount: int
     currency: str
     paid_at: float
@@ -91,18 +92,8 @@ class Ledger:
 
     async def record_payment(self, entry: LedgerEntry) -> bool:
         """True when this charge is new; False for a duplicate successful_payment."""
-        fields = {
-            "charge_id": entry.charge_id,
-            "order_id": entry.order_id,
-            "user_id": str(entry.user_id),
-            "amount": str(entry.amount),
-            "currency": entry.currency,
-            "paid_at": str(entry.paid_at),
-            "outcome": str(entry.outcome),
-            "closed_at": "0",
-        }
         args: list[str | float] = [entry.charge_id, entry.paid_at]
-        args += [x for pair in fields.items() for x in pair]
+        args += [x for pair in entry.to_hash().items() for x in pair]
         created = await self._record(
             keys=[keys.ledger(entry.charge_id), keys.LEDGER_INDEX], args=args
         )
@@ -112,17 +103,7 @@ class Ledger:
         raw = await self._redis.hgetall(keys.ledger(charge_id))  # type: ignore[misc]
         if not raw or b"order_id" not in raw:
             return None
-        d = {k.decode(): v.decode() for k, v in raw.items()}
-        return LedgerEntry(
-            charge_id=d["charge_id"],
-            order_id=d["order_id"],
-            user_id=int(d["user_id"]),
-            amount=int(d["amount"]),
-            currency=d["currency"],
-            paid_at=float(d["paid_at"]),
-            outcome=Outcome(d["outcome"]),
-            closed_at=float(d.get("closed_at", 0)),
-        )
+        return LedgerEntry.from_hash(raw)
 
     async def close(self, charge_id: str, outcome: Outcome, now: float) -> None:
         await self._redis.hset(  # type: ignore[misc]

@@ -24,14 +24,18 @@ class PhotoStatus(StrEnum):
 
 
 class PhotoRecord(BaseModel):
-    """One received photo. Stored sealed under the user's key: it holds a file_id."""
+    """One received photo. Stored sealed under the user's key: it holds a file_id.
 
-    file_id: str
-    file_unique_id: str
+    The aliases name the fields as /mydata shows them.
+    """
+
+    file_id: str = Field(serialization_alias="telegram_file_id")
+    file_unique_id: str = Field(serialization_alias="telegram_file_unique_id")
     role: PhotoRole
     status: PhotoStatus = PhotoStatus.PENDING
     reason: str = ""
-    fingerprint: int | None = None  # perceptual hash, for near-duplicates; never an embedding
+    # A perceptual hash, for near-duplicates; never an embedding.
+    fingerprint: int | None = Field(default=None, serialization_alias="perceptual_hash")
     received_at: float = 0.0
 
 

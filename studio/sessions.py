@@ -2,25 +2,27 @@
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass
-
+from pydantic import BaseModel, ConfigDict
 from redis.asyncio import Redis
 
 from studio import keys
+from studio.records import HashRecord, flatten
 
 
-@dataclass(frozen=True)
-class ConsentRecord:
+class ConsentRecord(BaseModel):
     """What the user agreed to: the policy version, a hash of the exact text shown, and when."""
+
+    model_config = ConfigDict(frozen=True)
 
     policy_version: str
     text_sha256: str
     agreed_at: float
 
 
-@dataclass
-class Session:
+_CONSENT_FIELDS = [f"consent.{name}" for name in ConsentRecord.model_fields]
+
+
+class Session(HashRecord):
     user_id: int
     language: str = ""  # the user's explicit choice; empty means "follow language_code"
     consent: ConsentRecord | None = None
@@ -49,15 +51,12 @@ class SessionStore:
 
     async def get(self, user_id: int) -> Session:
         raw = await self._redis.hgetall(keys.session(user_id))  # type: ignore[misc]
-        data = {k.decode(): v.decode() for k, v in raw.items()}
-        consent = ConsentRecord(**json.loads(data["consent"])) if data.get("consent") else None
-        return Session(
-            user_id=user_id,
-            language=data.get("language", ""),
-            consent=consent,
-            declined_at=float(data.get("declined_at", 0) or 0),
-            order_id=data.get("order_id", ""),
-        )
+        return Session.from_hash({**raw, b"user_id": str(user_id).encode()})
+
+    async def order_ids(self, user_id: int) -> list[str]:
+        """Every order of the user that still exists, for erasure and /mydata."""
+        raw = await self._redis.smembers(keys.user_orders(user_id))  # type: ignore[misc]
+        return sorted(order_id.decode() for order_id in raw)
 
     async def set_language(self, user_id: int, language: str) -> None:
         await self._redis.hset(keys.session(user_id), "language", language)  # type: ignore[misc]
@@ -65,13 +64,13 @@ class SessionStore:
     async def record_consent(self, user_id: int, record: ConsentRecord) -> None:
         await self._redis.hset(  # type: ignore[misc]
             keys.session(user_id),
-            mapping={"consent": json.dumps(asdict(record)), "declined_at": "0"},
+            mapping={**flatten({"consent": record.model_dump(mode="json")}), "declined_at": "0"},
         )
 
     async def record_decline(self, user_id: int, now: float) -> None:
         """Only the decision is stored: no photos, no order."""
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hdel(keys.session(user_id), "consent")
+            pipe.hdel(keys.session(user_id), *_CONSENT_FIELDS)
             pipe.hset(keys.session(user_id), "declined_at", str(now))
             await pipe.execute()
 

@@ -120,7 +120,15 @@ async def make_paid_order(
     )
     assert moved
     await studio.ledger.record_payment(
-        LedgerEntry(charge_id, order.id, user_id, PRICE, "XTR", now, Outcome.PAID)
+        LedgerEntry(
+            charge_id=charge_id,
+            order_id=order.id,
+            user_id=user_id,
+            amount=PRICE,
+            currency="XTR",
+            paid_at=now,
+            outcome=Outcome.PAID,
+        )
     )
     async with studio.redis.pipeline(transaction=True) as pipe:
         pipe.zrem(keys.OPEN_ORDERS, order.id)

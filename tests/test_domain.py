@@ -65,7 +65,15 @@ def test_payload_signature_refuses_tampering() -> None:
 
 
 async def test_ledger_first_writer_wins(studio: Studio) -> None:
-    entry = LedgerEntry("charge-1", "order-1", 5, 150, "XTR", 10.0, Outcome.PAID)
+    entry = LedgerEntry(
+        charge_id="charge-1",
+        order_id="order-1",
+        user_id=5,
+        amount=150,
+        currency="XTR",
+        paid_at=10.0,
+        outcome=Outcome.PAID,
+    )
     assert await studio.ledger.record_payment(entry)
     assert not await studio.ledger.record_payment(entry)
     await studio.ledger.close("charge-1", Outcome.REFUNDED, 20.0)

@@ -5,9 +5,11 @@ from __future__ import annotations
 from studio import keys
 from studio.clock import ManualClock
 from studio.domain import Studio
-from studio.erasure import erase_user, export_user, purge_expired
+from studio.erasure import erase_user
+from studio.export import export_user
 from studio.orders import OrderState, PhotoRecord, PhotoRole, PhotoStatus
 from studio.payments import LedgerEntry, Outcome
+from studio.retention import purge_expired
 from studio.sessions import ConsentRecord
 from tests.fixtures.redis_server import dump_redis
 
@@ -15,7 +17,9 @@ USER = 4242
 
 
 async def _user_with_paid_order(studio: Studio) -> str:
-    await studio.sessions.record_consent(USER, ConsentRecord("v1", "ab" * 32, 1.0))
+    await studio.sessions.record_consent(
+        USER, ConsentRecord(policy_version="v1", text_sha256="ab" * 32, agreed_at=1.0)
+    )
     order = await studio.orders.create(USER, USER, "en", studio.clock.now())
     await studio.sessions.set_order(USER, order.id)
     key = await studio.vault.key_for(USER)
@@ -28,7 +32,15 @@ async def _user_with_paid_order(studio: Studio) -> str:
         )
         await studio.orders.add_photo(order.id, key, record)
     await studio.ledger.record_payment(
-        LedgerEntry("CHARGE-1", order.id, USER, 150, "XTR", 2.0, Outcome.PAID)
+        LedgerEntry(
+            charge_id="CHARGE-1",
+            order_id=order.id,
+            user_id=USER,
+            amount=150,
+            currency="XTR",
+            paid_at=2.0,
+            outcome=Outcome.PAID,
+        )
     )
     await studio.orders.transition(
         order.id, {OrderState.HEADSHOT}, OrderState.PAID, charge_id="CHARGE-1"

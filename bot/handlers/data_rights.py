@@ -8,13 +8,14 @@ import logging
 from telegram import InputFile, Update
 
 from bot.context import StudioContext
-from bot.handlers.buttons import first_tap, refuse_foreign_press, view_for
+from bot.handlers.buttons import first_tap, refuse_foreign_press
 from bot.keyboards import erase_keyboard, parse_callback
 from bot.payments import refund_order
 from bot.texts import text
 from studio import keys
 from studio.domain import Studio
-from studio.erasure import abort_render, erase_user, export_user, sweep_user
+from studio.erasure import abort_render, erase_user, sweep_user
+from studio.export import export_user
 from studio.orders import PAID_STATES, PRE_PAYMENT_STATES, OrderState
 
 logger = logging.getLogger(__name__)
@@ -24,7 +25,7 @@ async def ask_delete(update: Update, context: StudioContext) -> None:
     """/delete: say what erasure means, and ask once for confirmation."""
     message = update.effective_message
     assert message is not None
-    view = await view_for(context, update.effective_user)
+    view = await context.view()
     await message.reply_text(
         text(view.lang, "delete_confirm"), reply_markup=erase_keyboard(view.lang)
     )
@@ -35,7 +36,7 @@ async def answer_delete(update: Update, context: StudioContext) -> None:
     query = update.callback_query
     assert query is not None and query.message is not None
     studio = context.studio
-    view = await view_for(context, query.from_user)
+    view = await context.view()
     if await refuse_foreign_press(query, view.lang):
         return
     choice = parse_callback(query.data).order_id  # "ask", "yes" or "no"
@@ -104,7 +105,7 @@ async def send_my_data(update: Update, context: StudioContext) -> None:
     """/mydata: everything we hold about the user, as a JSON document."""
     message = update.effective_message
     assert message is not None
-    view = await view_for(context, update.effective_user)
+    view = await context.view()
     document = await export_user(context.studio, view.user_id)
     payload = json.dumps(document, ensure_ascii=False, indent=2, sort_keys=True).encode()
     await message.reply_document(

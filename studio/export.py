@@ -1,0 +1,48 @@
+"""Access requests (/mydata): everything the service holds about a user, from its records."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from studio.crypto import KeyShredded
+from studio.domain import Studio
+
+NOT_STORED = [
+    "photo bytes (downloaded into memory only while checked or rendered)",
+    "face embeddings and identity profiles (computed in memory, never written)",
+    "your name or username",
+]
+
+
+async def export_user(studio: Studio, user_id: int) -> dict[str, Any]:
+    """Everything the service holds about the user, as one JSON-ready document (/mydata)."""
+    session = await studio.sessions.get(user_id)
+    try:
+        key = await studio.vault.existing_key(user_id)
+    except KeyShredded:
+        key = None
+    orders: list[dict[str, Any]] = []
+    for order in await studio.orders.get_many(await studio.sessions.order_ids(user_id)):
+        if order is None:
+            continue
+        photos = await studio.orders.photos(order.id, key) if key is not None else {}
+        ledger = await studio.ledger.get(order.charge_id) if order.charge_id else None
+        orders.append(
+            {
+                "order": order.model_dump(mode="json"),
+                "photos": [p.model_dump(mode="json", by_alias=True) for p in photos.values()],
+                "portraits_delivered": await studio.orders.delivery_records(order.id),
+                "payment": None
+                if ledger is None
+                else ledger.model_dump(mode="json", by_alias=True),
+            }
+        )
+    return {
+        "user_id": user_id,
+        "language": session.language,
+        "consent": None if session.consent is None else session.consent.model_dump(mode="json"),
+        "declined_at": session.declined_at or None,
+        "current_order": session.order_id or None,
+        "orders": orders,
+        "not_stored": NOT_STORED,
+    }

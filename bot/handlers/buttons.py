@@ -4,44 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from dataclasses import dataclass
 
-from telegram import CallbackQuery, User
+from telegram import CallbackQuery
 
-from bot.context import StudioContext
+from bot.context import StudioContext, UserView
 from bot.keyboards import Callback
-from bot.texts import pick_language, text
+from bot.texts import text
 from studio import keys
 from studio.domain import Studio
 from studio.orders import Order, OrderState
-from studio.sessions import ConsentRecord, Session
+from studio.sessions import ConsentRecord
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class UserView:
-    """The session, the current order (if any) and the language to answer in."""
-
-    session: Session
-    order: Order | None
-    lang: str
-
-    @property
-    def user_id(self) -> int:
-        return self.session.user_id
-
-
-async def load_view(studio: Studio, user: User) -> UserView:
-    session = await studio.sessions.get(user.id)
-    order = await studio.orders.get(session.order_id) if session.order_id else None
-    return UserView(session, order, pick_language(session.language, user.language_code))
-
-
-async def view_for(context: StudioContext, user: User | None) -> UserView:
-    if user is None:
-        raise ValueError("update without a user")
-    return await load_view(context.studio, user)
 
 
 async def start_order(studio: Studio, view: UserView, chat_id: int) -> Order:

@@ -8,7 +8,7 @@ from telegram import LabeledPrice, Update
 
 from bot import payments
 from bot.context import StudioContext
-from bot.handlers.buttons import button_order, view_for
+from bot.handlers.buttons import button_order
 from bot.keyboards import parse_callback
 from bot.packs import find_pack
 from bot.payments import STARS
@@ -29,7 +29,7 @@ async def choose_pack(update: Update, context: StudioContext) -> None:
     query = update.callback_query
     assert query is not None
     studio = context.studio
-    view = await view_for(context, query.from_user)
+    view = await context.view()
     callback = parse_callback(query.data)
     order = await button_order(context, query, view, callback, OrderState.STYLE)
     if order is None:
@@ -73,7 +73,7 @@ async def answer_pre_checkout(update: Update, context: StudioContext) -> None:
     query = update.pre_checkout_query
     assert query is not None
     studio = context.studio
-    view = await view_for(context, query.from_user)
+    view = await context.view()
     refusal = await _pre_checkout_refusal(
         studio, query.invoice_payload, query.from_user.id, query.total_amount, query.currency
     )

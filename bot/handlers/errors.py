@@ -9,7 +9,6 @@ from telegram.error import TelegramError
 
 from bot.context import StudioContext
 from bot.failures import record_failure
-from bot.handlers.buttons import view_for
 from bot.texts import text
 from studio import keys
 
@@ -27,8 +26,7 @@ async def report_error(update: object, context: StudioContext) -> None:
     if not isinstance(update, Update) or update.effective_chat is None:
         return
     try:
-        view = await view_for(context, update.effective_user)
-        lang = view.lang
+        lang = (await context.view()).lang
     except Exception:  # Redis itself may be what failed; the apology still goes out.
         lang = "en"
     try:

@@ -7,8 +7,8 @@ import logging
 from telegram import Message, Update
 from telegram.error import BadRequest
 
-from bot.context import StudioContext
-from bot.handlers.buttons import UserView, button_order, view_for
+from bot.context import StudioContext, UserView
+from bot.handlers.buttons import button_order
 from bot.intake_status import status_message
 from bot.keyboards import packs_keyboard, parse_callback
 from bot.packs import style_packs
@@ -29,14 +29,14 @@ async def receive_photo(update: Update, context: StudioContext) -> None:
     message = update.effective_message
     assert message is not None and message.photo
     largest = message.photo[-1]
-    await _take_photo(update, context, message, largest.file_id, largest.file_unique_id)
+    await _take_photo(context, message, largest.file_id, largest.file_unique_id)
 
 
 async def receive_document(update: Update, context: StudioContext) -> None:
     """A file: taken when it is a still image within the size limit."""
     message = update.effective_message
     assert message is not None and message.document is not None
-    view = await view_for(context, update.effective_user)
+    view = await context.view()
     document = message.document
     mime = (document.mime_type or "").lower()
     if mime == "image/gif":
@@ -50,14 +50,14 @@ async def receive_document(update: Update, context: StudioContext) -> None:
             text(view.lang, "document_too_large", limit_mb=MAX_UPLOAD_BYTES // (1024 * 1024))
         )
         return
-    await _take_photo(update, context, message, document.file_id, document.file_unique_id, view)
+    await _take_photo(context, message, document.file_id, document.file_unique_id)
 
 
 async def refuse_media(update: Update, context: StudioContext) -> None:
     """Animations, videos and stickers: a specific answer, nothing stored."""
     message = update.effective_message
     assert message is not None
-    view = await view_for(context, update.effective_user)
+    view = await context.view()
     if message.animation is not None:
         key = "animation_refused"
     elif message.sticker is not None:
@@ -72,7 +72,7 @@ async def receive_text(update: Update, context: StudioContext) -> None:
     message = update.effective_message
     assert message is not None
     studio = context.studio
-    view = await view_for(context, update.effective_user)
+    view = await context.view()
     order = view.order
     if not view.session.consented:
         await message.reply_text(text(view.lang, "text_no_order"))
@@ -96,15 +96,10 @@ async def receive_text(update: Update, context: StudioContext) -> None:
 
 
 async def _take_photo(
-    update: Update,
-    context: StudioContext,
-    message: Message,
-    file_id: str,
-    file_unique_id: str,
-    view: UserView | None = None,
+    context: StudioContext, message: Message, file_id: str, file_unique_id: str
 ) -> None:
     studio = context.studio
-    view = view or await view_for(context, update.effective_user)
+    view = await context.view()
     order = view.order
     if not view.session.consented:
         # Nothing about the photo is kept: not its file_id, not a record.
@@ -168,7 +163,7 @@ async def press_done(update: Update, context: StudioContext) -> None:
     query = update.callback_query
     assert query is not None
     studio = context.studio
-    view = await view_for(context, query.from_user)
+    view = await context.view()
     callback = parse_callback(query.data)
     order = await button_order(context, query, view, callback, OrderState.SELFIES)
     if order is None:

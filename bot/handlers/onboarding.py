@@ -6,15 +6,8 @@ import logging
 
 from telegram import Update
 
-from bot.context import StudioContext
-from bot.handlers.buttons import (
-    UserView,
-    consent_record,
-    first_tap,
-    refuse_foreign_press,
-    start_order,
-    view_for,
-)
+from bot.context import StudioContext, UserView
+from bot.handlers.buttons import consent_record, first_tap, refuse_foreign_press, start_order
 from bot.keyboards import (
     consent_keyboard,
     erase_keyboard,
@@ -34,7 +27,7 @@ async def start(update: Update, context: StudioContext) -> None:
     """Welcome, then consent (if not given yet) or the step the user is at."""
     assert update.effective_message is not None
     studio = context.studio
-    view = await view_for(context, update.effective_user)
+    view = await context.view()
     wait = format_wait(view.lang, await wait_for_new_order(studio))
     await update.effective_message.reply_text(
         text(
@@ -92,7 +85,7 @@ async def answer_consent(update: Update, context: StudioContext) -> None:
     query = update.callback_query
     assert query is not None and query.message is not None
     studio = context.studio
-    view = await view_for(context, query.from_user)
+    view = await context.view()
     if await refuse_foreign_press(query, view.lang):
         return
     choice = parse_callback(query.data).order_id  # "yes" / "no"
@@ -110,8 +103,7 @@ async def answer_consent(update: Update, context: StudioContext) -> None:
             query.message.chat.id,
             text(view.lang, "consent_given", version=studio.settings.policy_version),
         )
-        view.session = await studio.sessions.get(view.user_id)
-        await resume(update, context, view)
+        await resume(update, context, await context.view(fresh=True))
         return
     if view.session.consented:
         # Withdrawing consent is erasure: ask for the same confirmation as /delete.
@@ -132,7 +124,7 @@ async def show_help(update: Update, context: StudioContext) -> None:
     """/help"""
     assert update.effective_message is not None
     settings = context.studio.settings
-    view = await view_for(context, update.effective_user)
+    view = await context.view()
     await update.effective_message.reply_text(
         text(
             view.lang,
@@ -149,7 +141,7 @@ async def show_privacy(update: Update, context: StudioContext) -> None:
     """/privacy: the full policy, worded from what the code does."""
     assert update.effective_message is not None
     settings = context.studio.settings
-    view = await view_for(context, update.effective_user)
+    view = await context.view()
     await update.effective_message.reply_text(
         text(
             view.lang,
@@ -167,7 +159,7 @@ async def show_paysupport(update: Update, context: StudioContext) -> None:
     """/paysupport: the refund policy and how to ask (Telegram requires this command)."""
     assert update.effective_message is not None
     settings = context.studio.settings
-    view = await view_for(context, update.effective_user)
+    view = await context.view()
     await update.effective_message.reply_text(
         text(view.lang, "paysupport", price=settings.price_stars, support=settings.support_contact)
     )
@@ -176,7 +168,7 @@ async def show_paysupport(update: Update, context: StudioContext) -> None:
 async def choose_language(update: Update, context: StudioContext) -> None:
     """/language"""
     assert update.effective_message is not None
-    view = await view_for(context, update.effective_user)
+    view = await context.view()
     await update.effective_message.reply_text(
         text(view.lang, "choose_language"), reply_markup=language_keyboard()
     )
@@ -192,7 +184,7 @@ async def set_language(update: Update, context: StudioContext) -> None:
         return
     studio = context.studio
     await studio.sessions.set_language(query.from_user.id, lang)
-    view = await view_for(context, query.from_user)
+    view = await context.view(fresh=True)
     if view.order is not None:
         await studio.orders.update(view.order.id, lang=lang)
     await query.answer(text(lang, "language_set"))

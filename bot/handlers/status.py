@@ -7,7 +7,7 @@ import logging
 from telegram import Update
 
 from bot.context import StudioContext
-from bot.handlers.buttons import start_order, view_for
+from bot.handlers.buttons import start_order
 from bot.texts import format_wait, text
 from bot.waiting import place_and_eta
 from studio import keys
@@ -21,7 +21,7 @@ async def show_status(update: Update, context: StudioContext) -> None:
     message = update.effective_message
     assert message is not None
     studio = context.studio
-    view = await view_for(context, update.effective_user)
+    view = await context.view()
     order = view.order
     if order is None:
         await message.reply_text(text(view.lang, "status_none"))
@@ -65,7 +65,7 @@ async def cancel_order(update: Update, context: StudioContext) -> None:
     message = update.effective_message
     assert message is not None and update.effective_chat is not None
     studio = context.studio
-    view = await view_for(context, update.effective_user)
+    view = await context.view()
     order = view.order
     if not view.session.consented or order is None or order.state not in PRE_PAYMENT_STATES:
         if order is not None and order.state in PAID_STATES:

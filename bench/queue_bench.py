@@ -27,13 +27,13 @@ from arq.constants import in_progress_key_prefix
 from pydantic import SecretStr
 
 from bot.client import make_bot
-from bot.queue_notices import notify_queue_positions, orders_at_positions
+from bot.queue_notices import notify_queue_positions
 from emulator.app import EmulatorConfig, create_app
 from emulator.client import EmulatorClient
 from studio import keys
 from studio.domain import Studio
 from studio.orders import Order, OrderState
-from studio.queue import enqueue_render, queue_position
+from studio.queue import enqueue_render, orders_at_positions, queue_position
 from studio.settings import Settings
 
 TOKEN = "123456:BENCH"

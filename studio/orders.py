@@ -307,6 +307,11 @@ class OrderStore:
         raw = await self._redis.zrangebyscore(keys.CLOSED_ORDERS, "-inf", cutoff)
         return [m.decode() for m in raw]
 
+    async def reindex(self, order_id: str) -> None:
+        """Put the order on the one list its state belongs on (an erased order on none)."""
+        if await self._move(order_id, None, None) is None:
+            await self.unlist(order_id)
+
     async def unlist(self, order_id: str) -> None:
         """Drop an index entry whose order is gone or no longer belongs on that list."""
         async with self._redis.pipeline(transaction=True) as pipe:

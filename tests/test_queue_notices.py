@@ -5,8 +5,8 @@ from __future__ import annotations
 from arq.constants import in_progress_key_prefix
 from redis.asyncio import Redis
 
-from bot.queue_notices import THRESHOLDS, notify_queue_positions, orders_at_positions
-from studio.queue import queue_position
+from bot.queue_notices import THRESHOLDS, notify_queue_positions
+from studio.queue import orders_at_positions, queue_position
 from tests.fixtures.emulator import RunningEmulator
 from tests.render_support import StudioBot, make_queued_order
 

@@ -27,7 +27,14 @@ from bot.client import make_bot
 from bot.context import STUDIO_KEY, StudioApplication, StudioContext
 from bot.handlers import checkout, data_rights, intake, onboarding, status
 from bot.handlers.errors import report_error
-from bot.keyboards import CONSENT, DONE, ERASE, LANGUAGE, PACK
+from bot.keyboards import (
+    SEPARATOR,
+    ConsentAnswer,
+    DonePress,
+    EraseAnswer,
+    LanguageChoice,
+    PackChoice,
+)
 from bot.per_user_updates import PerUserUpdateProcessor
 from bot.texts import LANGUAGES, text
 from studio import keys
@@ -78,11 +85,14 @@ def add_handlers(application: StudioApplication) -> None:
         ("mydata", data_rights.send_my_data),
     ):
         application.add_handler(CommandHandler(name, callback))
-    application.add_handler(CallbackQueryHandler(onboarding.answer_consent, pattern=f"^{CONSENT}:"))
-    application.add_handler(CallbackQueryHandler(onboarding.set_language, pattern=f"^{LANGUAGE}:"))
-    application.add_handler(CallbackQueryHandler(intake.press_done, pattern=f"^{DONE}:"))
-    application.add_handler(CallbackQueryHandler(data_rights.answer_delete, pattern=f"^{ERASE}:"))
-    application.add_handler(CallbackQueryHandler(checkout.choose_pack, pattern=f"^{PACK}:"))
+    for prefix, callback in (
+        (ConsentAnswer.PREFIX, onboarding.answer_consent),
+        (LanguageChoice.PREFIX, onboarding.set_language),
+        (DonePress.PREFIX, intake.press_done),
+        (EraseAnswer.PREFIX, data_rights.answer_delete),
+        (PackChoice.PREFIX, checkout.choose_pack),
+    ):
+        application.add_handler(CallbackQueryHandler(callback, pattern=f"^{prefix}{SEPARATOR}"))
     application.add_handler(PreCheckoutQueryHandler(checkout.answer_pre_checkout))
     application.add_handler(MessageHandler(filters.SUCCESSFUL_PAYMENT, checkout.receive_payment))
     # Order matters: an animation message also carries a document.

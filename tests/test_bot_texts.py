@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
+from pathlib import Path
+from typing import Any
 
-from bot.keyboards import MAX_CALLBACK_BYTES, packs_keyboard
+import pytest
+
+from bot.keyboards import (
+    MAX_CALLBACK_BYTES,
+    ConsentAnswer,
+    DonePress,
+    EraseAnswer,
+    LanguageChoice,
+    PackChoice,
+    packs_keyboard,
+)
 from bot.packs import style_packs
 from bot.texts import CATALOGUES, format_wait, pick_language, placeholders, text
 
@@ -44,6 +57,63 @@ def test_at_least_four_packs_with_names_and_descriptions_in_both_languages() -> 
     for row in keyboard.inline_keyboard:
         data = row[0].callback_data
         assert isinstance(data, str) and len(data.encode()) <= MAX_CALLBACK_BYTES
+
+
+def test_callback_data_keeps_its_wire_format_and_parses_back() -> None:
+    buttons: list[tuple[Any, str]] = [
+        (ConsentAnswer(agreed=True), "consent:yes"),
+        (ConsentAnswer(agreed=False), "consent:no"),
+        (LanguageChoice("zh"), "lang:zh"),
+        (DonePress("A1b2"), "done:A1b2"),
+        (PackChoice("A1b2", "studio"), "pack:A1b2:studio"),
+        (EraseAnswer("ask"), "erase:ask"),
+        (EraseAnswer("yes"), "erase:yes"),
+        (EraseAnswer("no"), "erase:no"),
+    ]
+    for button, data in buttons:
+        assert button.data == data
+        assert type(button).parse(data) == button
+
+
+@pytest.mark.parametrize(
+    "kind, data",
+    [
+        (ConsentAnswer, "consent:maybe"),
+        (ConsentAnswer, "lang:zh"),
+        (LanguageChoice, "lang:de"),
+        (DonePress, "done:"),
+        (PackChoice, "pack:A1b2"),
+        (PackChoice, "pack:A1b2:studio:extra"),
+        (EraseAnswer, "erase:all"),
+        (EraseAnswer, None),
+    ],
+)
+def test_malformed_callback_data_parses_to_none(kind: type[DonePress], data: str | None) -> None:
+    assert kind.parse(data) is None
+
+
+def test_callback_data_over_64_bytes_is_refused() -> None:
+    with pytest.raises(ValueError, match="64 bytes"):
+        _ = PackChoice("A" * 60, "studio").data
+
+
+def test_only_the_application_imports_the_handlers() -> None:
+    root = Path(__file__).resolve().parent.parent
+    folders = [
+        p for p in root.iterdir() if p.is_dir() and p.name[0] not in "._" and p.name != "tests"
+    ]
+    importers = set()
+    for path in [*root.glob("*.py"), *(p for folder in folders for p in folder.rglob("*.py"))]:
+        relative = path.relative_to(root)
+        if relative.parts[:2] == ("bot", "handlers"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            if any(name == "bot.handlers" or name.startswith("bot.handlers.") for name in names):
+                importers.add(str(relative))
+    assert importers == {"bot/app.py"}
 
 
 def test_every_reason_code_of_the_checks_has_a_translation() -> None:

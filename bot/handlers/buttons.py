@@ -8,7 +8,6 @@ import logging
 from telegram import CallbackQuery
 
 from bot.context import StudioContext, UserView
-from bot.keyboards import Callback
 from bot.texts import text
 from studio import keys
 from studio.domain import Studio
@@ -59,7 +58,7 @@ async def button_order(
     context: StudioContext,
     query: CallbackQuery,
     view: UserView,
-    callback: Callback,
+    order_id: str | None,
     expected: OrderState,
 ) -> Order | None:
     """The order a button acts on, or None after answering why the press is refused.
@@ -69,7 +68,7 @@ async def button_order(
     """
     if await refuse_foreign_press(query, view.lang):
         return None
-    order = await context.studio.orders.get(callback.order_id) if callback.order_id else None
+    order = await context.studio.orders.get(order_id) if order_id else None
     if order is not None and order.user_id != query.from_user.id:
         await query.answer(text(view.lang, "button_not_yours"), show_alert=True)
         return None

@@ -9,7 +9,7 @@ from telegram import LabeledPrice, Update
 from bot import payments
 from bot.context import StudioContext
 from bot.handlers.buttons import button_order
-from bot.keyboards import parse_callback
+from bot.keyboards import PackChoice
 from bot.packs import find_pack
 from bot.payments import STARS
 from bot.texts import text
@@ -30,11 +30,12 @@ async def choose_pack(update: Update, context: StudioContext) -> None:
     assert query is not None
     studio = context.studio
     view = await context.view()
-    callback = parse_callback(query.data)
-    order = await button_order(context, query, view, callback, OrderState.STYLE)
+    choice = PackChoice.parse(query.data)
+    order_id = choice.order_id if choice is not None else None
+    order = await button_order(context, query, view, order_id, OrderState.STYLE)
     if order is None:
         return
-    pack = find_pack(callback.args[1]) if len(callback.args) > 1 else None
+    pack = find_pack(choice.pack_id) if choice is not None else None
     if pack is None:
         await query.answer(text(view.lang, "button_stale"), show_alert=True)
         return

@@ -9,7 +9,7 @@ from telegram import InputFile, Update
 
 from bot.context import StudioContext
 from bot.handlers.buttons import first_tap, refuse_foreign_press
-from bot.keyboards import erase_keyboard, parse_callback
+from bot.keyboards import EraseAnswer, erase_keyboard
 from bot.payments import refund_order
 from bot.texts import text
 from studio import keys
@@ -39,8 +39,11 @@ async def answer_delete(update: Update, context: StudioContext) -> None:
     view = await context.view()
     if await refuse_foreign_press(query, view.lang):
         return
-    choice = parse_callback(query.data).order_id  # "ask", "yes" or "no"
-    if choice == "ask":
+    answer = EraseAnswer.parse(query.data)
+    if answer is None:
+        await query.answer()
+        return
+    if answer.choice == "ask":
         await query.answer()
         await context.bot.send_message(
             query.message.chat.id,
@@ -53,7 +56,7 @@ async def answer_delete(update: Update, context: StudioContext) -> None:
         return
     await query.answer()
     await query.edit_message_reply_markup(reply_markup=None)
-    if choice != "yes":
+    if answer.choice == "no":
         await context.bot.send_message(query.message.chat.id, text(view.lang, "delete_kept"))
         return
     refunded = await stop_orders(studio, context, view.user_id)

@@ -10,7 +10,7 @@ from telegram.error import BadRequest
 from bot.context import StudioContext, UserView
 from bot.handlers.buttons import button_order
 from bot.intake_status import status_message
-from bot.keyboards import packs_keyboard, parse_callback
+from bot.keyboards import DonePress, packs_keyboard
 from bot.packs import style_packs
 from bot.texts import text
 from studio import keys
@@ -164,8 +164,9 @@ async def press_done(update: Update, context: StudioContext) -> None:
     assert query is not None
     studio = context.studio
     view = await context.view()
-    callback = parse_callback(query.data)
-    order = await button_order(context, query, view, callback, OrderState.SELFIES)
+    press = DonePress.parse(query.data)
+    order_id = press.order_id if press is not None else None
+    order = await button_order(context, query, view, order_id, OrderState.SELFIES)
     if order is None:
         return
     key = await studio.vault.key_for(view.user_id)

@@ -9,13 +9,14 @@ from telegram import Update
 from bot.context import StudioContext, UserView
 from bot.handlers.buttons import consent_record, first_tap, refuse_foreign_press, start_order
 from bot.keyboards import (
+    ConsentAnswer,
+    LanguageChoice,
     consent_keyboard,
     erase_keyboard,
     language_keyboard,
-    parse_callback,
     withdraw_keyboard,
 )
-from bot.texts import LANGUAGES, format_wait, text
+from bot.texts import format_wait, text
 from bot.waiting import wait_for_new_order
 from studio.domain import Studio
 from studio.orders import PAID_STATES, TERMINAL_STATES, OrderState
@@ -88,11 +89,14 @@ async def answer_consent(update: Update, context: StudioContext) -> None:
     view = await context.view()
     if await refuse_foreign_press(query, view.lang):
         return
-    choice = parse_callback(query.data).order_id  # "yes" / "no"
+    answer = ConsentAnswer.parse(query.data)
+    if answer is None:
+        await query.answer()
+        return
     if not await first_tap(studio, view.user_id, f"consent:{query.message.message_id}"):
         await query.answer(text(view.lang, "button_already_done"))
         return
-    if choice == "yes":
+    if answer.agreed:
         if view.session.consented and view.order is not None:
             await query.answer(text(view.lang, "button_already_done"))
             return
@@ -178,10 +182,11 @@ async def set_language(update: Update, context: StudioContext) -> None:
     """The language buttons: stored in the session; the current order follows."""
     query = update.callback_query
     assert query is not None
-    lang = parse_callback(query.data).order_id
-    if lang not in LANGUAGES:
+    choice = LanguageChoice.parse(query.data)
+    if choice is None:
         await query.answer()
         return
+    lang = choice.lang
     studio = context.studio
     await studio.sessions.set_language(query.from_user.id, lang)
     view = await context.view(fresh=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 
 from telegram import CallbackQuery
@@ -12,7 +11,6 @@ from bot.texts import text
 from studio import keys
 from studio.domain import Studio
 from studio.orders import Order, OrderState
-from studio.sessions import ConsentRecord
 
 logger = logging.getLogger(__name__)
 
@@ -24,20 +22,6 @@ async def start_order(studio: Studio, view: UserView, chat_id: int) -> Order:
     view.order = order
     view.session.order_id = order.id
     return order
-
-
-def consent_record(studio: Studio, lang: str) -> ConsentRecord:
-    """What the user agreed to: the policy version and a hash of the exact screen shown."""
-    shown = text(lang, "consent", intake_hours=_hours(studio.settings.intake_ttl_hours))
-    return ConsentRecord(
-        policy_version=studio.settings.policy_version,
-        text_sha256=hashlib.sha256(shown.encode()).hexdigest(),
-        agreed_at=studio.clock.now(),
-    )
-
-
-def _hours(value: float) -> str:
-    return f"{value:g}"
 
 
 async def first_tap(studio: Studio, user_id: int, token: str) -> bool:

@@ -6,8 +6,9 @@ import logging
 
 from telegram import Update
 
+from bot.consent import consent_record, consent_text
 from bot.context import StudioContext, UserView
-from bot.handlers.buttons import consent_record, first_tap, refuse_foreign_press, start_order
+from bot.handlers.buttons import first_tap, refuse_foreign_press, start_order
 from bot.keyboards import (
     ConsentAnswer,
     LanguageChoice,
@@ -18,7 +19,6 @@ from bot.keyboards import (
 )
 from bot.texts import format_wait, text
 from bot.waiting import wait_for_new_order
-from studio.domain import Studio
 from studio.orders import PAID_STATES, TERMINAL_STATES, OrderState
 
 logger = logging.getLogger(__name__)
@@ -42,14 +42,10 @@ async def start(update: Update, context: StudioContext) -> None:
     )
     if not view.session.consented:
         await update.effective_message.reply_text(
-            consent_text(studio, view.lang), reply_markup=consent_keyboard(view.lang)
+            consent_text(studio.settings, view.lang), reply_markup=consent_keyboard(view.lang)
         )
         return
     await resume(update, context, view)
-
-
-def consent_text(studio: Studio, lang: str) -> str:
-    return text(lang, "consent", intake_hours=f"{studio.settings.intake_ttl_hours:g}")
 
 
 async def resume(update: Update, context: StudioContext, view: UserView) -> None:
@@ -100,7 +96,8 @@ async def answer_consent(update: Update, context: StudioContext) -> None:
         if view.session.consented and view.order is not None:
             await query.answer(text(view.lang, "button_already_done"))
             return
-        await studio.sessions.record_consent(view.user_id, consent_record(studio, view.lang))
+        record = consent_record(studio.settings, view.lang, studio.clock.now())
+        await studio.sessions.record_consent(view.user_id, record)
         await query.answer()
         await query.edit_message_reply_markup(reply_markup=None)
         await context.bot.send_message(

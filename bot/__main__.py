@@ -1,10 +1,4 @@
-"""`python -m bot`: run the bot, on a webhook when WEBHOOK_URL is set, else with long polling.
-
-SIGTERM and SIGINT stop it within a bounded time even when the Bot API does not answer:
-PTB's polling shutdown makes one last getUpdates whose read timeout is the long-poll one
-(30 s), which is what kept the bot alive past the demo's 20 s wait (the demo's emulator
-shares the demo's event loop, and that loop is blocked while the demo waits for us).
-"""
+"""`python -m bot`: run the bot, on a webhook when WEBHOOK_URL is set, else with long polling."""
 
 from __future__ import annotations
 
@@ -25,8 +19,9 @@ from studio.settings import Settings
 
 logger = logging.getLogger(__name__)
 
-# The final getUpdates only confirms updates already handed over; Redis dedupe covers a
-# redelivery, so it is not worth waiting long for.
+# PTB's polling shutdown makes one last getUpdates with the long-poll read timeout (30 s), so a
+# Bot API that does not answer would hold SIGTERM and SIGINT that long. That call only confirms
+# updates already handed over, and Redis dedupe covers a redelivery: not worth waiting for.
 POLL_STOP_S = 3.0
 # aiohttp waits this long for webhook requests in flight; ours answer in milliseconds.
 HTTP_SHUTDOWN_S = 2.0

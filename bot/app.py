@@ -1,8 +1,4 @@
-"""The bot application: handlers, per-user ordering, update dedupe, commands menu.
-
-All conversation state lives in Redis (through `Studio`); the Application holds none, so any
-number of replicas can serve any user, and a restart loses nothing.
-"""
+"""The bot application: handlers, per-user ordering, update dedupe, commands menu."""
 
 from __future__ import annotations
 
@@ -66,6 +62,8 @@ def build_application(settings: Settings, studio: Studio) -> StudioApplication:
         .concurrent_updates(PerUserUpdateProcessor(settings.bot_concurrency))
         .build()
     )
+    # All conversation state lives in Redis (through `Studio`); the Application holds none, so
+    # any number of replicas can serve any user, and a restart loses nothing.
     application.bot_data[STUDIO_KEY] = studio
     add_handlers(application)
     return application

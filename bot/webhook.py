@@ -1,10 +1,4 @@
-"""Webhook mode: an aiohttp server that hands Telegram's POSTs to the PTB Application.
-
-Any replica serves any update: the Application keeps no state of its own, and the
-duplicate-update guard in bot/app.py makes a redelivery to a second replica harmless.
-Most updates are queued and answered at once; payments are handled before the answer, and a
-failure answers 500 so that Telegram delivers them again.
-"""
+"""Webhook mode: an aiohttp server that hands Telegram's POSTs to the PTB Application."""
 
 from __future__ import annotations
 
@@ -49,6 +43,8 @@ def create_webhook_app(application: StudioApplication, settings: Settings) -> we
     secret = settings.webhook_secret.get_secret_value()
     if not secret:
         raise ValueError("webhook mode needs WEBHOOK_SECRET")
+    # Any replica serves any update: the Application keeps no state of its own, and the
+    # duplicate-update guard in bot/app.py makes a redelivery to a second replica harmless.
     app = web.Application()
     app[APPLICATION] = application
     app[STUDIO] = application.bot_data[STUDIO_KEY]
@@ -66,7 +62,7 @@ def webhook_path(url: str) -> str:
 
 
 async def receive_update(request: web.Request) -> web.Response:
-    """Queue one update for the Application's update processor and answer at once."""
+    """Queue one update and answer at once; a payment is handled first, and a failure is a 500."""
     given = request.headers.get(SECRET_HEADER, "").encode()
     if not hmac.compare_digest(given, request.app[SECRET]):
         logger.warning("webhook call without the right secret token from %s", request.remote)

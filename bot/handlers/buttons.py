@@ -1,4 +1,4 @@
-"""Where a user is in the flow, read fresh from Redis on every update."""
+"""What the button handlers share: tap dedupe, and refusing foreign, stale or repeated presses."""
 
 from __future__ import annotations
 
@@ -45,11 +45,7 @@ async def button_order(
     order_id: str | None,
     expected: OrderState,
 ) -> Order | None:
-    """The order a button acts on, or None after answering why the press is refused.
-
-    Refused: a message from another chat, an order of another user, an order that is no
-    longer the user's current one or no longer in the state the button belongs to.
-    """
+    """The user's current order in the button's state, or None after saying why it is not."""
     if await refuse_foreign_press(query, view.lang):
         return None
     order = await context.studio.orders.get(order_id) if order_id else None

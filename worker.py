@@ -1,7 +1,8 @@
 """arq glue: the intake (CPU) and render (GPU) workers, their jobs and cron schedule.
 
 Run with `python worker.py intake` or `python worker.py render`. Job code lives in `jobs/`;
-resources are opened in `on_startup`, kept in `ctx`, and closed in `on_shutdown`.
+resources are opened in `on_startup`, kept in `ctx` (see jobs/resources.py), and closed in
+`on_shutdown`.
 """
 
 from __future__ import annotations
@@ -11,16 +12,24 @@ import logging
 import os
 import socket
 import uuid
+from functools import partial
 from typing import Any, ClassVar
 
 from arq import cron
-from arq.typing import WorkerSettingsBase
-from arq.utils import import_string
-from arq.worker import Function, Worker, create_worker, func
+from arq.worker import Worker, create_worker, func
 
 from jobs.intake import CHECK_PHOTO_MAX_TRIES
+from jobs.resources import start_intake, start_render, stop
 from studio import keys
-from studio.queue import CHECK_PHOTO, FLUSH_INTAKE_STATUS, RENDER_ORDER, deserialize, serialize
+from studio.clock import Clock
+from studio.queue import (
+    CHECK_PHOTO,
+    FLUSH_INTAKE_STATUS,
+    RENDER_ORDER,
+    deserialize,
+    redis_settings,
+    serialize,
+)
 from studio.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -30,22 +39,6 @@ class IntakeWorker:
     """CPU worker: checks each received photo and keeps the user's intake status message fresh."""
 
     queue_name = keys.INTAKE_QUEUE
-    functions: ClassVar[list[Function]] = [
-        func(
-            "jobs.intake.check_photo",
-            name=CHECK_PHOTO,
-            max_tries=CHECK_PHOTO_MAX_TRIES,
-            timeout=120,
-            keep_result=0,
-        ),
-        func(
-            "jobs.intake.flush_intake_status",
-            name=FLUSH_INTAKE_STATUS,
-            max_tries=3,
-            timeout=60,
-            keep_result=0,
-        ),
-    ]
     cron_jobs: ClassVar[list[Any]] = [
         cron(
             "jobs.reconcile.reconcile",
@@ -56,14 +49,14 @@ class IntakeWorker:
             timeout=120,
         ),
         cron(
-            "jobs.payments.reconcile_payments",
+            "jobs.reconcile.reconcile_payments",
             name="reconcile_payments",
             second=45,
             unique=True,
             timeout=120,
         ),
         cron(
-            "jobs.reconcile.purge_expired",
+            "jobs.retention.purge_expired",
             name="purge_expired",
             minute=set(range(0, 60, 5)),
             second=15,
@@ -71,8 +64,7 @@ class IntakeWorker:
             timeout=300,
         ),
     ]
-    on_startup = "jobs.resources.start_intake"
-    on_shutdown = "jobs.resources.stop"
+    on_shutdown = staticmethod(stop)
     max_jobs = 8
     job_timeout = 120
     max_tries = 3
@@ -81,68 +73,82 @@ class IntakeWorker:
     job_serializer = staticmethod(serialize)
     job_deserializer = staticmethod(deserialize)
 
+    @staticmethod
+    def configured(settings: Settings, clock: Clock | None) -> dict[str, Any]:
+        """The options that take the settings: job functions and startup."""
+        return {
+            "functions": [
+                func(
+                    "jobs.intake.check_photo",
+                    name=CHECK_PHOTO,
+                    max_tries=CHECK_PHOTO_MAX_TRIES,
+                    timeout=120,
+                    keep_result=0,
+                ),
+                func(
+                    "jobs.intake.flush_intake_status",
+                    name=FLUSH_INTAKE_STATUS,
+                    max_tries=3,
+                    timeout=60,
+                    keep_result=0,
+                ),
+            ],
+            "on_startup": partial(start_intake, settings=settings, clock=clock),
+        }
+
 
 class RenderWorker:
     """GPU worker: one render at a time per GPU; models are loaded once at startup."""
 
     queue_name = keys.RENDER_QUEUE
-    functions: ClassVar[list[Function]] = [
-        func(
-            "jobs.render.render_order",
-            name=RENDER_ORDER,
-            max_tries=3,
-            timeout=1800,
-            keep_result=3600,
-        ),
-    ]
-    on_startup = "jobs.resources.start_render"
-    on_shutdown = "jobs.resources.stop"
+    on_shutdown = staticmethod(stop)
     max_jobs = 1
-    job_timeout = 1800
-    max_tries = 3
     keep_result = 3600
     allow_abort_jobs = True  # /delete aborts a running render
     job_serializer = staticmethod(serialize)
     job_deserializer = staticmethod(deserialize)
 
+    @staticmethod
+    def configured(settings: Settings, clock: Clock | None) -> dict[str, Any]:
+        """The options that take the settings: the render job's tries and timeout, startup."""
+        # One health key per process, so the ETA can count live render workers.
+        worker_name = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        return {
+            "functions": [
+                func(
+                    "jobs.render.render_order",
+                    name=RENDER_ORDER,
+                    max_tries=settings.render_max_tries,
+                    timeout=settings.render_job_timeout_s,
+                    keep_result=RenderWorker.keep_result,
+                ),
+            ],
+            "on_startup": partial(start_render, settings=settings, clock=clock),
+            "health_check_key": keys.RENDER_HEALTH_PREFIX + worker_name,
+        }
 
-WORKERS: dict[str, type] = {"intake": IntakeWorker, "render": RenderWorker}
+
+WORKERS: dict[str, type[IntakeWorker] | type[RenderWorker]] = {
+    "intake": IntakeWorker,
+    "render": RenderWorker,
+}
 
 
 def build_worker(kind: str, settings: Settings, **overrides: Any) -> Worker:
-    """A configured arq Worker; `overrides` (burst, ctx additions, ...) are for tests and tools."""
-    from studio.queue import redis_settings
-
+    """A configured arq Worker; `overrides` (burst, a test clock in ctx, ...) are for tests."""
     cls = WORKERS[kind]
-    extra_ctx = overrides.pop("ctx", {})
+    extra_ctx = dict(overrides.pop("ctx", {}))
+    clock: Clock | None = extra_ctx.pop("clock", None)
     options: dict[str, Any] = {
         "redis_settings": redis_settings(settings),
-        "ctx": {"settings": settings, **extra_ctx},
+        "ctx": extra_ctx,
         "health_check_interval": settings.health_check_interval_s,
+        **cls.configured(settings, clock),
     }
-    # arq calls these hooks, it does not import them: resolve the dotted paths here.
-    for hook in ("on_startup", "on_shutdown"):
-        if isinstance(getattr(cls, hook, None), str):
-            options[hook] = import_string(getattr(cls, hook))
-    if kind == "render":
-        options["job_timeout"] = settings.render_job_timeout_s
-        options["max_tries"] = settings.render_max_tries
-        # A func()'s own timeout/max_tries win over the worker's: the settings must reach it.
-        options["functions"] = [
-            func(
-                "jobs.render.render_order",
-                name=RENDER_ORDER,
-                max_tries=settings.render_max_tries,
-                timeout=settings.render_job_timeout_s,
-                keep_result=RenderWorker.keep_result,
-            ),
-        ]
-        # One health key per process, so the ETA can count live render workers.
-        worker_name = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-        options["health_check_key"] = keys.RENDER_HEALTH_PREFIX + worker_name
     options.update(overrides)
-    settings_cls: type[WorkerSettingsBase] = cls
-    return create_worker(settings_cls, **options)
+    # The class's attributes are the fixed options (arq's settings-class protocol wants
+    # `functions` there too, so pass them as the mapping arq also accepts).
+    return create_worker(dict(vars(cls)), **options)
 
 
 def main() -> None:

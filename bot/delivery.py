@@ -27,6 +27,7 @@ from redis.asyncio import Redis
 from telegram import Bot, InputMediaPhoto, Message
 from telegram.error import NetworkError, RetryAfter, TimedOut
 
+from bot.client import retry_after_seconds
 from bot.texts import text
 from studio import keys
 from studio.orders import Order
@@ -207,7 +208,7 @@ async def _send_once(
             raise  # maybe delivered: the "sending" record stays, so it is never resent
         except RetryAfter as error:
             await log.clear(fields)
-            wait = _seconds(error.retry_after)
+            wait = retry_after_seconds(error)
             if attempt == SEND_ATTEMPTS:
                 raise
             logger.info("delivery flood-limited, waiting %.1fs", wait)
@@ -228,10 +229,3 @@ async def _send_once(
         await log.mark(fields, Sent.SENT, [m.message_id for m in messages])
         return messages
     raise AssertionError("unreachable")
-
-
-def _seconds(value: object) -> float:
-    total_seconds = getattr(value, "total_seconds", None)
-    if callable(total_seconds):
-        return float(total_seconds())
-    return float(value)  # type: ignore[arg-type]

@@ -1,12 +1,29 @@
-"""The one intake status message per order: its text and its Done button."""
+"""The one intake status message per order: its text and Done button, sending and refreshing it.
+
+The message is sent when the headshot is accepted and then edited, at most about once a second
+(Telegram allows ~1 edit/s/chat), as the selfie checks land; a digest of what it shows skips
+edits that would change nothing.
+"""
 
 from __future__ import annotations
 
-from telegram import InlineKeyboardMarkup
+import hashlib
+import json
+import time
 
+from telegram import Bot, InlineKeyboardMarkup
+
+from bot.client import edit_text
 from bot.keyboards import done_keyboard
 from bot.texts import CATALOGUES, text
-from studio.orders import PhotoSummary
+from studio import keys
+from studio.crypto import KeyShredded, UserKey
+from studio.domain import Studio
+from studio.orders import Order, OrderState, PhotoSummary
+from studio.queue import FLUSH_INTAKE_STATUS
+
+# Results landing within one second share one status edit.
+STATUS_REFRESH_S = 1.0
 
 
 def reason_text(lang: str, reason: str) -> str:
@@ -39,3 +56,103 @@ def status_message(
         return "\n".join(lines), done_keyboard(lang, order_id)
     lines.append(text(lang, "status_more", missing=needed - summary.accepted))
     return "\n".join(lines), None
+
+
+async def refuse_headshot(studio: Studio, bot: Bot, order: Order, reason: str) -> None:
+    """Say why the headshot was refused, unless the order has moved on meanwhile."""
+    if (await studio.orders.get(order.id) or order).state is OrderState.HEADSHOT:
+        lang = order.lang
+        await bot.send_message(
+            order.chat_id, text(lang, "headshot_rejected", reason=reason_text(lang, reason))
+        )
+
+
+async def open_selfie_step(studio: Studio, bot: Bot, order: Order, key: UserKey) -> None:
+    """The headshot was accepted: ask for selfies and send the status message."""
+    settings = studio.settings
+    lang = order.lang
+    try:
+        await bot.send_message(
+            order.chat_id,
+            text(
+                lang,
+                "headshot_accepted",
+                min_selfies=settings.min_selfies,
+                max_selfies=settings.max_selfies,
+            ),
+        )
+        summary = await studio.orders.summary(order.id, key)
+        body, markup = status_message(lang, order.id, summary, settings.min_selfies)
+        await _send_status(studio, bot, order, body, markup)
+    finally:
+        # Selfies may have been sent together with the headshot and checked already; and if
+        # the status message could not be sent, the refresh sends it (status_message_id is 0).
+        await schedule_status_refresh(studio, order.id)
+
+
+async def schedule_status_refresh(studio: Studio, order_id: str) -> None:
+    """One status edit per order per second, however many results arrive in it."""
+    bucket = int(time.time() / STATUS_REFRESH_S)
+    await studio.redis.enqueue_job(
+        FLUSH_INTAKE_STATUS,
+        order_id,
+        _job_id=f"flush:{order_id}:{bucket}",
+        _defer_by=STATUS_REFRESH_S,
+        _queue_name=keys.INTAKE_QUEUE,
+    )
+
+
+async def refresh_status(studio: Studio, bot: Bot, order_id: str) -> None:
+    """Edit the user's one status message to the current counts (skipped when unchanged)."""
+    order = await studio.orders.get(order_id)
+    if order is None or order.state is not OrderState.SELFIES:
+        return
+    try:
+        key = await studio.vault.existing_key(order.user_id)
+    except KeyShredded:
+        return
+    summary = await studio.orders.summary(order_id, key)
+    body, markup = status_message(order.lang, order_id, summary, studio.settings.min_selfies)
+    if not order.status_message_id:
+        # The headshot's announcement could not send the status message: send it now (unless
+        # that announcement has just sent it after all).
+        fresh = await studio.orders.get(order_id)
+        if fresh is not None and fresh.state is OrderState.SELFIES and not fresh.status_message_id:
+            await _send_status(studio, bot, fresh, body, markup)
+        return
+    digest = _digest(body, markup)
+    if (await studio.redis.get(keys.status_shown(order_id))) == digest.encode():
+        return
+    # Done may have been pressed while we counted; its edit must not be overwritten.
+    fresh = await studio.orders.get(order_id)
+    if fresh is None or fresh.state is not OrderState.SELFIES:
+        return
+    await edit_text(bot, order.chat_id, order.status_message_id, body, markup)
+    await _remember_shown(studio, order_id, digest)
+    # Done may have been pressed while this edit waited for its slot; then ours landed last and
+    # shows a stale button, so put back the closing text the Done handler wrote.
+    after = await studio.orders.get(order_id)
+    if after is not None and after.state is not OrderState.SELFIES:
+        closing, _ = status_message(
+            order.lang, order_id, summary, studio.settings.min_selfies, done=True
+        )
+        await edit_text(bot, order.chat_id, order.status_message_id, closing)
+
+
+async def _send_status(
+    studio: Studio, bot: Bot, order: Order, body: str, markup: InlineKeyboardMarkup | None
+) -> None:
+    """Send a new intake status message and make it the one that later refreshes edit."""
+    sent = await bot.send_message(order.chat_id, body, reply_markup=markup)
+    await studio.orders.update(order.id, status_message_id=sent.message_id)
+    await _remember_shown(studio, order.id, _digest(body, markup))
+
+
+async def _remember_shown(studio: Studio, order_id: str, digest: str) -> None:
+    ttl_ms = int(keys.STATUS_SHOWN_TTL.total_seconds() * 1000)
+    await studio.redis.set(keys.status_shown(order_id), digest.encode(), px=ttl_ms)
+
+
+def _digest(body: str, markup: InlineKeyboardMarkup | None) -> str:
+    shown = json.dumps([body, markup.to_dict() if markup else None], sort_keys=True)
+    return hashlib.sha256(shown.encode()).hexdigest()

@@ -1,1 +1,2 @@
-"""arq job functions; `worker.py` registers them. Each job gets its resources from `ctx`."""
+"""arq job functions; `worker.py` registers them. Each job takes its resources from `ctx`
+through `jobs.resources.resources`."""

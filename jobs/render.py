@@ -23,14 +23,17 @@ from typing import Any
 
 from arq.worker import Retry
 from telegram import Bot
-from telegram.error import BadRequest, TelegramError
+from telegram.error import TelegramError
 
+from bot.client import edit_text
 from bot.delivery import DeliveryLog, PortraitFile, deliver_portraits
 from bot.payments import archive_order, fail_order
 from bot.queue_notices import notify_queue_positions
 from bot.texts import text
+from jobs.generation import generate_portraits
 from jobs.render_inputs import PermanentRenderError, load_inputs
 from jobs.render_lease import RenderLease, lease_seconds
+from jobs.resources import RenderResources, resources
 from studio.crypto import KeyShredded
 from studio.domain import Studio
 from studio.orders import PAID_STATES, Order, OrderState
@@ -46,8 +49,8 @@ DELIVERY_SHARE = 0.25
 
 async def render_order(ctx: dict[str, Any], order_id: str) -> str:
     """Render and deliver one paid order; safe to run again at any point."""
-    studio: Studio = ctx["studio"]
-    bot: Bot = ctx["bot"]
+    res = resources(ctx, RenderResources)
+    studio = res.studio
     settings = studio.settings
     job_try = int(ctx.get("job_try", 1))
     last_try = job_try >= settings.render_max_tries
@@ -59,19 +62,18 @@ async def render_order(ctx: dict[str, Any], order_id: str) -> str:
     if not await lease.wait_acquire(lambda: _still_rendering(studio, order_id)):
         return "served by another run"
     async with lease.kept_alive():
-        return await _render_claimed(ctx, studio, bot, order, lease, last_try, job_try)
+        return await _render_claimed(res, order, lease, last_try, job_try)
 
 
 async def _render_claimed(
-    ctx: dict[str, Any],
-    studio: Studio,
-    bot: Bot,
+    res: RenderResources,
     order: Order,
     lease: RenderLease,
     last_try: bool,
     job_try: int,
 ) -> str:
     """Stages 2-5, under the order's render lease."""
+    studio, bot = res.studio, res.bot
     order_id = order.id
 
     async def still_mine() -> bool:
@@ -80,7 +82,7 @@ async def _render_claimed(
     await _move_queue_along(studio, bot)
     started = time.monotonic()
     try:
-        return await _make_and_deliver(ctx, studio, bot, order, still_mine, started)
+        return await _make_and_deliver(res, order, still_mine, started)
     except PermanentRenderError as error:
         await fail_order(studio, bot, order_id, error.reason)
         return f"failed: {error.reason}"
@@ -95,19 +97,18 @@ async def _render_claimed(
 
 
 async def _make_and_deliver(
-    ctx: dict[str, Any],
-    studio: Studio,
-    bot: Bot,
+    res: RenderResources,
     order: Order,
     still_mine: Callable[[], Awaitable[bool]],
     started: float,
 ) -> str:
+    studio, bot = res.studio, res.bot
     already = await DeliveryLog(studio.redis, order.id).fully_recorded()
     if already is not None:
         # A previous try delivered everything and died before closing the order.
         await _close(studio, bot, order, already, None)
         return f"delivered {already}"
-    portraits = await _make_or_skip(ctx, studio, bot, order, still_mine)
+    portraits = await _make_or_skip(res, order, still_mine)
     if portraits is None:
         return "withdrawn"
     report = await deliver_portraits(
@@ -153,15 +154,12 @@ async def _still_rendering(studio: Studio, order_id: str) -> bool:
 
 
 async def _make_or_skip(
-    ctx: dict[str, Any],
-    studio: Studio,
-    bot: Bot,
+    res: RenderResources,
     order: Order,
     still_mine: Callable[[], Awaitable[bool]],
 ) -> list[PortraitFile] | None:
     """The order's portraits, regenerated; None if the order was withdrawn meanwhile."""
-    from jobs.generate import generate_portraits
-
+    studio, bot = res.studio, res.bot
     inputs = await load_inputs(studio, bot, order)
     if not await still_mine():
         return None
@@ -172,7 +170,7 @@ async def _make_or_skip(
             portraits = await asyncio.wait_for(
                 asyncio.to_thread(
                     generate_portraits,
-                    ctx["models"],
+                    res.models,
                     inputs,
                     order,
                     studio.settings,
@@ -301,13 +299,7 @@ class ProgressMessage:
             return  # an identical edit is refused by Telegram and still costs flood budget
         self._last_edit = now
         self._last_text = body
-        try:
-            await self._bot.edit_message_text(
-                chat_id=self._order.chat_id, message_id=self._order.queue_message_id, text=body
-            )
-        except BadRequest as error:
-            if "not modified" not in str(error).lower():
-                raise
+        await edit_text(self._bot, self._order.chat_id, self._order.queue_message_id, body)
 
 
 def _log_failure(fut: Any) -> None:

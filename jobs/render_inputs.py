@@ -10,6 +10,7 @@ import numpy as np
 from telegram import Bot
 from telegram.error import BadRequest
 
+from bot.client import download
 from studio.domain import Studio
 from studio.orders import Order, PhotoRole, PhotoStatus
 
@@ -52,8 +53,7 @@ async def load_inputs(studio: Studio, bot: Bot, order: Order) -> RenderInputs:
     async def fetch(file_id: str) -> bytes:
         async with limit:
             try:
-                telegram_file = await bot.get_file(file_id)
-                return bytes(await telegram_file.download_as_bytearray())
+                return await download(bot, file_id)
             except BadRequest as error:
                 # Telegram no longer has the file (or never did): no retry brings it back.
                 raise PermanentRenderError("input file unavailable") from error

@@ -1,55 +1,121 @@
-"""Worker startup and shutdown: open the domain, the Bot API client and the models once."""
+"""A worker process's resources: opened once in on_startup, kept in ctx, closed in on_shutdown."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from telegram.ext import ExtBot
+
+from bot.client import make_bot
+from jobs.generation import load_portrait_models
 from studio.clock import Clock
 from studio.domain import Studio
 from studio.settings import Settings
 
+if TYPE_CHECKING:
+    from jobs.intake import HeadshotCache
+    from pipeline.faces import FaceAnalyzer
+    from pipeline.portraits import PortraitModels
+
 logger = logging.getLogger(__name__)
 
-
-async def _start_common(ctx: dict[str, Any]) -> Settings:
-    from bot.client import make_bot
-
-    settings: Settings = ctx["settings"]
-    clock: Clock | None = ctx.get("clock")
-    ctx["studio"] = studio = await Studio.open(settings, clock=clock)
-    ctx["bot"] = bot = make_bot(settings, studio)
-    await bot.initialize()
-    return settings
+# The one ctx entry this project adds; arq copies ctx for every job, not the values in it.
+RESOURCES = "resources"
 
 
-async def start_intake(ctx: dict[str, Any]) -> None:
+@dataclass
+class WorkerResources:
+    """What every job needs: the domain and the Bot API client."""
+
+    studio: Studio
+    bot: ExtBot[None]
+
+    @property
+    def settings(self) -> Settings:
+        return self.studio.settings
+
+
+@dataclass
+class IntakeResources(WorkerResources):
+    """Intake also checks faces (CPU), and remembers headshot embeddings in this process only."""
+
+    analyzer: FaceAnalyzer
+    headshots: HeadshotCache
+    # insightface models keep per-call state on the instance: one analysis at a time.
+    analyzer_lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+@dataclass
+class RenderResources(WorkerResources):
+    """Rendering also needs the face analyser and the generator."""
+
+    models: PortraitModels
+
+
+R = TypeVar("R", bound=WorkerResources)
+
+
+def resources(ctx: Mapping[str, Any], kind: type[R]) -> R:
+    """The worker's resources, as `kind`; a job run by the wrong worker fails here, loudly."""
+    found = ctx[RESOURCES]
+    if not isinstance(found, kind):
+        raise TypeError(f"this worker holds {type(found).__name__}, not {kind.__name__}")
+    return found
+
+
+async def start_intake(ctx: dict[str, Any], *, settings: Settings, clock: Clock | None) -> None:
     """Intake needs face analysis (CPU) but never the generator."""
-    from jobs.intake import intake_resources
+    from jobs.intake import HeadshotCache  # jobs.intake reads its resources through this module
     from pipeline.faces import FaceAnalyzer
 
-    settings = await _start_common(ctx)
-    ctx.update(intake_resources())
-    ctx["analyzer"] = await asyncio.to_thread(
-        FaceAnalyzer, settings.face_pack, settings.face_root, providers=None
-    )
+    studio, bot = await _open_common(settings, clock)
+    try:
+        analyzer = await asyncio.to_thread(
+            FaceAnalyzer, settings.face_pack, settings.face_root, providers=None
+        )
+    except BaseException:
+        await _close_common(studio, bot)
+        raise
+    ctx[RESOURCES] = IntakeResources(studio, bot, analyzer=analyzer, headshots=HeadshotCache())
     logger.info("intake worker ready (face pack %s)", settings.face_pack)
 
 
-async def start_render(ctx: dict[str, Any]) -> None:
+async def start_render(ctx: dict[str, Any], *, settings: Settings, clock: Clock | None) -> None:
     """Load the face analyser and the generator once; every render reuses them."""
-    from jobs.generation import load_portrait_models
-
-    settings = await _start_common(ctx)
-    ctx["models"] = await asyncio.to_thread(load_portrait_models, settings)
+    studio, bot = await _open_common(settings, clock)
+    try:
+        models = await asyncio.to_thread(load_portrait_models, settings)
+    except BaseException:
+        await _close_common(studio, bot)
+        raise
+    ctx[RESOURCES] = RenderResources(studio, bot, models=models)
     logger.info("render worker ready (device %s)", settings.render_device)
 
 
 async def stop(ctx: dict[str, Any]) -> None:
-    bot = ctx.get("bot")
-    if bot is not None:
+    found: WorkerResources | None = ctx.pop(RESOURCES, None)
+    if found is not None:
+        await _close_common(found.studio, found.bot)
+
+
+async def _open_common(settings: Settings, clock: Clock | None) -> tuple[Studio, ExtBot[None]]:
+    studio = await Studio.open(settings, clock=clock)
+    bot = make_bot(settings, studio)
+    try:
+        await bot.initialize()
+    except BaseException:
+        await _close_common(studio, bot)
+        raise
+    return studio, bot
+
+
+async def _close_common(studio: Studio, bot: ExtBot[None]) -> None:
+    try:
         await bot.shutdown()
-    studio: Studio | None = ctx.get("studio")
-    if studio is not None:
+    finally:
         await studio.close()

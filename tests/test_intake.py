@@ -8,6 +8,7 @@ from arq.worker import Worker
 
 from emulator.client import latest_text
 from jobs.intake import HeadshotCache, check_photo
+from jobs.resources import IntakeResources, resources
 from pipeline.synthetic_photos import synthetic_face_photo
 from studio.orders import PhotoStatus
 from tests.fixtures.bot import BotEnv, is_status_message
@@ -56,14 +57,13 @@ async def test_another_worker_recomputes_the_headshot_embedding_in_memory(
     await env.consent(USER)
     await env.send_headshot(USER)
     # As if a different worker process (empty cache) picked up the next selfie.
-    intake_worker.ctx["headshot_embeddings"] = HeadshotCache()
+    intake = resources(intake_worker.ctx, IntakeResources)
+    intake.headshots = HeadshotCache()
     await env.client.send_photo(USER, synthetic_face_photo(2, 1))
     await env.wait_for(
         USER, lambda m: "doesn't look like the person in the headshot: 1" in latest_text(m)
     )
-    assert (
-        intake_worker.ctx["headshot_embeddings"].get((await env.current_order(USER)).id) is not None
-    )
+    assert intake.headshots.get((await env.current_order(USER)).id) is not None
 
 
 async def test_a_check_for_a_photo_removed_meanwhile_does_nothing(

@@ -12,7 +12,8 @@ from telegram.ext import ExtBot
 
 from bot.client import make_bot
 from emulator.client import latest_text
-from jobs.payments import GRACE_S, reconcile_payments
+from jobs.reconcile import GRACE_S, reconcile_payments
+from jobs.resources import RESOURCES, WorkerResources
 from studio import keys
 from studio.orders import OrderState
 from studio.payments import Outcome
@@ -24,7 +25,7 @@ REFUNDED = "This order was cancelled before your payment arrived"
 
 @pytest.fixture
 async def worker_bot(bot_env: BotEnv) -> AsyncIterator[ExtBot[None]]:
-    """The Bot API client a worker's ctx holds (built as jobs/lifecycle.py builds it)."""
+    """The Bot API client a worker's resources hold (built as jobs/resources.py builds it)."""
     bot = make_bot(bot_env.settings, bot_env.studio)
     await bot.initialize()
     yield bot
@@ -83,7 +84,7 @@ async def test_lost_payment_is_completed_once(bot_env: BotEnv, worker_bot: ExtBo
     lost = await env.studio.orders.get(order.id)
     assert lost is not None and lost.state is OrderState.PAYMENT
     assert await env.studio.ledger.get(charge_id) is None
-    ctx: dict[str, Any] = {"studio": env.studio, "bot": worker_bot}
+    ctx: dict[str, Any] = {RESOURCES: WorkerResources(env.studio, worker_bot)}
 
     too_soon = await reconcile_payments(ctx)  # within the grace the handler normally has
     env.clock.advance(GRACE_S + 120)
@@ -117,7 +118,7 @@ async def test_lost_payment_for_a_cancelled_order_is_refunded_once(
     # Meanwhile the order was cancelled (retention, or /delete on another replica).
     assert await env.studio.orders.transition(order.id, {OrderState.PAYMENT}, OrderState.CANCELLED)
     env.clock.advance(GRACE_S + 120)
-    ctx: dict[str, Any] = {"studio": env.studio, "bot": worker_bot}
+    ctx: dict[str, Any] = {RESOURCES: WorkerResources(env.studio, worker_bot)}
 
     runs = await asyncio.gather(reconcile_payments(ctx), reconcile_payments(ctx))
     again = await reconcile_payments(ctx)  # now also sees the refund transaction, and skips it
@@ -147,7 +148,7 @@ async def test_reconciler_racing_a_late_successful_payment_completes_once(
     receipt = await pay_with_update_lost(env, user, invoice)
     await env.start_bot()
     env.clock.advance(GRACE_S + 120)
-    ctx: dict[str, Any] = {"studio": env.studio, "bot": worker_bot}
+    ctx: dict[str, Any] = {RESOURCES: WorkerResources(env.studio, worker_bot)}
 
     # Telegram delivers the payment message after all, while the reconciler runs.
     await asyncio.gather(

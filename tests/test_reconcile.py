@@ -12,6 +12,7 @@ from telegram.error import NetworkError
 from bot.payments import refund_order
 from jobs.reconcile import reconcile
 from jobs.render_lease import RenderLease, lease_seconds
+from jobs.resources import RESOURCES, WorkerResources
 from studio import keys
 from studio.orders import OrderState
 from studio.queue import render_job_exists
@@ -37,7 +38,7 @@ async def test_lost_arq_keys_are_re_enqueued_once_and_delivered_once(
     await studio.redis.delete(job_key_prefix + order.id)
     await studio.redis.zrem(keys.RENDER_QUEUE, order.id)
     assert not await render_job_exists(studio.redis, order.id)
-    ctx: dict[str, Any] = {"studio": studio, "bot": bot}
+    ctx: dict[str, Any] = {RESOURCES: WorkerResources(studio, bot)}
 
     first = await reconcile(ctx)
     second = await reconcile(ctx)
@@ -58,7 +59,7 @@ async def test_order_stuck_past_its_deadline_is_refunded(
     order = await make_paid_order(studio, emulator, 1302, pack=PACK)
     studio.clock.advance(studio.settings.paid_order_deadline_hours * HOURS + 1)  # type: ignore[attr-defined]
 
-    report = await reconcile({"studio": studio, "bot": bot})
+    report = await reconcile({RESOURCES: WorkerResources(studio, bot)})
 
     assert report.refunded == 1
     after = await studio.orders.get(order.id)
@@ -81,7 +82,7 @@ async def test_a_job_that_ran_out_of_tries_is_refunded(
             break
         await asyncio.sleep(0.05)
 
-    report = await reconcile({"studio": studio, "bot": bot})
+    report = await reconcile({RESOURCES: WorkerResources(studio, bot)})
 
     assert report.refunded == 1 and report.requeued == 0
     after = await studio.orders.get(order.id)
@@ -104,7 +105,7 @@ async def test_a_cancelled_order_whose_refund_failed_is_refunded_by_the_next_run
     assert cancelled is not None
     with pytest.raises(NetworkError):
         await refund_order(studio, bot, cancelled, notify=False)
-    ctx: dict[str, Any] = {"studio": studio, "bot": bot}
+    ctx: dict[str, Any] = {RESOURCES: WorkerResources(studio, bot)}
 
     first = await reconcile(ctx)
     second = await reconcile(ctx)
@@ -129,7 +130,7 @@ async def test_the_deadline_spares_a_render_whose_lease_is_held(
     lease = RenderLease(studio.redis, order.id, lease_seconds(studio.settings))
     assert await lease.acquire()  # a live worker is delivering it right now
     studio.clock.advance(studio.settings.paid_order_deadline_hours * HOURS + 1)  # type: ignore[attr-defined]
-    ctx: dict[str, Any] = {"studio": studio, "bot": bot}
+    ctx: dict[str, Any] = {RESOURCES: WorkerResources(studio, bot)}
 
     report = await reconcile(ctx)
 

@@ -20,6 +20,7 @@ from arq.constants import in_progress_key_prefix
 from redis.asyncio import Redis
 
 from jobs.reconcile import reconcile
+from jobs.resources import RESOURCES, WorkerResources, resources
 from studio import keys
 from studio.clock import ManualClock
 from studio.domain import Studio
@@ -67,7 +68,7 @@ async def reconciler(
 ) -> AsyncIterator[dict[str, Any]]:
     """The reconciler's ctx, as the intake worker builds it."""
     async with open_studio_bot(lease_settings, clock) as (studio, bot):
-        yield {"studio": studio, "bot": bot}
+        yield {RESOURCES: WorkerResources(studio, bot)}
 
 
 async def wait_until(check: Any, timeout: float, what: str) -> None:
@@ -100,7 +101,7 @@ async def test_sigkilled_render_runs_again_once_its_lease_lapses(
     emulator: RunningEmulator,
     reconciler: dict[str, Any],
 ) -> None:
-    studio: Studio = reconciler["studio"]
+    studio = resources(reconciler, WorkerResources).studio
     redis = studio.redis
     order = await make_paid_order(studio, emulator, 1601, pack=PACK)
     lease_key = keys.render_lease(order.id)
@@ -163,7 +164,7 @@ async def test_reconciler_never_frees_a_live_render(
     emulator: RunningEmulator,
     reconciler: dict[str, Any],
 ) -> None:
-    studio: Studio = reconciler["studio"]
+    studio = resources(reconciler, WorkerResources).studio
     order = await make_paid_order(studio, emulator, 1602, pack=PACK)
     worker = build_worker("render", lease_settings, burst=False, poll_delay=0.05)
     task = asyncio.create_task(worker.async_run())
@@ -193,7 +194,7 @@ async def test_a_run_waits_for_a_lease_another_run_holds(
     emulator: RunningEmulator,
     reconciler: dict[str, Any],
 ) -> None:
-    studio: Studio = reconciler["studio"]
+    studio = resources(reconciler, WorkerResources).studio
     order = await make_paid_order(studio, emulator, 1603, pack=PACK)
     # A stalled run's lease (another token): the new run must not start until it lapses.
     await studio.redis.set(keys.render_lease(order.id), b"stalled-run", px=LEASE_S * 1000)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 
 from telegram import Bot, InlineKeyboardMarkup
 
@@ -17,13 +16,10 @@ from bot.client import edit_text
 from bot.keyboards import done_keyboard
 from bot.texts import CATALOGUES, text
 from studio import keys
-from studio.crypto import KeyShredded, UserKey
+from studio.crypto import KeyShredded
 from studio.domain import Studio
-from studio.orders import Order, OrderState, PhotoSummary
-from studio.queue import FLUSH_INTAKE_STATUS
-
-# Results landing within one second share one status edit.
-STATUS_REFRESH_S = 1.0
+from studio.orders import Order, OrderState, PhotoCounts
+from studio.queue import schedule_status_refresh
 
 
 def reason_text(lang: str, reason: str) -> str:
@@ -33,28 +29,28 @@ def reason_text(lang: str, reason: str) -> str:
 
 
 def status_message(
-    lang: str, order_id: str, summary: PhotoSummary, needed: int, *, done: bool = False
+    lang: str, order_id: str, counts: PhotoCounts, needed: int, *, done: bool = False
 ) -> tuple[str, InlineKeyboardMarkup | None]:
     """Accepted N / needed M, rejected counts grouped by reason, and Done once N >= M."""
     lines = [
         text(lang, "status_title"),
-        text(lang, "status_accepted", accepted=summary.accepted, needed=needed),
+        text(lang, "status_accepted", accepted=counts.accepted, needed=needed),
     ]
-    if summary.pending:
-        lines.append(text(lang, "status_pending", pending=summary.pending))
-    if summary.rejected:
+    if counts.pending:
+        lines.append(text(lang, "status_pending", pending=counts.pending))
+    if counts.rejected:
         lines.append(text(lang, "status_rejected_title"))
-        for reason, count in sorted(summary.rejected.items(), key=lambda kv: (-kv[1], kv[0])):
+        for reason, count in sorted(counts.rejected.items(), key=lambda kv: (-kv[1], kv[0])):
             lines.append(
                 text(lang, "status_rejected_line", reason=reason_text(lang, reason), count=count)
             )
     if done:
-        lines.append(text(lang, "status_done", accepted=summary.accepted))
+        lines.append(text(lang, "status_done", accepted=counts.accepted))
         return "\n".join(lines), None
-    if summary.accepted >= needed:
+    if counts.accepted >= needed:
         lines.append(text(lang, "status_ready"))
         return "\n".join(lines), done_keyboard(lang, order_id)
-    lines.append(text(lang, "status_more", missing=needed - summary.accepted))
+    lines.append(text(lang, "status_more", missing=needed - counts.accepted))
     return "\n".join(lines), None
 
 
@@ -67,7 +63,7 @@ async def refuse_headshot(studio: Studio, bot: Bot, order: Order, reason: str) -
         )
 
 
-async def open_selfie_step(studio: Studio, bot: Bot, order: Order, key: UserKey) -> None:
+async def open_selfie_step(studio: Studio, bot: Bot, order: Order) -> None:
     """The headshot was accepted: ask for selfies and send the status message."""
     settings = studio.settings
     lang = order.lang
@@ -81,25 +77,13 @@ async def open_selfie_step(studio: Studio, bot: Bot, order: Order, key: UserKey)
                 max_selfies=settings.max_selfies,
             ),
         )
-        summary = await studio.orders.summary(order.id, key)
-        body, markup = status_message(lang, order.id, summary, settings.min_selfies)
+        counts = (await studio.orders.get(order.id) or order).photos
+        body, markup = status_message(lang, order.id, counts, settings.min_selfies)
         await _send_status(studio, bot, order, body, markup)
     finally:
         # Selfies may have been sent together with the headshot and checked already; and if
         # the status message could not be sent, the refresh sends it (status_message_id is 0).
-        await schedule_status_refresh(studio, order.id)
-
-
-async def schedule_status_refresh(studio: Studio, order_id: str) -> None:
-    """One status edit per order per second, however many results arrive in it."""
-    bucket = int(time.time() / STATUS_REFRESH_S)
-    await studio.redis.enqueue_job(
-        FLUSH_INTAKE_STATUS,
-        order_id,
-        _job_id=f"flush:{order_id}:{bucket}",
-        _defer_by=STATUS_REFRESH_S,
-        _queue_name=keys.INTAKE_QUEUE,
-    )
+        await schedule_status_refresh(studio.redis, order.id)
 
 
 async def refresh_status(studio: Studio, bot: Bot, order_id: str) -> None:
@@ -108,11 +92,11 @@ async def refresh_status(studio: Studio, bot: Bot, order_id: str) -> None:
     if order is None or order.state is not OrderState.SELFIES:
         return
     try:
-        key = await studio.vault.existing_key(order.user_id)
+        await studio.vault.existing_key(order.user_id)
     except KeyShredded:
-        return
-    summary = await studio.orders.summary(order_id, key)
-    body, markup = status_message(order.lang, order_id, summary, studio.settings.min_selfies)
+        return  # /delete is erasing this user: nothing more goes to the chat
+    counts = order.photos
+    body, markup = status_message(order.lang, order_id, counts, studio.settings.min_selfies)
     if not order.status_message_id:
         # The headshot's announcement could not send the status message: send it now (unless
         # that announcement has just sent it after all).
@@ -134,7 +118,7 @@ async def refresh_status(studio: Studio, bot: Bot, order_id: str) -> None:
     after = await studio.orders.get(order_id)
     if after is not None and after.state is not OrderState.SELFIES:
         closing, _ = status_message(
-            order.lang, order_id, summary, studio.settings.min_selfies, done=True
+            order.lang, order_id, counts, studio.settings.min_selfies, done=True
         )
         await edit_text(bot, order.chat_id, order.status_message_id, closing)
 
@@ -144,7 +128,7 @@ async def _send_status(
 ) -> None:
     """Send a new intake status message and make it the one that later refreshes edit."""
     sent = await bot.send_message(order.chat_id, body, reply_markup=markup)
-    await studio.orders.update(order.id, status_message_id=sent.message_id)
+    await studio.orders.set_status_message(order.id, sent.message_id)
     await _remember_shown(studio, order.id, _digest(body, markup))
 
 

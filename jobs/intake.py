@@ -18,23 +18,18 @@ from telegram import Bot
 from telegram.error import BadRequest, RetryAfter, TelegramError
 
 from bot.client import download, retry_after_seconds
-from bot.intake_status import (
-    open_selfie_step,
-    refresh_status,
-    refuse_headshot,
-    schedule_status_refresh,
-)
+from bot.intake_status import open_selfie_step, refresh_status, refuse_headshot
 from jobs.resources import IntakeResources, WorkerResources, resources
 from studio.crypto import KeyShredded, UserKey
 from studio.domain import Studio
 from studio.orders import (
     PRE_PAYMENT_STATES,
     Order,
-    OrderState,
     PhotoRecord,
     PhotoRole,
     PhotoStatus,
 )
+from studio.queue import schedule_status_refresh
 
 logger = logging.getLogger(__name__)
 
@@ -99,32 +94,31 @@ async def check_photo(ctx: dict[str, Any], order_id: str, token: str) -> None:
     record.status = PhotoStatus.ACCEPTED if verdict.ok else PhotoStatus.REJECTED
     record.reason = "" if verdict.ok else verdict.reason
     record.fingerprint = verdict.fingerprint
-    if not await studio.orders.save_photo(order_id, key, token, record):
+    if not await studio.orders.record_verdict(order_id, key, token, record):
         return
     logger.info("order %s: %s %s (%s)", order_id, record.role, record.status, verdict.reason)
     if record.role is PhotoRole.HEADSHOT:
         if verdict.ok and verdict.embedding is not None:
             res.headshots.put(order_id, verdict.embedding)
-        await _announce_headshot(studio, res.bot, order, key, verdict)
+        await _announce_headshot(studio, res.bot, order, verdict)
     else:
-        await schedule_status_refresh(studio, order_id)
+        await schedule_status_refresh(studio.redis, order_id)
 
 
 async def flush_intake_status(ctx: dict[str, Any], order_id: str) -> None:
-    """Bring the user's intake status message up to date (see `schedule_status_refresh`)."""
+    """Bring the user's intake status message up to date (`queue.schedule_status_refresh`)."""
     res = resources(ctx, WorkerResources)
     await refresh_status(res.studio, res.bot, order_id)
 
 
-async def _announce_headshot(
-    studio: Studio, bot: Bot, order: Order, key: UserKey, verdict: Verdict
-) -> None:
+async def _announce_headshot(studio: Studio, bot: Bot, order: Order, verdict: Verdict) -> None:
     if not verdict.ok:
         await refuse_headshot(studio, bot, order, verdict.reason)
         return
-    if not await studio.orders.transition(order.id, {OrderState.HEADSHOT}, OrderState.SELFIES):
+    accepted = await studio.orders.accept_headshot(order.id)
+    if accepted is None:
         return  # cancelled meanwhile
-    await open_selfie_step(studio, bot, order, key)
+    await open_selfie_step(studio, bot, accepted)
 
 
 # The checks ---------------------------------------------------------------------------------

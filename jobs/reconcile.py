@@ -15,18 +15,18 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from arq.constants import result_key_prefix
+from arq.jobs import JobStatus
 from telegram import Bot, StarTransaction, TransactionPartnerUser
 from telegram.error import TelegramError
 
-from bot.payments import STARS, archive_order, complete_payment, fail_order, refund_order
-from jobs.render_lease import free_dead_render, lease_seconds, render_lease_held
+from bot.payments import STARS, complete_payment, fail_order, refund_order
+from jobs.render_lease import lease_seconds, render_lease_held, render_leases_held
 from jobs.resources import WorkerResources, resources
 from studio import keys
 from studio.domain import Studio
 from studio.orders import PAID_STATES, Order, OrderState
 from studio.payments import Outcome
-from studio.queue import enqueue_render, render_job_exists
+from studio.queue import enqueue_render, free_dead_render, queued_among, render_job_status
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ async def reconcile(ctx: dict[str, Any]) -> ReconcileReport:
     report = ReconcileReport()
     now = studio.clock.now()
     deadline_s = studio.settings.paid_order_deadline_hours * 3600
-    order_ids = [m.decode() for m in await studio.redis.zrange(keys.PAID_ORDERS, 0, -1)]
+    order_ids = await studio.orders.paid_order_ids()
     for start in range(0, len(order_ids), BATCH):
         batch = order_ids[start : start + BATCH]
         report.checked += len(batch)
@@ -73,23 +73,19 @@ async def reconcile(ctx: dict[str, Any]) -> ReconcileReport:
 
 
 async def _needing_attention(studio: Studio, order_ids: list[str], paid_before: float) -> list[str]:
-    """The orders of a batch that are not simply paid-and-queued (one round trip per batch)."""
-    async with studio.redis.pipeline(transaction=False) as pipe:
-        for order_id in order_ids:
-            pipe.hmget(keys.order(order_id), ["state", "paid_at"])
-            pipe.zscore(keys.RENDER_QUEUE, order_id)
-            pipe.exists(keys.render_lease(order_id))
-        replies = await pipe.execute()
+    """The orders of a batch that are not simply paid-and-queued (three round trips a batch)."""
+    orders = await studio.orders.get_many(order_ids)
+    queued = await queued_among(studio.redis, order_ids)
+    leased = await render_leases_held(studio.redis, order_ids)
     out = []
-    for i, order_id in enumerate(order_ids):
-        (state, paid_at), queued, leased = replies[3 * i : 3 * i + 3]
+    for order_id, order, in_queue, has_lease in zip(order_ids, orders, queued, leased, strict=True):
         healthy = (
-            state is not None
-            and state.decode() in PAID_STATES
-            and queued is not None
-            and float(paid_at or 0) >= paid_before
+            order is not None
+            and order.state in PAID_STATES
+            and in_queue
+            and order.paid_at >= paid_before
             # A render with no live lease may have lost its worker (free_dead_render decides).
-            and (state.decode() != OrderState.RENDERING or bool(leased))
+            and (order.state is not OrderState.RENDERING or has_lease)
         )
         if not healthy:
             out.append(order_id)
@@ -105,7 +101,7 @@ async def _reconcile_one(
             await _retry_refund(studio, bot, order, report)
         else:
             # Delivered, refunded, erased or never charged: it no longer belongs on this list.
-            await archive_order(studio, order_id, now)
+            await studio.orders.reindex(order_id)
             report.archived += 1
         return
     if await render_lease_held(studio.redis, order_id):
@@ -118,9 +114,10 @@ async def _reconcile_one(
         report.requeued += 1
         logger.warning("order %s: its render worker died; the render runs again", order_id)
         return
-    if await render_job_exists(studio.redis, order_id):
+    status = await render_job_status(studio.redis, order_id)
+    if status in (JobStatus.queued, JobStatus.deferred, JobStatus.in_progress):
         return
-    if await studio.redis.exists(result_key_prefix + order_id):
+    if status is JobStatus.complete:
         if await fail_order(studio, bot, order_id, "render gave up"):
             report.refunded += 1
         return
@@ -139,7 +136,7 @@ def _refund_owed(order: Order) -> bool:
 
 
 async def _retry_refund(studio: Studio, bot: Bot, order: Order, report: ReconcileReport) -> None:
-    """An earlier refund attempt did not go through: try again (refund_order archives it)."""
+    """An earlier refund attempt did not go through: try again (the refund closes the order)."""
     # The apology says the portraits could not be made: true of a failed order only.
     notify = order.state is OrderState.FAILED
     try:

@@ -27,7 +27,7 @@ from telegram.error import TelegramError
 
 from bot.client import edit_text
 from bot.delivery import DeliveryLog, PortraitFile, deliver_portraits
-from bot.payments import archive_order, fail_order
+from bot.payments import fail_order
 from bot.queue_notices import notify_queue_positions
 from bot.texts import text
 from jobs.generation import generate_portraits
@@ -36,7 +36,7 @@ from jobs.render_lease import RenderLease, lease_seconds
 from jobs.resources import RenderResources, resources
 from studio.crypto import KeyShredded
 from studio.domain import Studio
-from studio.orders import PAID_STATES, Order, OrderState
+from studio.orders import Order, OrderState
 from studio.payments import Outcome
 from studio.queue import record_render_duration
 
@@ -55,7 +55,8 @@ async def render_order(ctx: dict[str, Any], order_id: str) -> str:
     job_try = int(ctx.get("job_try", 1))
     last_try = job_try >= settings.render_max_tries
 
-    order = await _claim(studio, order_id)
+    # The order, now in `rendering` (a retry finds it there already); None when not paid.
+    order = await studio.orders.claim(order_id, studio.clock.now())
     if order is None:
         return "not paid"
     lease = RenderLease(studio.redis, order_id, lease_seconds(settings))
@@ -122,23 +123,6 @@ async def _make_and_deliver(
         return "withdrawn"
     await _close(studio, bot, order, len(portraits), time.monotonic() - started)
     return f"delivered {len(portraits)}"
-
-
-async def _claim(studio: Studio, order_id: str) -> Order | None:
-    """The order, now in `rendering`; None when it is not (or no longer) paid."""
-    order = await studio.orders.get(order_id)
-    if order is None or order.state not in PAID_STATES:
-        return None
-    if order.state is OrderState.PAID:
-        await studio.orders.transition(
-            order_id,
-            {OrderState.PAID},
-            OrderState.RENDERING,
-            render_started_at=studio.clock.now(),
-            progress_done=0,
-        )
-        order = await studio.orders.get(order_id)
-    return order if order is not None and order.state is OrderState.RENDERING else None
 
 
 async def _move_queue_along(studio: Studio, bot: Bot) -> None:
@@ -214,15 +198,10 @@ async def _failed_try(
 async def _close(studio: Studio, bot: Bot, order: Order, count: int, seconds: float | None) -> None:
     """Mark the order delivered and forget its inputs; `seconds` feeds the ETA's average."""
     now = studio.clock.now()
-    moved = await studio.orders.transition(
-        order.id, {OrderState.RENDERING}, OrderState.DELIVERED, delivered_at=now
-    )
-    if not moved:
+    if await studio.orders.deliver(order.id, now) is None:
         return  # withdrawn at the very last moment: /delete owns what happens next
     if order.charge_id:
         await studio.ledger.close(order.charge_id, Outcome.DELIVERED, now)
-    await archive_order(studio, order.id, now)
-    await studio.orders.remove_photos(order.id)
     if seconds is not None:
         await record_render_duration(studio.redis, seconds)
     body = text(order.lang, "render_delivered", total=count)
@@ -281,14 +260,8 @@ class ProgressMessage:
         if self._closed.is_set():
             return
         # Never re-creates an order that /delete erased, nor touches one no longer rendering.
-        still_rendering = await self._studio.orders.transition(
-            self._order.id,
-            {OrderState.RENDERING},
-            OrderState.RENDERING,
-            progress_done=done,
-            progress_total=total,
-        )
-        if not still_rendering or self._closed.is_set():
+        rendering = await self._studio.orders.record_progress(self._order.id, done, total)
+        if rendering is None or self._closed.is_set():
             return
         now = time.monotonic()
         due = force or done == total or now - self._last_edit >= PROGRESS_EDIT_INTERVAL_S

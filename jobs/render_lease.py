@@ -5,7 +5,7 @@ timeout + 10 s (about half an hour with our defaults): a render whose worker was
 that long before arq runs it again. A render run therefore holds a lease, a key with its own
 token and a short TTL that the run refreshes while it lives. Without a lease the reconciler
 knows that nobody is rendering, and frees arq's in-progress key so that a worker picks the job
-up again (see `free_dead_render`).
+up again (see `studio.queue.free_dead_render`).
 
 Never two runs at once: a run that finds another run's lease waits for it to end or lapse, and
 a run that has lost its lease (it stalled past the TTL) stops at its next check before it sends
@@ -18,9 +18,8 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
-from arq.constants import in_progress_key_prefix
 from redis.asyncio import Redis
 
 from studio import keys
@@ -29,9 +28,6 @@ from studio.settings import Settings
 logger = logging.getLogger(__name__)
 
 WAIT_POLL_S = 1.0
-# The reconciler keeps its first sighting this much longer than the grace it waits out, so
-# that the next reconcile run (every 30 s) still finds it.
-SUSPECT_SLACK_S = 120
 
 _REFRESH = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -43,28 +39,6 @@ return 0
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
-"""
-
-# KEYS: arq in-progress key, lease, suspect. ARGV: suspect TTL ms, grace ms.
-# A job is freed only when two sightings at least `grace` apart both found it running without
-# a lease, and the in-progress key is the same one both times (its TTL only went down: arq
-# sets a fresh key, with a full TTL, whenever a worker starts the job).
-_FREE_DEAD = """
-local ttl = redis.call('PTTL', KEYS[1])
-if ttl < 0 or redis.call('EXISTS', KEYS[2]) == 1 then
-  redis.call('DEL', KEYS[3])
-  return 0
-end
-local seen = redis.call('GET', KEYS[3])
-if not seen or ttl > tonumber(seen) then
-  redis.call('SET', KEYS[3], tostring(ttl), 'PX', ARGV[1])
-  return 0
-end
-if redis.call('PTTL', KEYS[3]) > tonumber(ARGV[1]) - tonumber(ARGV[2]) then
-  return 0
-end
-redis.call('DEL', KEYS[1], KEYS[3])
-return 1
 """
 
 
@@ -140,23 +114,9 @@ async def render_lease_held(redis: Redis, order_id: str) -> bool:
     return bool(await redis.exists(keys.render_lease(order_id)))
 
 
-async def free_dead_render(redis: Redis, order_id: str, lease_s: float) -> bool:
-    """Free arq's in-progress key of a render that has had no live lease for `lease_s`.
-
-    Called by the reconciler; True when the job was freed (a worker will run it again, as a
-    new try). The first call only records a sighting; a later one, at least `lease_s` after
-    it, frees the job if it is still the same running job and still without a lease. A run
-    takes its lease within milliseconds of starting and refreshes it three times per TTL, so
-    a lease that stays absent that long means the run's worker is gone.
-    """
-    grace_ms = int(lease_s * 1000)
-    script = redis.register_script(_FREE_DEAD)
-    freed = await script(
-        keys=[
-            in_progress_key_prefix + order_id,
-            keys.render_lease(order_id),
-            keys.render_suspect(order_id),
-        ],
-        args=[grace_ms + SUSPECT_SLACK_S * 1000, grace_ms],
-    )
-    return bool(freed)
+async def render_leases_held(redis: Redis, order_ids: Sequence[str]) -> list[bool]:
+    """`render_lease_held` for each order, in one round trip."""
+    async with redis.pipeline(transaction=False) as pipe:
+        for order_id in order_ids:
+            pipe.exists(keys.render_lease(order_id))
+        return [bool(held) for held in await pipe.execute()]

@@ -116,7 +116,7 @@ async def test_lost_payment_for_a_cancelled_order_is_refunded_once(
     order = await env.current_order(user)
     charge_id = (await pay_with_update_lost(env, user, invoice))["charge_id"]
     # Meanwhile the order was cancelled (retention, or /delete on another replica).
-    assert await env.studio.orders.transition(order.id, {OrderState.PAYMENT}, OrderState.CANCELLED)
+    assert await env.studio.orders.cancel(order.id)
     env.clock.advance(GRACE_S + 120)
     ctx: dict[str, Any] = {RESOURCES: WorkerResources(env.studio, worker_bot)}
 

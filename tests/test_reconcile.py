@@ -97,9 +97,7 @@ async def test_a_cancelled_order_whose_refund_failed_is_refunded_by_the_next_run
     studio, bot = studio_bot
     order = await make_paid_order(studio, emulator, 1304, pack=PACK, enqueue=False)
     # /delete (or a payment for a cancelled order) cancels it; its refund fails once.
-    assert await studio.orders.transition(
-        order.id, {OrderState.PAID}, OrderState.CANCELLED, failure="erased"
-    )
+    assert await studio.orders.withdraw(order.id, "erased")
     await emulator.client.inject_fault("refundStarPayment", count=1, status=500)
     cancelled = await studio.orders.get(order.id)
     assert cancelled is not None
@@ -126,7 +124,7 @@ async def test_the_deadline_spares_a_render_whose_lease_is_held(
 ) -> None:
     studio, bot = studio_bot
     order = await make_paid_order(studio, emulator, 1305, pack=PACK)
-    assert await studio.orders.transition(order.id, {OrderState.PAID}, OrderState.RENDERING)
+    assert await studio.orders.claim(order.id, studio.clock.now())
     lease = RenderLease(studio.redis, order.id, lease_seconds(studio.settings))
     assert await lease.acquire()  # a live worker is delivering it right now
     studio.clock.advance(studio.settings.paid_order_deadline_hours * HOURS + 1)  # type: ignore[attr-defined]

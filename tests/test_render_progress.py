@@ -8,7 +8,6 @@ import pytest
 
 from jobs.render import ProgressMessage
 from studio import keys
-from studio.orders import OrderState
 from tests.fixtures.emulator import RunningEmulator
 from tests.render_support import StudioBot, make_queued_order
 
@@ -25,7 +24,7 @@ async def test_progress_is_recorded_and_shown_while_rendering(
 ) -> None:
     studio, bot = studio_bot
     order = await make_queued_order(studio, emulator, 1401)
-    assert await studio.orders.transition(order.id, {OrderState.PAID}, OrderState.RENDERING)
+    assert await studio.orders.claim(order.id, studio.clock.now())
     progress = ProgressMessage(studio, bot, order, asyncio.get_running_loop())
 
     await progress._update(2, 4, force=True)
@@ -40,7 +39,7 @@ async def test_a_closed_progress_message_stops_the_thread_and_writes_nothing(
 ) -> None:
     studio, bot = studio_bot
     order = await make_queued_order(studio, emulator, 1402)
-    assert await studio.orders.transition(order.id, {OrderState.PAID}, OrderState.RENDERING)
+    assert await studio.orders.claim(order.id, studio.clock.now())
     progress = ProgressMessage(studio, bot, order, asyncio.get_running_loop())
     edits = await _edits(emulator, 1402, order.queue_message_id)
 
@@ -60,7 +59,7 @@ async def test_progress_never_re_creates_an_erased_order(
 ) -> None:
     studio, bot = studio_bot
     order = await make_queued_order(studio, emulator, 1403)
-    assert await studio.orders.transition(order.id, {OrderState.PAID}, OrderState.RENDERING)
+    assert await studio.orders.claim(order.id, studio.clock.now())
     progress = ProgressMessage(studio, bot, order, asyncio.get_running_loop())
     edits = await _edits(emulator, 1403, order.queue_message_id)
     # /delete erased the order (and the user's rate-limit bucket) while the thread ran on.

@@ -91,13 +91,15 @@ def new_order_id() -> str:
 
 
 _OPEN_STATES = ",".join(sorted(PRE_PAYMENT_STATES))
+_PAID_STATES = ",".join(sorted(PAID_STATES))
 
 # KEYS: order hash, open index, paid index, closed index, photos hash, queue notices hash.
 # ARGV: allowed states ("*": any), new state ("": unchanged), order id, now, drop photos (0/1),
 # then field/value pairs. After the change the order sits in exactly one index: open before
-# payment, paid while it holds a charge that is neither delivered nor refunded (so the
-# reconciler sees every refund still owed), closed otherwise. Returns {1, HGETALL...} when
-# applied, {0} when the state did not match, {-1} when the order does not exist.
+# payment; paid while paid or rendering, and while it holds a charge that is neither delivered
+# nor refunded (so the reconciler sees every refund still owed); closed otherwise.
+# Returns {1, HGETALL...} when applied, {0} when the state did not match, {-1} when the order
+# does not exist.
 _TRANSITION = f"""
 local state = redis.call('HGET', KEYS[1], 'state')
 if not state then return {{-1}} end
@@ -113,17 +115,17 @@ for i = 6, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
 if ARGV[5] == '1' then redis.call('DEL', KEYS[5]) end
 local now = redis.call('HMGET', KEYS[1], 'state', 'charge_id', 'refunded')
 local target = KEYS[4]
-if member('{_OPEN_STATES}', now[1]) and (now[2] or '') == '' then
+if member('{_OPEN_STATES}', now[1]) then
   target = KEYS[2]
+elseif member('{_PAID_STATES}', now[1]) then
+  target = KEYS[3]
 elseif (now[2] or '') ~= '' and now[3] ~= '1' and now[1] ~= '{OrderState.DELIVERED}' then
   target = KEYS[3]
 end
-if not redis.call('ZSCORE', target, ARGV[3]) then
-  for i = 2, 4 do
-    if KEYS[i] ~= target then redis.call('ZREM', KEYS[i], ARGV[3]) end
-  end
-  redis.call('ZADD', target, ARGV[4], ARGV[3])
+for i = 2, 4 do
+  if KEYS[i] ~= target then redis.call('ZREM', KEYS[i], ARGV[3]) end
 end
+if not redis.call('ZSCORE', target, ARGV[3]) then redis.call('ZADD', target, ARGV[4], ARGV[3]) end
 if target == KEYS[4] then redis.call('HDEL', KEYS[6], ARGV[3]) end
 local out = redis.call('HGETALL', KEYS[1])
 table.insert(out, 1, 1)

@@ -26,9 +26,7 @@ async def purge_expired(studio: Studio) -> RetentionReport:
         cancelled = await studio.orders.cancel(order_id, "intake expired")
         if cancelled is None:
             # Gone, or paid meanwhile (its photos are the render's inputs, not ours to purge).
-            order = await studio.orders.get(order_id)
-            if order is None:
-                await studio.orders.unlist(order_id)
+            await studio.orders.reindex(order_id)
             continue
         await studio.sessions.clear_order(cancelled.user_id, order_id)
         report.abandoned_intakes += 1

@@ -25,7 +25,6 @@ from pydantic import SecretStr
 from telegram.ext import ExtBot
 
 from bot.client import make_bot
-from studio import keys
 from studio.clock import Clock
 from studio.domain import Studio
 from studio.orders import Order, OrderState, PhotoRecord, PhotoRole, PhotoStatus
@@ -108,17 +107,8 @@ async def make_paid_order(
         assert await studio.orders.add_photo(order.id, key, record)
     charge_id = await pay_in_emulator(emulator, user_id)
     _, sent = await emulator.api("sendMessage", chat_id=user_id, text="You're in the queue.")
-    moved = await studio.orders.transition(
-        order.id,
-        {OrderState.HEADSHOT},
-        OrderState.PAID,
-        pack=pack,
-        price=PRICE,
-        charge_id=charge_id,
-        paid_at=now,
-        queue_message_id=sent["result"]["message_id"],
-    )
-    assert moved
+    order = await walk_to_payment(studio, order, pack)
+    await studio.orders.set_queue_message(order.id, sent["result"]["message_id"])
     await studio.ledger.record_payment(
         LedgerEntry(
             charge_id=charge_id,
@@ -130,10 +120,7 @@ async def make_paid_order(
             outcome=Outcome.PAID,
         )
     )
-    async with studio.redis.pipeline(transaction=True) as pipe:
-        pipe.zrem(keys.OPEN_ORDERS, order.id)
-        pipe.zadd(keys.PAID_ORDERS, {order.id: now})
-        await pipe.execute()
+    assert await studio.orders.pay(order.id, charge_id, now)
     if enqueue:
         assert await enqueue_render(studio.redis, order.id, studio.settings)
     fresh = await studio.orders.get(order.id)
@@ -147,18 +134,22 @@ async def make_queued_order(studio: Studio, emulator: RunningEmulator, user_id: 
     order = await studio.orders.create(user_id, user_id, "en", now)
     await emulator.client.send_text(user_id, "/start")  # the chat exists once the user wrote
     _, sent = await emulator.api("sendMessage", chat_id=user_id, text="You're in the queue.")
-    assert await studio.orders.transition(
-        order.id,
-        {OrderState.HEADSHOT},
-        OrderState.PAID,
-        paid_at=now,
-        queue_message_id=sent["result"]["message_id"],
-    )
-    await studio.redis.zadd(keys.PAID_ORDERS, {order.id: now})
+    order = await walk_to_payment(studio, order, "studio")
+    assert await studio.orders.pay(order.id, "", now)  # no charge: nothing to refund
+    await studio.orders.set_queue_message(order.id, sent["result"]["message_id"])
     assert await enqueue_render(studio.redis, order.id, studio.settings)
     fresh = await studio.orders.get(order.id)
     assert fresh is not None
     return fresh
+
+
+async def walk_to_payment(studio: Studio, order: Order, pack: str) -> Order:
+    """The order through its intake steps, up to the invoice (photos are the caller's)."""
+    assert await studio.orders.accept_headshot(order.id)
+    assert await studio.orders.finish_selfies(order.id)
+    chosen = await studio.orders.choose_pack(order.id, pack, PRICE)
+    assert chosen is not None
+    return chosen
 
 
 def emulator_settings(make_settings: Any, emulator: RunningEmulator, **overrides: Any) -> Any:

@@ -16,15 +16,15 @@ from studio.settings import Mode, Settings
 
 async def test_order_transitions_are_compare_and_set(studio: Studio) -> None:
     order = await studio.orders.create(user_id=7, chat_id=7, lang="en", now=studio.clock.now())
-    assert await studio.orders.transition(order.id, {OrderState.HEADSHOT}, OrderState.SELFIES)
+    selfies = await studio.orders.accept_headshot(order.id)
+    assert selfies is not None and selfies.state is OrderState.SELFIES
     # A second, stale transition from the old state is refused.
-    assert not await studio.orders.transition(order.id, {OrderState.HEADSHOT}, OrderState.SELFIES)
-    assert await studio.orders.transition(
-        order.id, {OrderState.SELFIES}, OrderState.STYLE, pack="film"
-    )
-    stored = await studio.orders.get(order.id)
-    assert stored is not None and stored.state is OrderState.STYLE and stored.pack == "film"
-    assert not await studio.orders.transition("missing", {OrderState.STYLE}, OrderState.PAID)
+    assert await studio.orders.accept_headshot(order.id) is None
+    assert await studio.orders.finish_selfies(order.id)
+    chosen = await studio.orders.choose_pack(order.id, "film", 150)
+    assert chosen is not None and chosen.state is OrderState.PAYMENT and chosen.pack == "film"
+    assert await studio.orders.get(order.id) == chosen  # what a transition returns is stored
+    assert await studio.orders.pay("missing", "charge", 1.0) is None
 
 
 async def test_photos_are_sealed_and_deduplicated(studio: Studio) -> None:
@@ -38,9 +38,11 @@ async def test_photos_are_sealed_and_deduplicated(studio: Studio) -> None:
     assert all(b"FILE-ID-SECRET" not in v and b"UNIQ-1" not in k for k, v in raw.items())
 
     record.status, record.reason = PhotoStatus.REJECTED, "blurry"
-    assert await studio.orders.save_photo(order.id, key, token, record)
-    summary = await studio.orders.summary(order.id, key)
-    assert summary.rejected == {"blurry": 1} and summary.accepted == 0
+    assert await studio.orders.record_verdict(order.id, key, token, record)
+    counted = await studio.orders.get(order.id)
+    assert counted is not None
+    assert counted.photos.rejected == {"blurry": 1} and counted.photos.accepted == 0
+    assert counted.photos.pending == 0
 
 
 async def test_shredded_key_makes_sealed_copies_unreadable(studio: Studio) -> None:

@@ -12,6 +12,7 @@ from studio.payments import LedgerEntry, Outcome
 from studio.retention import purge_expired
 from studio.sessions import ConsentRecord
 from tests.fixtures.redis_server import dump_redis
+from tests.render_support import walk_to_payment
 
 USER = 4242
 
@@ -42,10 +43,8 @@ async def _user_with_paid_order(studio: Studio) -> str:
             outcome=Outcome.PAID,
         )
     )
-    await studio.orders.transition(
-        order.id, {OrderState.HEADSHOT}, OrderState.PAID, charge_id="CHARGE-1"
-    )
-    await studio.redis.zadd(keys.PAID_ORDERS, {order.id: 2.0})
+    await walk_to_payment(studio, order, "studio")
+    assert await studio.orders.pay(order.id, "CHARGE-1", 2.0)
     await studio.redis.set(keys.tap(USER, "abc"), b"1")
     return order.id
 
@@ -145,8 +144,10 @@ async def test_retention_never_purges_an_order_that_was_paid_meanwhile(
     await studio.orders.add_photo(
         order.id, key, PhotoRecord(file_id="F", file_unique_id="U", role=PhotoRole.HEADSHOT)
     )
-    # Paid, but a crash left it in the open list (the index move never happened).
-    assert await studio.orders.transition(order.id, {OrderState.HEADSHOT}, OrderState.PAID)
+    # Paid, and a stale entry left in the open list (as an older release could leave it).
+    await walk_to_payment(studio, order, "studio")
+    assert await studio.orders.pay(order.id, "CHARGE-2", clock.now())
+    await studio.redis.zadd(keys.OPEN_ORDERS, {order.id: clock.now()})
     clock.advance(25 * 3600)
 
     report = await purge_expired(studio)

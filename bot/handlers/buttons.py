@@ -15,15 +15,6 @@ from studio.orders import Order, OrderState
 logger = logging.getLogger(__name__)
 
 
-async def start_order(studio: Studio, view: UserView, chat_id: int) -> Order:
-    """A fresh order waiting for the headshot, made the user's current one."""
-    order = await studio.orders.create(view.user_id, chat_id, view.lang, studio.clock.now())
-    await studio.sessions.set_order(view.user_id, order.id)
-    view.order = order
-    view.session.order_id = order.id
-    return order
-
-
 async def first_tap(studio: Studio, user_id: int, token: str) -> bool:
     """True for the first press of a button within a few seconds (double taps, replicas)."""
     ttl_ms = int(keys.TAP_DEDUPE_TTL.total_seconds() * 1000)

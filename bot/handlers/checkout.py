@@ -40,10 +40,7 @@ async def choose_pack(update: Update, context: StudioContext) -> None:
         await query.answer(text(view.lang, "button_stale"), show_alert=True)
         return
     price = studio.settings.price_stars
-    moved = await studio.orders.transition(
-        order.id, {OrderState.STYLE}, OrderState.PAYMENT, pack=pack.id, price=price
-    )
-    if not moved:
+    if await studio.orders.choose_pack(order.id, pack.id, price) is None:
         await query.answer(text(view.lang, "button_already_done"))
         return
     await query.answer()

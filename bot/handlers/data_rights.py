@@ -12,11 +12,11 @@ from bot.handlers.buttons import first_tap, refuse_foreign_press
 from bot.keyboards import EraseAnswer, erase_keyboard
 from bot.payments import refund_order
 from bot.texts import text
-from studio import keys
 from studio.domain import Studio
-from studio.erasure import abort_render, erase_user, sweep_user
+from studio.erasure import erase_user, sweep_user
 from studio.export import export_user
-from studio.orders import PAID_STATES, PRE_PAYMENT_STATES, OrderState
+from studio.orders import PAID_STATES, PRE_PAYMENT_STATES
+from studio.queue import abort_render
 
 logger = logging.getLogger(__name__)
 
@@ -80,20 +80,14 @@ async def answer_delete(update: Update, context: StudioContext) -> None:
 async def stop_orders(studio: Studio, context: StudioContext, user_id: int) -> int:
     """Cancel every live order, stop its render, refund what was paid; the Stars refunded."""
     refunded = 0
-    for raw in await studio.redis.smembers(keys.user_orders(user_id)):  # type: ignore[misc]
-        order_id = raw.decode()
+    for order_id in await studio.sessions.order_ids(user_id):
         order = await studio.orders.get(order_id)
         if order is None:
             continue
         if order.state in PRE_PAYMENT_STATES | PAID_STATES:
             # Cancel first: a render that slips past the abort finds nothing to deliver.
-            await studio.orders.transition(
-                order_id,
-                PRE_PAYMENT_STATES | PAID_STATES,
-                OrderState.CANCELLED,
-                failure="erased at the user's request",
-            )
-            await abort_render(studio, order_id)
+            await studio.orders.withdraw(order_id, "erased at the user's request")
+            await abort_render(studio.redis, order_id)
         fresh = await studio.orders.get(order_id)
         if (
             fresh is not None

@@ -82,12 +82,11 @@ async def receive_text(update: Update, context: StudioContext) -> None:
     elif order.state is OrderState.HEADSHOT:
         await message.reply_text(text(view.lang, "text_instead_of_headshot"))
     elif order.state is OrderState.SELFIES:
-        summary = await studio.orders.summary(order.id, await studio.vault.key_for(view.user_id))
         await message.reply_text(
             text(
                 view.lang,
                 "text_instead_of_selfies",
-                accepted=summary.accepted,
+                accepted=order.photos.accepted,
                 needed=studio.settings.min_selfies,
             )
         )
@@ -111,20 +110,17 @@ async def _take_photo(
     if order.state not in (OrderState.HEADSHOT, OrderState.SELFIES):
         await message.reply_text(_after_flow_text(view))
         return
-    key = await studio.vault.key_for(view.user_id)
-    photos = await studio.orders.photos(order.id, key)
+    counts = order.photos
     role = PhotoRole.HEADSHOT if order.state is OrderState.HEADSHOT else PhotoRole.SELFIE
     if role is PhotoRole.HEADSHOT:
-        if any(p.role is role and p.status is PhotoStatus.PENDING for p in photos.values()):
+        if counts.headshot is PhotoStatus.PENDING:
             await message.reply_text(text(view.lang, "headshot_pending"))
             return
     else:
-        selfies = [p for p in photos.values() if p.role is PhotoRole.SELFIE]
-        rejected = sum(p.status is PhotoStatus.REJECTED for p in selfies)
-        if rejected >= studio.settings.max_rejected_photos:
+        if counts.rejected_total >= studio.settings.max_rejected_photos:
             await message.reply_text(text(view.lang, "too_many_rejected"))
             return
-        if len(selfies) - rejected >= studio.settings.max_selfies:
+        if counts.accepted + counts.pending >= studio.settings.max_selfies:
             await message.reply_text(
                 text(view.lang, "selfies_full", max_selfies=studio.settings.max_selfies)
             )
@@ -132,6 +128,7 @@ async def _take_photo(
     record = PhotoRecord(
         file_id=file_id, file_unique_id=file_unique_id, role=role, received_at=studio.clock.now()
     )
+    key = await studio.vault.key_for(view.user_id)
     token = await studio.orders.add_photo(order.id, key, record)
     if token is None:
         await message.reply_text(text(view.lang, "duplicate_photo"))
@@ -169,20 +166,19 @@ async def press_done(update: Update, context: StudioContext) -> None:
     order = await button_order(context, query, view, order_id, OrderState.SELFIES)
     if order is None:
         return
-    key = await studio.vault.key_for(view.user_id)
-    summary = await studio.orders.summary(order.id, key)
+    counts = order.photos
     needed = studio.settings.min_selfies
-    if summary.accepted < needed:
+    if counts.accepted < needed:
         await query.answer(
-            text(view.lang, "not_enough_selfies", accepted=summary.accepted, needed=needed),
+            text(view.lang, "not_enough_selfies", accepted=counts.accepted, needed=needed),
             show_alert=True,
         )
         return
-    if not await studio.orders.transition(order.id, {OrderState.SELFIES}, OrderState.STYLE):
+    if await studio.orders.finish_selfies(order.id) is None:
         await query.answer(text(view.lang, "button_already_done"))
         return
     await query.answer()
-    body, _ = status_message(view.lang, order.id, summary, needed, done=True)
+    body, _ = status_message(view.lang, order.id, counts, needed, done=True)
     try:
         await query.edit_message_text(body, reply_markup=None)
     except BadRequest as error:

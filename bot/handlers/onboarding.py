@@ -8,7 +8,7 @@ from telegram import Update
 
 from bot.consent import consent_record, consent_text
 from bot.context import StudioContext, UserView
-from bot.handlers.buttons import first_tap, refuse_foreign_press, start_order
+from bot.handlers.buttons import first_tap, refuse_foreign_press
 from bot.keyboards import (
     ConsentAnswer,
     LanguageChoice,
@@ -18,8 +18,8 @@ from bot.keyboards import (
     withdraw_keyboard,
 )
 from bot.texts import format_wait, text
-from bot.waiting import wait_for_new_order
 from studio.orders import PAID_STATES, TERMINAL_STATES, OrderState
+from studio.queue import wait_for_new_order
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +29,7 @@ async def start(update: Update, context: StudioContext) -> None:
     assert update.effective_message is not None
     studio = context.studio
     view = await context.view()
-    wait = format_wait(view.lang, await wait_for_new_order(studio))
+    wait = format_wait(view.lang, await wait_for_new_order(studio.redis, studio.settings))
     await update.effective_message.reply_text(
         text(
             view.lang,
@@ -53,17 +53,15 @@ async def resume(update: Update, context: StudioContext, view: UserView) -> None
     assert update.effective_message is not None and update.effective_chat is not None
     order = view.order
     if order is None or order.state in TERMINAL_STATES:
-        await start_order(context.studio, view, update.effective_chat.id)
+        await context.studio.start_order(view.user_id, update.effective_chat.id, view.lang)
         await update.effective_message.reply_text(text(view.lang, "ask_headshot"))
         return
     if order.state is OrderState.SELFIES:
-        key = await context.studio.vault.key_for(view.user_id)
-        summary = await context.studio.orders.summary(order.id, key)
         await update.effective_message.reply_text(
             text(
                 view.lang,
                 "resume_selfies",
-                accepted=summary.accepted,
+                accepted=order.photos.accepted,
                 needed=context.studio.settings.min_selfies,
             )
         )
@@ -188,7 +186,7 @@ async def set_language(update: Update, context: StudioContext) -> None:
     await studio.sessions.set_language(query.from_user.id, lang)
     view = await context.view(fresh=True)
     if view.order is not None:
-        await studio.orders.update(view.order.id, lang=lang)
+        await studio.orders.set_language(view.order.id, lang)
     await query.answer(text(lang, "language_set"))
     if query.message is not None:
         await context.bot.send_message(query.message.chat.id, text(lang, "language_set"))

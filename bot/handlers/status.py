@@ -7,11 +7,9 @@ import logging
 from telegram import Update
 
 from bot.context import StudioContext
-from bot.handlers.buttons import start_order
 from bot.texts import format_wait, text
-from bot.waiting import place_and_eta
-from studio import keys
 from studio.orders import PAID_STATES, PRE_PAYMENT_STATES, OrderState, PhotoStatus
+from studio.queue import place_and_eta
 
 logger = logging.getLogger(__name__)
 
@@ -31,25 +29,25 @@ async def show_status(update: Update, context: StudioContext) -> None:
         text(lang, "status_order", order_id=order.id, state=text(lang, f"state_{order.state}"))
     ]
     if order.state in PRE_PAYMENT_STATES:
-        summary = await studio.orders.summary(order.id, await studio.vault.key_for(view.user_id))
+        counts = order.photos
         headshot = {
             None: "headshot_none",
             PhotoStatus.PENDING: "headshot_pending_short",
             PhotoStatus.ACCEPTED: "headshot_accepted_short",
             PhotoStatus.REJECTED: "headshot_rejected_short",
-        }[summary.headshot]
+        }[counts.headshot]
         lines.append(
             text(
                 lang,
                 "status_photos",
                 headshot=text(lang, headshot),
-                accepted=summary.accepted,
-                pending=summary.pending,
-                rejected=summary.rejected_total,
+                accepted=counts.accepted,
+                pending=counts.pending,
+                rejected=counts.rejected_total,
             )
         )
     if order.state is OrderState.PAID:
-        position, eta = await place_and_eta(studio, order.id)
+        position, eta = await place_and_eta(studio.redis, studio.settings, order.id)
         if position is not None:
             lines.append(text(lang, "status_queue", position=position, eta=format_wait(lang, eta)))
     if order.state is OrderState.RENDERING:
@@ -73,17 +71,12 @@ async def cancel_order(update: Update, context: StudioContext) -> None:
         else:
             await message.reply_text(text(view.lang, "cancel_nothing"))
         return
-    if not await studio.orders.transition(order.id, PRE_PAYMENT_STATES, OrderState.CANCELLED):
+    if await studio.orders.cancel(order.id) is None:
         # Paid (or cancelled) a moment ago by another update; its own answer stands.
         await message.reply_text(text(view.lang, "cancel_paid"))
         return
-    await studio.orders.remove_photos(order.id)
-    async with studio.redis.pipeline(transaction=True) as pipe:
-        pipe.zrem(keys.OPEN_ORDERS, order.id)
-        pipe.zadd(keys.CLOSED_ORDERS, {order.id: studio.clock.now()})
-        await pipe.execute()
     await studio.sessions.clear_order(view.user_id, order.id)
     logger.info("order %s cancelled by its user", order.id)
     await message.reply_text(text(view.lang, "cancelled"))
-    await start_order(studio, view, update.effective_chat.id)
+    await studio.start_order(view.user_id, update.effective_chat.id, view.lang)
     await message.reply_text(text(view.lang, "ask_headshot"))

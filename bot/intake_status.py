@@ -18,7 +18,8 @@ from bot.texts import CATALOGUES, text
 from studio import keys
 from studio.crypto import KeyShredded
 from studio.domain import Studio
-from studio.orders import Order, OrderState, PhotoCounts
+from studio.orders import Order, OrderState
+from studio.photos import PhotoCounts
 from studio.queue import schedule_status_refresh
 
 

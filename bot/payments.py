@@ -150,8 +150,3 @@ async def _refund_unservable(studio: Studio, bot: Bot, charge: Charge, settled: 
     await bot.send_message(
         charge.user_id, text(lang, "payment_refunded_unknown", amount=charge.amount)
     )
-
-
-async def archive_order(studio: Studio, order_id: str, now: float) -> None:
-    """Old name, kept only while callers migrate (the transitions move the indexes now)."""
-    await studio.orders.reindex(order_id)

@@ -22,13 +22,8 @@ from bot.intake_status import open_selfie_step, refresh_status, refuse_headshot
 from jobs.resources import IntakeResources, WorkerResources, resources
 from studio.crypto import KeyShredded, UserKey
 from studio.domain import Studio
-from studio.orders import (
-    PRE_PAYMENT_STATES,
-    Order,
-    PhotoRecord,
-    PhotoRole,
-    PhotoStatus,
-)
+from studio.orders import PRE_PAYMENT_STATES, Order
+from studio.photos import PhotoRecord, PhotoRole, PhotoStatus
 from studio.queue import schedule_status_refresh
 
 logger = logging.getLogger(__name__)
@@ -84,7 +79,7 @@ async def check_photo(ctx: dict[str, Any], order_id: str, token: str) -> None:
         key = await studio.vault.existing_key(order.user_id)
     except KeyShredded:
         return  # /delete ran: nothing to check, nothing to say
-    record = await studio.orders.photo(order_id, key, token)
+    record = await studio.photos.record(order_id, key, token)
     if record is None or record.status is not PhotoStatus.PENDING:
         return  # removed by /cancel, or already checked by an earlier try
     if record.role is PhotoRole.HEADSHOT:
@@ -94,7 +89,7 @@ async def check_photo(ctx: dict[str, Any], order_id: str, token: str) -> None:
     record.status = PhotoStatus.ACCEPTED if verdict.ok else PhotoStatus.REJECTED
     record.reason = "" if verdict.ok else verdict.reason
     record.fingerprint = verdict.fingerprint
-    if not await studio.orders.record_verdict(order_id, key, token, record):
+    if not await studio.photos.record_verdict(order_id, key, token, record):
         return
     logger.info("order %s: %s %s (%s)", order_id, record.role, record.status, verdict.reason)
     if record.role is PhotoRole.HEADSHOT:
@@ -159,7 +154,7 @@ async def _check_selfie(
     data = await _download(res.bot, job_try, record.file_id)
     if isinstance(data, Verdict):
         return data
-    photos = await res.studio.orders.photos(order.id, key)
+    photos = await res.studio.photos.records(order.id, key)
     fingerprints = [
         p.fingerprint
         for p in photos.values()

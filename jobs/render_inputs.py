@@ -12,7 +12,8 @@ from telegram.error import BadRequest
 
 from bot.client import download
 from studio.domain import Studio
-from studio.orders import Order, PhotoRole, PhotoStatus
+from studio.orders import Order
+from studio.photos import PhotoRole, PhotoStatus
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +41,7 @@ async def load_inputs(studio: Studio, bot: Bot, order: Order) -> RenderInputs:
     from pipeline.decode import ImageRejected, decode_image
 
     key = await studio.vault.existing_key(order.user_id)
-    photos = await studio.orders.photos(order.id, key)
+    photos = await studio.photos.records(order.id, key)
     accepted = [p for p in photos.values() if p.status is PhotoStatus.ACCEPTED]
     headshots = [p for p in accepted if p.role is PhotoRole.HEADSHOT]
     selfies = sorted(

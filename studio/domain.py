@@ -10,6 +10,7 @@ from studio.clock import Clock, SystemClock
 from studio.crypto import Vault
 from studio.orders import Order, OrderStore
 from studio.payments import Ledger
+from studio.photos import PhotoStore
 from studio.queue import connect_queue
 from studio.ratelimit import Rate, RedisRateLimiter
 from studio.sessions import SessionStore
@@ -24,6 +25,7 @@ class Studio:
     redis: ArqRedis  # a redis client that can also enqueue arq jobs
     vault: Vault
     orders: OrderStore
+    photos: PhotoStore
     sessions: SessionStore
     ledger: Ledger
     limiter: RedisRateLimiter
@@ -38,6 +40,7 @@ class Studio:
             redis=redis,
             vault=Vault(redis, settings.master_key_bytes),
             orders=OrderStore(redis, clock),
+            photos=PhotoStore(redis),
             sessions=SessionStore(redis),
             ledger=Ledger(redis),
             limiter=RedisRateLimiter(

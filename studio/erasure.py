@@ -37,7 +37,7 @@ async def erase_user(studio: Studio, user_id: int) -> ErasureReport:
         if order is not None and order.charge_id:
             report.ledger_entries_kept += 1
     for order_id in report.order_ids:
-        report.photos += await studio.orders.photo_count(order_id)
+        report.photos += await studio.photos.count(order_id)
     report.orders = len(report.order_ids)
     await studio.vault.shred(user_id)
     report.keys_deleted = await sweep_user(studio, user_id, report.order_ids)
@@ -57,9 +57,3 @@ async def sweep_user(studio: Studio, user_id: int, order_ids: list[str]) -> int:
     for pattern in keys.user_key_patterns(user_id):
         doomed.update([key async for key in redis.scan_iter(match=pattern, count=500)])
     return int(await redis.delete(*doomed)) if doomed else 0
-
-
-
-# Old home, kept only while callers migrate; deleted at the end of the renovation.
-async def abort_render(studio: Studio, order_id: str, wait_s: float = 15.0) -> bool:
-    return await queue.abort_render(studio.redis, order_id, wait_s)

@@ -25,7 +25,7 @@ async def export_user(studio: Studio, user_id: int) -> dict[str, Any]:
     for order in await studio.orders.get_many(await studio.sessions.order_ids(user_id)):
         if order is None:
             continue
-        photos = await studio.orders.photos(order.id, key) if key is not None else {}
+        photos = await studio.photos.records(order.id, key) if key is not None else {}
         ledger = await studio.ledger.get(order.charge_id) if order.charge_id else None
         orders.append(
             {

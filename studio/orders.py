@@ -18,15 +18,7 @@ from redis.asyncio import Redis
 
 from studio import keys
 from studio.clock import Clock, SystemClock
-from studio.crypto import UserKey
-from studio.photos import (
-    ADD_PHOTO,
-    RECORD_VERDICT,
-    PhotoCounts,
-    PhotoRecord,
-    PhotoRole,
-    PhotoStatus,
-)
+from studio.photos import PhotoCounts
 from studio.records import HashRecord
 
 
@@ -134,14 +126,12 @@ return out
 
 
 class OrderStore:
-    """Reads orders and their photos, and moves orders through their life, in Redis."""
+    """Reads orders and moves them through their life, in Redis."""
 
     def __init__(self, redis: Redis, clock: Clock | None = None) -> None:
         self._redis = redis
         self._clock = clock or SystemClock()
         self._transition = redis.register_script(_TRANSITION)
-        self._add_photo = redis.register_script(ADD_PHOTO)
-        self._record_verdict = redis.register_script(RECORD_VERDICT)
 
     async def create(self, user_id: int, chat_id: int, lang: str, now: float) -> Order:
         order = Order(
@@ -331,47 +321,6 @@ class OrderStore:
             pipe.zrem(keys.CLOSED_ORDERS, order.id)
             await pipe.execute()
 
-    # Photos ---------------------------------------------------------------------------------
-
-    async def add_photo(self, order_id: str, key: UserKey, record: PhotoRecord) -> str | None:
-        """Store a newly received photo and count it; None when the same photo came before."""
-        token = key.token(record.file_unique_id)
-        added = await self._add_photo(
-            keys=[keys.order_photos(order_id), keys.order(order_id), keys.OPEN_ORDERS],
-            # Abandoned-intake retention counts from the last upload, as the policy says.
-            args=[
-                token,
-                self._seal(order_id, key, record),
-                record.role,
-                record.received_at,
-                order_id,
-            ],
-        )
-        return token if added else None
-
-    async def record_verdict(
-        self, order_id: str, key: UserKey, token: str, record: PhotoRecord
-    ) -> bool:
-        """Store a pending photo's verdict and count it; False if the photo was purged meanwhile."""
-        reason = record.reason or "other"
-        recorded = await self._record_verdict(
-            keys=[keys.order_photos(order_id), keys.order(order_id)],
-            args=[token, self._seal(order_id, key, record), record.role, record.status, reason],
-        )
-        return bool(recorded)
-
-    async def photo(self, order_id: str, key: UserKey, token: str) -> PhotoRecord | None:
-        raw = await self._redis.hget(keys.order_photos(order_id), token)  # type: ignore[misc]
-        return self._open(order_id, key, raw) if raw else None
-
-    async def photos(self, order_id: str, key: UserKey) -> dict[str, PhotoRecord]:
-        raw = await self._redis.hgetall(keys.order_photos(order_id))  # type: ignore[misc]
-        return {token.decode(): self._open(order_id, key, blob) for token, blob in raw.items()}
-
-    async def photo_count(self, order_id: str) -> int:
-        """How many photo records the order holds (no decryption)."""
-        return int(await self._redis.hlen(keys.order_photos(order_id)))  # type: ignore[misc]
-
     async def delivery_records(self, order_id: str) -> int:
         return int(await self._redis.hlen(keys.order_deliveries(order_id)))  # type: ignore[misc]
 
@@ -412,44 +361,3 @@ class OrderStore:
             return None
         fields = reply[1:]
         return Order.from_hash(dict(zip(fields[::2], fields[1::2], strict=True)))
-
-    @staticmethod
-    def _seal(order_id: str, key: UserKey, record: PhotoRecord) -> bytes:
-        return key.seal(f"photo:{order_id}", record.model_dump_json().encode())
-
-    @staticmethod
-    def _open(order_id: str, key: UserKey, blob: bytes) -> PhotoRecord:
-        return PhotoRecord.model_validate_json(key.open(f"photo:{order_id}", blob))
-
-    # Old API, kept only while callers migrate; deleted at the end of the renovation ----------
-
-    async def transition(
-        self,
-        order_id: str,
-        allowed: frozenset[OrderState] | set[OrderState],
-        to: OrderState,
-        move: tuple[str, str, float] | None = None,
-        **values: Any,
-    ) -> bool:
-        now = move[2] if move is not None else None
-        return await self._move(order_id, allowed, to, now=now, **values) is not None
-
-    async def update(self, order_id: str, **values: Any) -> None:
-        await self._move(order_id, None, None, **values)
-
-    async def summary(self, order_id: str, key: UserKey | None = None) -> PhotoCounts:
-        order = await self.get(order_id)
-        return order.photos if order is not None else PhotoCounts()
-
-    async def save_photo(
-        self, order_id: str, key: UserKey, token: str, record: PhotoRecord
-    ) -> bool:
-        return await self.record_verdict(order_id, key, token, record)
-
-    async def remove_photos(self, order_id: str) -> int:
-        return int(await self._redis.delete(keys.order_photos(order_id)))
-
-
-PhotoSummary = PhotoCounts  # old name, kept while callers migrate
-RENOVATION_API = "named transitions"  # temporary marker for the migration; removed with the shims
-__all__ = ["PhotoCounts", "PhotoRecord", "PhotoRole", "PhotoStatus", "PhotoSummary"]

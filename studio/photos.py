@@ -10,6 +10,10 @@ from __future__ import annotations
 from enum import StrEnum
 
 from pydantic import BaseModel, Field
+from redis.asyncio import Redis
+
+from studio import keys
+from studio.crypto import UserKey
 
 
 class PhotoRole(StrEnum):
@@ -88,3 +92,75 @@ else
 end
 return 1
 """
+
+# KEYS: photos hash, order hash. ARGV: token, role. Undoes an add whose check was never queued.
+DROP_PHOTO = f"""
+if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then return 0 end
+if ARGV[2] == '{PhotoRole.HEADSHOT}' then
+  if redis.call('HGET', KEYS[2], 'photos.headshot') == '{PhotoStatus.PENDING}' then
+    redis.call('HDEL', KEYS[2], 'photos.headshot')
+  end
+elseif redis.call('EXISTS', KEYS[2]) == 1 then
+  redis.call('HINCRBY', KEYS[2], 'photos.pending', -1)
+end
+return 1
+"""
+
+
+class PhotoStore:
+    """An order's sealed photo records, and the counters on the order that go with them."""
+
+    def __init__(self, redis: Redis) -> None:
+        self._redis = redis
+        self._add = redis.register_script(ADD_PHOTO)
+        self._record_verdict = redis.register_script(RECORD_VERDICT)
+        self._drop = redis.register_script(DROP_PHOTO)
+
+    async def add(self, order_id: str, key: UserKey, record: PhotoRecord) -> str | None:
+        """Store a newly received photo and count it; None when the same photo came before."""
+        token = key.token(record.file_unique_id)
+        sealed = _seal(order_id, key, record)
+        added = await self._add(
+            keys=[keys.order_photos(order_id), keys.order(order_id), keys.OPEN_ORDERS],
+            # Abandoned-intake retention counts from the last upload, as the policy says.
+            args=[token, sealed, record.role, record.received_at, order_id],
+        )
+        return token if added else None
+
+    async def record_verdict(
+        self, order_id: str, key: UserKey, token: str, record: PhotoRecord
+    ) -> bool:
+        """Store a pending photo's verdict and count it; False if the photo was purged meanwhile."""
+        sealed = _seal(order_id, key, record)
+        recorded = await self._record_verdict(
+            keys=[keys.order_photos(order_id), keys.order(order_id)],
+            args=[token, sealed, record.role, record.status, record.reason or "other"],
+        )
+        return bool(recorded)
+
+    async def drop(self, order_id: str, token: str, role: PhotoRole) -> None:
+        """Forget a photo just added (its check could not be queued), and uncount it."""
+        await self._drop(
+            keys=[keys.order_photos(order_id), keys.order(order_id)], args=[token, role]
+        )
+
+    async def record(self, order_id: str, key: UserKey, token: str) -> PhotoRecord | None:
+        raw = await self._redis.hget(keys.order_photos(order_id), token)  # type: ignore[misc]
+        return _open(order_id, key, raw) if raw else None
+
+    async def records(self, order_id: str, key: UserKey) -> dict[str, PhotoRecord]:
+        """Every photo record of the order by token (decrypts each: not for the hot path)."""
+        raw = await self._redis.hgetall(keys.order_photos(order_id))  # type: ignore[misc]
+        return {token.decode(): _open(order_id, key, blob) for token, blob in raw.items()}
+
+    async def count(self, order_id: str) -> int:
+        """How many photo records the order holds (no decryption)."""
+        return int(await self._redis.hlen(keys.order_photos(order_id)))  # type: ignore[misc]
+
+
+def _seal(order_id: str, key: UserKey, record: PhotoRecord) -> bytes:
+    return key.seal(f"photo:{order_id}", record.model_dump_json().encode())
+
+
+def _open(order_id: str, key: UserKey, blob: bytes) -> PhotoRecord:
+    return PhotoRecord.model_validate_json(key.open(f"photo:{order_id}", blob))

@@ -27,8 +27,9 @@ from telegram.ext import ExtBot
 from bot.client import make_bot
 from studio.clock import Clock
 from studio.domain import Studio
-from studio.orders import Order, OrderState, PhotoRecord, PhotoRole, PhotoStatus
+from studio.orders import Order, OrderState
 from studio.payments import LedgerEntry, Outcome
+from studio.photos import PhotoRecord, PhotoRole, PhotoStatus
 from studio.queue import enqueue_render
 from studio.settings import Settings
 from tests.fixtures.emulator import RunningEmulator
@@ -104,7 +105,7 @@ async def make_paid_order(
             status=PhotoStatus.ACCEPTED,
             received_at=now + i,
         )
-        assert await studio.orders.add_photo(order.id, key, record)
+        assert await studio.photos.add(order.id, key, record)
     charge_id = await pay_in_emulator(emulator, user_id)
     _, sent = await emulator.api("sendMessage", chat_id=user_id, text="You're in the queue.")
     order = await walk_to_payment(studio, order, pack)

@@ -12,7 +12,8 @@ from PIL import Image
 from emulator.client import latest_text
 from pipeline.synthetic_photos import synthetic_face_photo
 from studio import keys
-from studio.orders import OrderState, PhotoRole, PhotoStatus
+from studio.orders import OrderState
+from studio.photos import PhotoRole, PhotoStatus
 from tests.fixtures.bot import BotEnv, button
 
 USER = 7101
@@ -134,7 +135,7 @@ async def test_a_corrupt_jpeg_headshot_is_refused_with_the_reason(bot_env: BotEn
     assert "damaged" in latest_text(refused) and "send another" in latest_text(refused)
     order = await env.current_order(USER)
     assert order.state is OrderState.HEADSHOT
-    photos = await env.studio.orders.photos(order.id, await env.studio.vault.key_for(USER))
+    photos = await env.studio.photos.records(order.id, await env.studio.vault.key_for(USER))
     assert [(p.status, p.reason) for p in photos.values()] == [(PhotoStatus.REJECTED, "corrupt")]
 
 
@@ -155,7 +156,7 @@ async def test_a_decompression_bomb_and_an_oversized_image_are_refused(bot_env: 
     )
     await env.wait_text(USER, "This file is too large (limit 20 MB)")
     order = await env.current_order(USER)
-    photos = await env.studio.orders.photos(order.id, await env.studio.vault.key_for(USER))
+    photos = await env.studio.photos.records(order.id, await env.studio.vault.key_for(USER))
     selfies = [p for p in photos.values() if p.role is PhotoRole.SELFIE]
     assert sorted(p.reason for p in selfies) == ["decompression_bomb", "too_many_pixels"]
 
@@ -191,7 +192,7 @@ async def test_photos_after_the_flow_is_finished_are_answered(bot_env: BotEnv) -
     await env.wait_text(USER, "Your place in the queue")
     await env.client.send_photo(USER, synthetic_face_photo(1, 21))
     await env.wait_text(USER, "Your order is paid and in the queue; new photos are not added")
-    photos = await env.studio.orders.photos(invoice_order.id, await env.studio.vault.key_for(USER))
+    photos = await env.studio.photos.records(invoice_order.id, await env.studio.vault.key_for(USER))
     assert len(photos) == 1 + env.settings.min_selfies
 
 

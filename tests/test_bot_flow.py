@@ -7,8 +7,9 @@ from arq.constants import job_key_prefix
 from emulator.client import latest_text
 from pipeline.synthetic_photos import synthetic_face_photo
 from studio import keys
-from studio.orders import OrderState, PhotoRole, PhotoStatus
+from studio.orders import OrderState
 from studio.payments import Outcome
+from studio.photos import PhotoRole, PhotoStatus
 from studio.queue import RENDER_ORDER, deserialize
 from tests.fixtures.bot import BotEnv, UpdateRouter, button, is_status_message
 
@@ -73,7 +74,7 @@ async def test_happy_path_twenty_selfies_album_and_document_to_a_queued_paid_ord
     assert job["f"] == RENDER_ORDER and job["a"] == [order.id]
     assert await env.studio.redis.zscore(keys.PAID_ORDERS, order.id) is not None
     assert await env.studio.redis.zscore(keys.OPEN_ORDERS, order.id) is None
-    photos = await env.studio.orders.photos(order.id, await env.studio.vault.key_for(USER))
+    photos = await env.studio.photos.records(order.id, await env.studio.vault.key_for(USER))
     selfies = [p for p in photos.values() if p.role is PhotoRole.SELFIE]
     assert sum(p.status is PhotoStatus.ACCEPTED for p in selfies) == 20
 

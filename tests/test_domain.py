@@ -8,8 +8,9 @@ from arq.constants import in_progress_key_prefix
 from studio import keys
 from studio.crypto import KeyShredded
 from studio.domain import Studio
-from studio.orders import OrderState, PhotoRecord, PhotoRole, PhotoStatus
+from studio.orders import OrderState
 from studio.payments import LedgerEntry, Outcome, PayloadRef, sign_payload, verify_payload
+from studio.photos import PhotoRecord, PhotoRole, PhotoStatus
 from studio.queue import eta_seconds, queue_position, record_render_duration
 from studio.settings import Mode, Settings
 
@@ -31,14 +32,14 @@ async def test_photos_are_sealed_and_deduplicated(studio: Studio) -> None:
     order = await studio.orders.create(user_id=8, chat_id=8, lang="zh", now=1.0)
     key = await studio.vault.key_for(8)
     record = PhotoRecord(file_id="FILE-ID-SECRET", file_unique_id="UNIQ-1", role=PhotoRole.SELFIE)
-    token = await studio.orders.add_photo(order.id, key, record)
+    token = await studio.photos.add(order.id, key, record)
     assert token is not None
-    assert await studio.orders.add_photo(order.id, key, record) is None  # same photo counts once
+    assert await studio.photos.add(order.id, key, record) is None  # same photo counts once
     raw = await studio.redis.hgetall(keys.order_photos(order.id))  # type: ignore[misc]
     assert all(b"FILE-ID-SECRET" not in v and b"UNIQ-1" not in k for k, v in raw.items())
 
     record.status, record.reason = PhotoStatus.REJECTED, "blurry"
-    assert await studio.orders.record_verdict(order.id, key, token, record)
+    assert await studio.photos.record_verdict(order.id, key, token, record)
     counted = await studio.orders.get(order.id)
     assert counted is not None
     assert counted.photos.rejected == {"blurry": 1} and counted.photos.accepted == 0

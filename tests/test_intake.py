@@ -10,7 +10,7 @@ from emulator.client import latest_text
 from jobs.intake import HeadshotCache, check_photo
 from jobs.resources import IntakeResources, resources
 from pipeline.synthetic_photos import synthetic_face_photo
-from studio.orders import PhotoStatus
+from studio.photos import PhotoStatus
 from tests.fixtures.bot import BotEnv, is_status_message
 
 USER = 7401
@@ -103,7 +103,7 @@ async def test_a_ten_photo_album_edits_the_status_message_about_once_a_second(
     order = await env.current_order(USER)
     assert order.status_message_id == status["message_id"]
     assert order.photos.accepted == 10 and order.photos.pending == 0
-    photos = await env.studio.orders.photos(order.id, await env.studio.vault.key_for(USER))
+    photos = await env.studio.photos.records(order.id, await env.studio.vault.key_for(USER))
     assert all(p.status is PhotoStatus.ACCEPTED for p in photos.values())
 
 

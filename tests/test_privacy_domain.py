@@ -7,8 +7,9 @@ from studio.clock import ManualClock
 from studio.domain import Studio
 from studio.erasure import erase_user
 from studio.export import export_user
-from studio.orders import OrderState, PhotoRecord, PhotoRole, PhotoStatus
+from studio.orders import OrderState
 from studio.payments import LedgerEntry, Outcome
+from studio.photos import PhotoRecord, PhotoRole, PhotoStatus
 from studio.retention import purge_expired
 from studio.sessions import ConsentRecord
 from tests.fixtures.redis_server import dump_redis
@@ -31,7 +32,7 @@ async def _user_with_paid_order(studio: Studio) -> str:
             role=PhotoRole.SELFIE,
             status=PhotoStatus.ACCEPTED,
         )
-        await studio.orders.add_photo(order.id, key, record)
+        await studio.photos.add(order.id, key, record)
     await studio.ledger.record_payment(
         LedgerEntry(
             charge_id="CHARGE-1",
@@ -115,7 +116,7 @@ async def test_retention_purges_abandoned_intake_and_reduces_closed_orders(
     abandoned = await studio.orders.create(USER, USER, "en", clock.now())
     await studio.sessions.set_order(USER, abandoned.id)
     key = await studio.vault.key_for(USER)
-    await studio.orders.add_photo(
+    await studio.photos.add(
         abandoned.id, key, PhotoRecord(file_id="F", file_unique_id="U", role=PhotoRole.HEADSHOT)
     )
 
@@ -141,7 +142,7 @@ async def test_retention_never_purges_an_order_that_was_paid_meanwhile(
 ) -> None:
     order = await studio.orders.create(USER, USER, "en", clock.now())
     key = await studio.vault.key_for(USER)
-    await studio.orders.add_photo(
+    await studio.photos.add(
         order.id, key, PhotoRecord(file_id="F", file_unique_id="U", role=PhotoRole.HEADSHOT)
     )
     # Paid, and a stale entry left in the open list (as an older release could leave it).

@@ -351,7 +351,7 @@ async def test_mydata_matches_what_is_stored(bot_env: BotEnv) -> None:
 
     order = await bot_env.current_order(USER)
     key = await bot_env.studio.vault.existing_key(USER)
-    stored = await bot_env.studio.orders.photos(order.id, key)
+    stored = await bot_env.studio.photos.records(order.id, key)
     [exported] = document["orders"]
     assert exported["order"]["id"] == order.id and exported["order"]["state"] == "selfies"
     assert sorted(p["telegram_file_id"] for p in exported["photos"]) == sorted(

@@ -13,8 +13,8 @@ from bot.intake_status import status_message
 from bot.keyboards import DonePress, packs_keyboard
 from bot.packs import style_packs
 from bot.texts import text
-from studio import keys
-from studio.orders import PAID_STATES, OrderState, PhotoRecord, PhotoRole, PhotoStatus
+from studio.orders import PAID_STATES, OrderState
+from studio.photos import PhotoRecord, PhotoRole, PhotoStatus
 from studio.queue import enqueue_check_photo
 
 logger = logging.getLogger(__name__)
@@ -129,7 +129,7 @@ async def _take_photo(
         file_id=file_id, file_unique_id=file_unique_id, role=role, received_at=studio.clock.now()
     )
     key = await studio.vault.key_for(view.user_id)
-    token = await studio.orders.add_photo(order.id, key, record)
+    token = await studio.photos.add(order.id, key, record)
     if token is None:
         await message.reply_text(text(view.lang, "duplicate_photo"))
         return
@@ -137,7 +137,7 @@ async def _take_photo(
         await enqueue_check_photo(studio.redis, order.id, token)
     except Exception:
         # No pending record without a job to finish it.
-        await studio.redis.hdel(keys.order_photos(order.id), token)  # type: ignore[misc]
+        await studio.photos.drop(order.id, token, role)
         raise
     if role is PhotoRole.HEADSHOT:
         await message.reply_text(text(view.lang, "headshot_checking"))

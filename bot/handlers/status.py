@@ -8,7 +8,8 @@ from telegram import Update
 
 from bot.context import StudioContext
 from bot.texts import format_wait, text
-from studio.orders import PAID_STATES, PRE_PAYMENT_STATES, OrderState, PhotoStatus
+from studio.orders import PAID_STATES, PRE_PAYMENT_STATES, OrderState
+from studio.photos import PhotoStatus
 from studio.queue import place_and_eta
 
 logger = logging.getLogger(__name__)

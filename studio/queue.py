@@ -192,8 +192,11 @@ async def queue_position(redis: Redis, order_id: str, workers: int | None = None
     """
     if workers is None:
         workers = await live_render_workers(redis)
-    rank = await redis.zrank(keys.RENDER_QUEUE, order_id)
-    if rank is None or await redis.exists(in_progress_key_prefix + order_id):
+    async with redis.pipeline(transaction=False) as pipe:
+        pipe.zrank(keys.RENDER_QUEUE, order_id)
+        pipe.exists(in_progress_key_prefix + order_id)
+        rank, running = await pipe.execute()
+    if rank is None or running:
         return None
     head = await _head(redis, min(rank, _lookahead(workers)))
     return int(rank) - sum(running for _, running in head) + 1

@@ -1,12 +1,22 @@
-"""The consent screen, and the record of agreeing to it: both from the same text."""
+"""The consent screen, and the record of agreeing to it: both from the same text.
+
+The screen includes the "only your own face, only adults" statements, and one agrees by
+pressing an adult age group; the record's hash covers the screen and the label pressed.
+"""
 
 from __future__ import annotations
 
 import hashlib
 
-from bot.texts import text
-from studio.sessions import ConsentRecord
+from telegram import Bot, InlineKeyboardMarkup
+
+from bot.keyboards import AGE_BUTTON_KEYS, consent_keyboard
+from bot.texts import LANGUAGES, text
+from studio.sessions import AgeBracket, ConsentRecord
 from studio.settings import Settings
+
+# Hex digits of the screen digest carried in the buttons' callback data.
+SHOWN_DIGEST_CHARS = 12
 
 
 def consent_text(settings: Settings, lang: str) -> str:
@@ -14,11 +24,50 @@ def consent_text(settings: Settings, lang: str) -> str:
     return text(lang, "consent", intake_hours=f"{settings.intake_ttl_hours:g}")
 
 
-def consent_record(settings: Settings, lang: str, agreed_at: float) -> ConsentRecord:
-    """What the user agreed to: the policy version and a hash of the exact screen shown."""
-    shown = consent_text(settings, lang)
+def screen_digest(settings: Settings, lang: str) -> str:
+    """A short digest of the policy version and the screen's text, put into its buttons."""
+    shown = f"{settings.policy_version}\n{consent_text(settings, lang)}"
+    return hashlib.sha256(shown.encode()).hexdigest()[:SHOWN_DIGEST_CHARS]
+
+
+def consent_screen(settings: Settings, lang: str) -> tuple[str, InlineKeyboardMarkup]:
+    """The screen's text and its buttons."""
+    return consent_text(settings, lang), consent_keyboard(lang, screen_digest(settings, lang))
+
+
+async def send_consent_screen(
+    bot: Bot, settings: Settings, chat_id: int, lang: str, *, renewal: bool
+) -> None:
+    """The consent screen; with `renewal`, first a word on why it is asked again."""
+    if renewal:
+        await bot.send_message(
+            chat_id, text(lang, "consent_renew", version=settings.policy_version)
+        )
+    body, keyboard = consent_screen(settings, lang)
+    await bot.send_message(chat_id, body, reply_markup=keyboard)
+
+
+def shown_language(settings: Settings, shown: str) -> str | None:
+    """The language of the current screen a press came from; None for an outdated screen."""
+    for lang in LANGUAGES:
+        if shown == screen_digest(settings, lang):
+            return lang
+    return None
+
+
+def agreed_text(settings: Settings, lang: str, age_bracket: AgeBracket) -> str:
+    """What the user agreed to: the screen, and the label of the button they pressed."""
+    return f"{consent_text(settings, lang)}\n\n{text(lang, AGE_BUTTON_KEYS[age_bracket])}"
+
+
+def consent_record(
+    settings: Settings, lang: str, age_bracket: AgeBracket, agreed_at: float
+) -> ConsentRecord:
+    """The policy version, a hash of the exact screen and answer, and the user's statements."""
     return ConsentRecord(
         policy_version=settings.policy_version,
-        text_sha256=hashlib.sha256(shown.encode()).hexdigest(),
+        text_sha256=hashlib.sha256(agreed_text(settings, lang, age_bracket).encode()).hexdigest(),
         agreed_at=agreed_at,
+        own_face=True,
+        age_bracket=age_bracket,
     )

@@ -9,6 +9,7 @@ from typing import ClassVar, Literal
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.texts import LANGUAGE_NAMES, LANGUAGES, text
+from studio.sessions import AGE_BRACKETS, AgeBracket
 
 MAX_CALLBACK_BYTES = 64
 SEPARATOR = ":"
@@ -32,23 +33,47 @@ def _fields(prefix: str, data: str | None, count: int) -> list[str] | None:
     return fields
 
 
+ConsentChoice = Literal["yes", "minor", "no"]
+
+
 @dataclass(frozen=True)
 class ConsentAnswer:
-    """ "I agree" or "No thanks" on the consent screen."""
+    """A press on the consent screen: "I agree" with an adult age group, "under 18", or "No".
+
+    "yes" and "minor" carry `shown`, a short digest of the screen they were pressed on (policy
+    version and text, `bot.consent.screen_digest`), so a press on an outdated screen is known.
+    """
 
     PREFIX: ClassVar[str] = "consent"
-    agreed: bool
+    choice: ConsentChoice
+    age_bracket: AgeBracket | None = None
+    shown: str = ""
+
+    @property
+    def agreed(self) -> bool:
+        return self.choice == "yes"
 
     @property
     def data(self) -> str:
-        return _encode(self.PREFIX, "yes" if self.agreed else "no")
+        if self.choice == "yes":
+            assert self.age_bracket is not None
+            return _encode(self.PREFIX, "yes", self.age_bracket, self.shown)
+        if self.choice == "minor":
+            return _encode(self.PREFIX, "minor", self.shown)
+        return _encode(self.PREFIX, "no")
 
     @classmethod
     def parse(cls, data: str | None) -> ConsentAnswer | None:
-        fields = _fields(cls.PREFIX, data, 1)
-        if fields is None or fields[0] not in ("yes", "no"):
+        if (fields := _fields(cls.PREFIX, data, 3)) is not None and fields[0] == "yes":
+            for bracket in AGE_BRACKETS:
+                if fields[1] == bracket:
+                    return cls("yes", bracket, fields[2])
             return None
-        return cls(agreed=fields[0] == "yes")
+        if (fields := _fields(cls.PREFIX, data, 2)) is not None and fields[0] == "minor":
+            return cls("minor", None, fields[1])
+        if (fields := _fields(cls.PREFIX, data, 1)) is not None and fields[0] == "no":
+            return cls("no")
+        return None
 
 
 @dataclass(frozen=True)
@@ -127,20 +152,40 @@ class EraseAnswer:
         return None
 
 
-def consent_keyboard(lang: str) -> InlineKeyboardMarkup:
-    # Two equal buttons, neither pre-selected: consent must be an explicit choice.
-    return InlineKeyboardMarkup(
+# The button label of each adult age group on the consent screen.
+AGE_BUTTON_KEYS: dict[AgeBracket, str] = {
+    "18-29": "consent_yes_18_29",
+    "30-49": "consent_yes_30_49",
+    "50+": "consent_yes_50_plus",
+}
+
+
+def consent_keyboard(lang: str, shown: str) -> InlineKeyboardMarkup:
+    """Agree by stating an adult age group, "I'm under 18", or "No thanks"; none pre-selected.
+
+    `shown` is the digest of the screen the keyboard goes under (`bot.consent.screen_digest`).
+    """
+    rows = [
         [
-            [
-                InlineKeyboardButton(
-                    text(lang, "consent_yes"), callback_data=ConsentAnswer(agreed=True).data
-                ),
-                InlineKeyboardButton(
-                    text(lang, "consent_no"), callback_data=ConsentAnswer(agreed=False).data
-                ),
-            ]
+            InlineKeyboardButton(
+                text(lang, AGE_BUTTON_KEYS[bracket]),
+                callback_data=ConsentAnswer("yes", bracket, shown).data,
+            )
+        ]
+        for bracket in AGE_BRACKETS
+    ]
+    rows.append(
+        [
+            InlineKeyboardButton(
+                text(lang, "consent_under_18"),
+                callback_data=ConsentAnswer("minor", None, shown).data,
+            )
         ]
     )
+    rows.append(
+        [InlineKeyboardButton(text(lang, "consent_no"), callback_data=ConsentAnswer("no").data)]
+    )
+    return InlineKeyboardMarkup(rows)
 
 
 def done_keyboard(lang: str, order_id: str) -> InlineKeyboardMarkup:

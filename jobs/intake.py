@@ -151,23 +151,30 @@ async def _check_headshot(res: IntakeResources, job_try: int, record: PhotoRecor
 async def _check_selfie(
     res: IntakeResources, job_try: int, order: Order, key: UserKey, record: PhotoRecord
 ) -> Verdict:
+    photos = await res.studio.photos.records(order.id, key)
+    # The headshot first: without it the selfie cannot be checked, so it is not downloaded.
+    headshot = await _headshot_embedding(res, job_try, order.id, photos)
+    if isinstance(headshot, Verdict):
+        return headshot
     data = await _download(res.bot, job_try, record.file_id)
     if isinstance(data, Verdict):
         return data
-    photos = await res.studio.photos.records(order.id, key)
     fingerprints = [
         p.fingerprint
         for p in photos.values()
         if p.role is PhotoRole.SELFIE and p.status is PhotoStatus.ACCEPTED and p.fingerprint
     ]
-    headshot = await _headshot_embedding(res, job_try, order.id, photos)
     return await asyncio.to_thread(_selfie_verdict, res, data, headshot, fingerprints)
 
 
 async def _headshot_embedding(
     res: IntakeResources, job_try: int, order_id: str, photos: dict[str, PhotoRecord]
-) -> np.ndarray | None:
-    """From the cache, or recomputed from the accepted headshot (another worker checked it)."""
+) -> np.ndarray | Verdict:
+    """From the cache, or recomputed from the accepted headshot (another worker checked it).
+
+    Fails closed: when it cannot be had, the job is retried (arq `Retry`), and on its last try
+    the selfie is refused as "identity_unverified", never accepted unchecked.
+    """
     cached = res.headshots.get(order_id)
     if cached is not None:
         return cached
@@ -176,15 +183,19 @@ async def _headshot_embedding(
         for p in photos.values()
         if p.role is PhotoRole.HEADSHOT and p.status is PhotoStatus.ACCEPTED
     ]
-    if not accepted:
-        return None
-    data = await _download(res.bot, job_try, accepted[0].file_id)
-    if isinstance(data, Verdict):
-        return None
-    verdict = await asyncio.to_thread(_headshot_verdict, res, data)
-    if verdict.embedding is not None:
-        res.headshots.put(order_id, verdict.embedding)
-    return verdict.embedding
+    if accepted:
+        data = await _download(res.bot, job_try, accepted[0].file_id)
+        if not isinstance(data, Verdict):
+            verdict = await asyncio.to_thread(_headshot_verdict, res, data)
+            if verdict.embedding is not None:
+                res.headshots.put(order_id, verdict.embedding)
+                return verdict.embedding
+    if job_try >= CHECK_PHOTO_MAX_TRIES:
+        logger.warning("order %s: headshot embedding unavailable; selfie refused", order_id)
+        return Verdict(False, "identity_unverified")
+    defer = DOWNLOAD_RETRY_S * 2 ** (job_try - 1)
+    logger.info("order %s: headshot embedding unavailable; retrying in %.1f s", order_id, defer)
+    raise Retry(defer=defer)
 
 
 def _headshot_verdict(res: IntakeResources, data: bytes) -> Verdict:
@@ -204,7 +215,7 @@ def _headshot_verdict(res: IntakeResources, data: bytes) -> Verdict:
 
 
 def _selfie_verdict(
-    res: IntakeResources, data: bytes, headshot: np.ndarray | None, fingerprints: list[int]
+    res: IntakeResources, data: bytes, headshot: np.ndarray, fingerprints: list[int]
 ) -> Verdict:
     from pipeline.checks import check_selfie, image_fingerprint
     from pipeline.decode import ImageRejected, decode_image

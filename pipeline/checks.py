@@ -20,6 +20,8 @@ REASONS: tuple[str, ...] = (
     "too_bright",
     "different_person",
     "duplicate",
+    "minor",
+    "identity_unverified",
 )
 
 
@@ -61,6 +63,10 @@ class CheckConfig:
     # Hamming distance between 64-bit perceptual hashes at or under which a photo is a
     # near-duplicate (re-sent, or a burst shot): pHash puts re-encodes within ~4 bits.
     max_duplicate_hamming: int = 6
+    # Apparent age (years, the face pack's genderage estimate) under which a face is refused
+    # as a minor's. The service is for adults; the estimate's error is several years either
+    # way, so "clearly under 18" is a margin below it: adults are not refused on noise.
+    min_apparent_age: float = 16.0
 
 
 @dataclass
@@ -156,6 +162,14 @@ def _quality(
     return "ok"
 
 
+def _apparent_minor(face: Face, measured: dict[str, float], config: CheckConfig) -> bool:
+    """True when the pack estimates an age and it is clearly under 18 (no estimate: False)."""
+    if face.age is None:
+        return False
+    measured["apparent_age"] = float(face.age)
+    return face.age < config.min_apparent_age
+
+
 def check_headshot(
     rgb: np.ndarray, faces: list[Face], config: CheckConfig | None = None
 ) -> CheckResult:
@@ -174,6 +188,8 @@ def check_headshot(
         config.headshot_max_pitch,
         config.headshot_max_roll,
     )
+    if reason == "ok" and _apparent_minor(main, measured, config):
+        reason = "minor"
     return CheckResult(reason == "ok", reason, measured, main)
 
 
@@ -184,7 +200,11 @@ def check_selfie(
     accepted_fingerprints: Iterable[int] = (),
     config: CheckConfig | None = None,
 ) -> CheckResult:
-    """One dominant face of the headshot's person, good quality, not a near-duplicate."""
+    """One dominant adult face of the headshot's person, good quality, not a near-duplicate.
+
+    Without the headshot's embedding the photo is refused ("identity_unverified"): a selfie
+    is never accepted unchecked.
+    """
     config = config or CheckConfig()
     main, count, measured = _count_faces(faces, config, ignore_small=True)
     if main is None:
@@ -197,11 +217,14 @@ def check_selfie(
     )
     if reason != "ok":
         return CheckResult(False, reason, measured, main)
-    if headshot_embedding is not None:
-        cosine = float(np.dot(main.embedding, headshot_embedding))
-        measured["cosine_to_headshot"] = cosine
-        if cosine < config.min_same_person_cosine:
-            return CheckResult(False, "different_person", measured, main)
+    if _apparent_minor(main, measured, config):
+        return CheckResult(False, "minor", measured, main)
+    if headshot_embedding is None:
+        return CheckResult(False, "identity_unverified", measured, main)
+    cosine = float(np.dot(main.embedding, headshot_embedding))
+    measured["cosine_to_headshot"] = cosine
+    if cosine < config.min_same_person_cosine:
+        return CheckResult(False, "different_person", measured, main)
     fingerprint = image_fingerprint(rgb)
     distances = [hamming(fingerprint, other) for other in accepted_fingerprints]
     if distances:

@@ -224,26 +224,60 @@ def _recogniser_model() -> ModelProto:
     return model
 
 
-def _genderage_model(age_years: float = 30.0) -> ModelProto:
-    """Constant gender/age head: lets tests see the pack's optional age attribute flow through."""
+# The tiny genderage head reads "age" from the face's redness: (R - B) / mean level over the
+# middle of its crop, times this many years. `synthetic_photos` faces (skin 222, 196, 176)
+# read as about 30; `tint_apparent_age` moves a photo's estimate for the age tests.
+AGE_YEARS_PER_REDNESS = 130.0
+_AGE_CROP = 96  # insightface's genderage input: the face box x1.5, resized to 96 px
+_AGE_CENTRE = (24, 72)  # the middle 3/4 of the face box inside that crop
+
+
+def _genderage_model() -> ModelProto:
+    """A deterministic gender/age head: "age" follows the face's redness (tests tint it)."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
+    lo, hi = _AGE_CENTRE
     inits = [
-        numpy_helper.from_array(np.zeros((1, 1), np.float32), "nil"),
-        numpy_helper.from_array(np.array([[0.0, 1.0, age_years / 100.0]], np.float32), "out"),
+        numpy_helper.from_array(np.array(128.0, np.float32), "std"),
+        numpy_helper.from_array(np.array(127.5, np.float32), "mean"),
+        numpy_helper.from_array(np.array([lo, lo], np.int64), "crop_start"),
+        numpy_helper.from_array(np.array([hi, hi], np.int64), "crop_end"),
+        numpy_helper.from_array(np.array([2, 3], np.int64), "crop_axes"),
+        numpy_helper.from_array(np.array([0], np.int64), "c0"),
+        numpy_helper.from_array(np.array([1], np.int64), "c1"),
+        numpy_helper.from_array(np.array([2], np.int64), "c2"),
+        numpy_helper.from_array(np.array([3], np.int64), "c3"),
+        numpy_helper.from_array(np.array([1], np.int64), "axis1"),
+        numpy_helper.from_array(np.array(1.0, np.float32), "eps"),
+        numpy_helper.from_array(np.array(AGE_YEARS_PER_REDNESS / 100.0, np.float32), "per"),
+        numpy_helper.from_array(np.array(0.0, np.float32), "lo"),
+        numpy_helper.from_array(np.array(1.0, np.float32), "hi"),
+        numpy_helper.from_array(np.array([[0.0, 1.0]], np.float32), "gender"),
     ]
+    # Node names must not start with "Sub"/"Mul": insightface reads that as an mxnet model.
+    # The input is insightface's blob: RGB, (level - 127.5) / 128.
     nodes = [
-        helper.make_node("ReduceMean", ["data"], ["m"], name="avg", axes=[1, 2, 3], keepdims=0),
-        helper.make_node("Reshape", ["m", "shape"], ["m2"], name="col"),
-        helper.make_node("MatMul", ["m2", "nil"], ["z"], name="zero"),
-        helper.make_node("Add", ["z", "out"], ["fc1"], name="const"),
+        helper.make_node("Mul", ["data", "std"], ["scaled"], name="unscale"),
+        helper.make_node("Add", ["scaled", "mean"], ["levels"], name="unshift"),
+        helper.make_node(
+            "Slice", ["levels", "crop_start", "crop_end", "crop_axes"], ["centre"], name="centre"
+        ),
+        helper.make_node("ReduceMean", ["centre"], ["rgb"], name="colour", axes=[2, 3], keepdims=0),
+        helper.make_node("Slice", ["rgb", "c0", "c1", "axis1"], ["red"], name="red"),
+        helper.make_node("Slice", ["rgb", "c2", "c3", "axis1"], ["blue"], name="blue"),
+        helper.make_node("ReduceMean", ["rgb"], ["level"], name="level", axes=[1], keepdims=1),
+        helper.make_node("Max", ["level", "eps"], ["level_safe"], name="level_safe"),
+        helper.make_node("Sub", ["red", "blue"], ["warmth"], name="warmth"),
+        helper.make_node("Div", ["warmth", "level_safe"], ["redness"], name="redness"),
+        helper.make_node("Mul", ["redness", "per"], ["age_raw"], name="age_scale"),
+        helper.make_node("Clip", ["age_raw", "lo", "hi"], ["age"], name="age_clip"),
+        helper.make_node("Concat", ["gender", "age"], ["fc1"], name="head", axis=1),
     ]
-    inits.append(numpy_helper.from_array(np.array([-1, 1], dtype=np.int64), "shape"))
     graph = helper.make_graph(
         nodes,
         "tiny_genderage",
-        [helper.make_tensor_value_info("data", TensorProto.FLOAT, [1, 3, 96, 96])],
+        [helper.make_tensor_value_info("data", TensorProto.FLOAT, [1, 3, _AGE_CROP, _AGE_CROP])],
         [helper.make_tensor_value_info("fc1", TensorProto.FLOAT, [1, 3])],
         inits,
     )
@@ -251,6 +285,24 @@ def _genderage_model(age_years: float = 30.0) -> ModelProto:
     model.ir_version = 8
     onnx.checker.check_model(model)
     return model
+
+
+def tint_apparent_age(rgb: np.ndarray, years: float) -> np.ndarray:
+    """The photo with its tiny-pack age estimate moved by about `years` (for the age tests).
+
+    Red and blue move in opposite directions by the same amount, so the grey level the detector
+    sees is unchanged, and the tint is uniform, so the recogniser's per-channel centring removes
+    it: the same face, the same person, another apparent age.
+    """
+    shift = years / AGE_YEARS_PER_REDNESS * float(np.mean(_FACE_LEVEL)) / 2.0
+    out = rgb.astype(np.float32)
+    out[..., 0] += shift
+    out[..., 2] -= shift
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+# The mean skin level of `synthetic_photos` faces (their R, G, B base).
+_FACE_LEVEL = (222.0, 196.0, 176.0)
 
 
 def build_tiny_face_pack(root: Path, name: str = "tiny_pack", with_age: bool = True) -> Path:

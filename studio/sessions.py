@@ -2,21 +2,34 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict
 from redis.asyncio import Redis
 
 from studio import keys
 from studio.records import HashRecord, flatten
 
+# The age groups a user can state on the consent screen; "under 18" is refused, not stored.
+AgeBracket = Literal["18-29", "30-49", "50+"]
+AGE_BRACKETS: tuple[AgeBracket, ...] = ("18-29", "30-49", "50+")
+
 
 class ConsentRecord(BaseModel):
-    """What the user agreed to: the policy version, a hash of the exact text shown, and when."""
+    """What the user agreed to: the policy version, a hash of the exact text shown, and when.
+
+    `own_face` and `age_bracket` are the user's statements on that screen: the photos show
+    themselves, and the adult age group they chose. A record without them (an older policy's)
+    is not a consent to the current one.
+    """
 
     model_config = ConfigDict(frozen=True)
 
     policy_version: str
     text_sha256: str
     agreed_at: float
+    own_face: bool = False
+    age_bracket: AgeBracket | None = None
 
 
 _CONSENT_FIELDS = [f"consent.{name}" for name in ConsentRecord.model_fields]
@@ -31,7 +44,18 @@ class Session(HashRecord):
 
     @property
     def consented(self) -> bool:
+        """Some consent is on record (under any policy version): data may be held."""
         return self.consent is not None
+
+    def consented_to(self, policy_version: str) -> bool:
+        """Agreed to `policy_version`, stating own face and an adult age: photos may be taken."""
+        consent = self.consent
+        return (
+            consent is not None
+            and consent.policy_version == policy_version
+            and consent.own_face
+            and consent.age_bracket is not None
+        )
 
 
 _CLEAR_ORDER = """

@@ -61,8 +61,10 @@ def test_at_least_four_packs_with_names_and_descriptions_in_both_languages() -> 
 
 def test_callback_data_keeps_its_wire_format_and_parses_back() -> None:
     buttons: list[tuple[Any, str]] = [
-        (ConsentAnswer(agreed=True), "consent:yes"),
-        (ConsentAnswer(agreed=False), "consent:no"),
+        (ConsentAnswer("yes", "18-29", "0123456789ab"), "consent:yes:18-29:0123456789ab"),
+        (ConsentAnswer("yes", "50+", "0123456789ab"), "consent:yes:50+:0123456789ab"),
+        (ConsentAnswer("minor", None, "0123456789ab"), "consent:minor:0123456789ab"),
+        (ConsentAnswer("no"), "consent:no"),
         (LanguageChoice("zh"), "lang:zh"),
         (DonePress("A1b2"), "done:A1b2"),
         (PackChoice("A1b2", "studio"), "pack:A1b2:studio"),
@@ -79,6 +81,9 @@ def test_callback_data_keeps_its_wire_format_and_parses_back() -> None:
     "kind, data",
     [
         (ConsentAnswer, "consent:maybe"),
+        (ConsentAnswer, "consent:yes"),  # agreeing states an age group and the screen shown
+        (ConsentAnswer, "consent:yes:17:0123456789ab"),
+        (ConsentAnswer, "consent:minor"),
         (ConsentAnswer, "lang:zh"),
         (LanguageChoice, "lang:de"),
         (DonePress, "done:"),

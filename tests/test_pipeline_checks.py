@@ -20,7 +20,7 @@ from pipeline.checks import (
 from pipeline.decode import decode_image
 from pipeline.faces import Face, FaceAnalyzer, pose_from_keypoints
 from pipeline.synthetic_photos import synthetic_face_photo, synthetic_face_rgb
-from pipeline.tiny_face_pack import ARCFACE_TEMPLATE
+from pipeline.tiny_face_pack import ARCFACE_TEMPLATE, tint_apparent_age
 
 # Hand-measured on skimage.data.astronaut(): the face box and its five keypoints.
 ASTRONAUT_BOX = (172.0, 62.0, 272.0, 175.0)
@@ -86,7 +86,8 @@ def test_synthetic_faces_are_seen_as_one_face_per_identity(
             face = faces[0]
             assert face.embedding.shape == (512,)
             assert abs(float(np.linalg.norm(face.embedding)) - 1.0) < 1e-4
-            assert face.kps.shape == (5, 2) and face.age == 30
+            assert face.kps.shape == (5, 2)
+            assert face.age is not None and 20 <= face.age <= 40  # the pack's genderage model
             assert abs(face.yaw) < 5 and abs(face.pitch) < 5 and abs(face.roll) < 5
             embeddings[identity, variant] = face.embedding
     same = float(embeddings[1, 0] @ embeddings[1, 3])
@@ -146,6 +147,63 @@ def test_selfie_checks_person_background_faces_and_duplicates(
     assert check_selfie(pair, tiny_face_analyzer.analyze(pair), head_emb).reason == "multiple_faces"
 
 
+def test_a_selfie_without_the_headshot_embedding_is_refused_not_accepted() -> None:
+    rgb = _astronaut()
+    face = _face(ASTRONAUT_BOX, ASTRONAUT_KPS)
+    result = check_selfie(rgb, [face], None)
+    assert (result.ok, result.reason) == (False, "identity_unverified")
+    assert check_selfie(rgb, [face], face.embedding).reason == "ok"
+
+
+def test_faces_estimated_clearly_under_18_are_refused_with_a_margin() -> None:
+    rgb = _astronaut()
+    config = CheckConfig()
+    assert config.min_apparent_age == 16.0
+    for age, reason in ((12, "minor"), (15, "minor"), (16, "ok"), (35, "ok"), (None, "ok")):
+        face = _face(ASTRONAUT_BOX, ASTRONAUT_KPS)
+        face.age = age
+        headshot = check_headshot(rgb, [face], config)
+        selfie = check_selfie(rgb, [face], face.embedding, (), config)
+        assert (headshot.reason, selfie.reason) == (reason, reason), age
+        assert headshot.ok == selfie.ok == (reason == "ok")
+        if age is not None:
+            assert headshot.measured["apparent_age"] == age
+    # The margin is a setting: an operator can move it.
+    face = _face(ASTRONAUT_BOX, ASTRONAUT_KPS)
+    face.age = 17
+    assert check_headshot(rgb, [face], CheckConfig(min_apparent_age=18.0)).reason == "minor"
+    # A poor photo is refused for its quality first: the age estimate of a bad crop is noise.
+    dark = (rgb.astype(np.float32) * 0.25).astype(np.uint8)
+    face.age = 12
+    assert check_headshot(dark, [face]).reason == "too_dark"
+
+
+def test_the_tiny_pack_reads_a_tinted_face_as_a_child_and_another_as_an_adult(
+    tiny_face_analyzer: FaceAnalyzer,
+) -> None:
+    head = synthetic_face_rgb(1, 0)
+    [head_face] = tiny_face_analyzer.analyze(head)
+    assert head_face.age is not None
+    child = tint_apparent_age(synthetic_face_rgb(1, 1), 12 - head_face.age)
+    adult = tint_apparent_age(synthetic_face_rgb(1, 2), 35 - head_face.age)
+    [child_face] = tiny_face_analyzer.analyze(child)
+    [adult_face] = tiny_face_analyzer.analyze(adult)
+    assert child_face.age is not None and adult_face.age is not None
+    assert abs(child_face.age - 12) <= 3 and abs(adult_face.age - 35) <= 3
+    # The same person either way: only the age estimate moved.
+    assert float(child_face.embedding @ head_face.embedding) > 0.95
+    assert check_selfie(child, [child_face], head_face.embedding).reason == "minor"
+    assert check_selfie(adult, [adult_face], head_face.embedding).reason == "ok"
+    assert check_headshot(child, [child_face]).reason == "minor"
+    # Every untinted synthetic face reads as an adult, well clear of the margin.
+    ages = [
+        face.age
+        for identity in range(1, 25)
+        for face in tiny_face_analyzer.analyze(synthetic_face_rgb(identity, identity % 7))
+    ]
+    assert min(a for a in ages if a is not None) >= CheckConfig().min_apparent_age + 5
+
+
 def test_astronaut_accepted_as_headshot_on_its_real_pixels() -> None:
     rgb = _astronaut()
     result = check_headshot(rgb, [_face(ASTRONAUT_BOX, ASTRONAUT_KPS)])
@@ -165,13 +223,14 @@ def test_astronaut_variants_are_refused_for_the_right_reason() -> None:
     assert check_headshot(small, [small_face]).reason == "face_too_small"
     turned = _face(ASTRONAUT_BOX, ASTRONAUT_KPS, yaw=35.0)
     assert check_headshot(rgb, [turned]).reason == "not_frontal"
-    assert check_selfie(rgb, [turned], None).reason == "ok"  # looser pose limits for selfies
+    # Looser pose limits for selfies (compared with its own embedding: the same person).
+    assert check_selfie(rgb, [turned], turned.embedding).reason == "ok"
 
 
 def test_t1_group_photo_refused_for_several_faces() -> None:
     rgb, faces = _t1_faces()
     assert check_headshot(rgb, faces).reason == "multiple_faces"
-    assert check_selfie(rgb, faces, None).reason == "multiple_faces"
+    assert check_selfie(rgb, faces, faces[0].embedding).reason == "multiple_faces"
 
 
 def test_pose_from_keypoints_reads_turn_and_tilt() -> None:

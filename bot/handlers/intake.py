@@ -7,6 +7,7 @@ import logging
 from telegram import Message, Update
 from telegram.error import BadRequest
 
+from bot.consent import send_consent_screen
 from bot.context import StudioContext, UserView
 from bot.handlers.buttons import button_order
 from bot.intake_status import status_message
@@ -74,7 +75,7 @@ async def receive_text(update: Update, context: StudioContext) -> None:
     studio = context.studio
     view = await context.view()
     order = view.order
-    if not view.session.consented:
+    if not view.session.consented_to(studio.settings.policy_version):
         await message.reply_text(text(view.lang, "text_no_order"))
         return
     if order is None:
@@ -100,9 +101,15 @@ async def _take_photo(
     studio = context.studio
     view = await context.view()
     order = view.order
-    if not view.session.consented:
+    if not view.session.consented_to(studio.settings.policy_version):
         # Nothing about the photo is kept: not its file_id, not a record.
-        await message.reply_text(text(view.lang, "consent_needed"))
+        if view.session.consented:
+            # Consent to an older policy: the current one is asked for before any new photo.
+            await send_consent_screen(
+                context.bot, studio.settings, message.chat_id, view.lang, renewal=True
+            )
+        else:
+            await message.reply_text(text(view.lang, "consent_needed"))
         return
     if order is None:
         await message.reply_text(text(view.lang, "photo_no_order"))

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import logging
 
-from telegram import Update
+from telegram import CallbackQuery, Update
 
-from bot.consent import consent_record, consent_text
+from bot.consent import consent_record, send_consent_screen, shown_language
 from bot.context import StudioContext, UserView
 from bot.handlers.buttons import first_tap, refuse_foreign_press
 from bot.keyboards import (
     ConsentAnswer,
     LanguageChoice,
-    consent_keyboard,
     erase_keyboard,
     language_keyboard,
     withdraw_keyboard,
@@ -40,12 +39,17 @@ async def start(update: Update, context: StudioContext) -> None:
             wait=wait,
         )
     )
-    if not view.session.consented:
-        await update.effective_message.reply_text(
-            consent_text(studio.settings, view.lang), reply_markup=consent_keyboard(view.lang)
-        )
+    if not view.session.consented_to(studio.settings.policy_version):
+        await ask_consent(context, update.effective_message.chat_id, view)
         return
     await resume(update, context, view)
+
+
+async def ask_consent(context: StudioContext, chat_id: int, view: UserView) -> None:
+    """The consent screen; first a word on why when an older policy's consent is on record."""
+    await send_consent_screen(
+        context.bot, context.studio.settings, chat_id, view.lang, renewal=view.session.consented
+    )
 
 
 async def resume(update: Update, context: StudioContext, view: UserView) -> None:
@@ -76,7 +80,7 @@ async def resume(update: Update, context: StudioContext, view: UserView) -> None
 
 
 async def answer_consent(update: Update, context: StudioContext) -> None:
-    """The "I agree" / "No thanks" buttons."""
+    """The consent screen's buttons: agree with an age group, "I'm under 18", "No thanks"."""
     query = update.callback_query
     assert query is not None and query.message is not None
     studio = context.studio
@@ -90,33 +94,50 @@ async def answer_consent(update: Update, context: StudioContext) -> None:
     if not await first_tap(studio, view.user_id, f"consent:{query.message.message_id}"):
         await query.answer(text(view.lang, "button_already_done"))
         return
-    if answer.agreed:
-        if view.session.consented and view.order is not None:
-            await query.answer(text(view.lang, "button_already_done"))
-            return
-        record = consent_record(studio.settings, view.lang, studio.clock.now())
-        await studio.sessions.record_consent(view.user_id, record)
-        await query.answer()
-        await query.edit_message_reply_markup(reply_markup=None)
-        await context.bot.send_message(
-            query.message.chat.id,
-            text(view.lang, "consent_given", version=studio.settings.policy_version),
-        )
-        await resume(update, context, await context.view(fresh=True))
+    chat_id = query.message.chat.id
+    if answer.choice == "no":
+        await _decline(context, query, view, chat_id, "consent_declined")
         return
+    shown_lang = shown_language(studio.settings, answer.shown)
+    if shown_lang is None:
+        # Pressed on a screen of an older policy (or text): that is not consent to this one.
+        await query.answer(text(view.lang, "consent_outdated"), show_alert=True)
+        await query.edit_message_reply_markup(reply_markup=None)
+        await ask_consent(context, chat_id, view)
+        return
+    if answer.choice == "minor":
+        await _decline(context, query, view, chat_id, "consent_minor_refused")
+        return
+    assert answer.age_bracket is not None
+    if view.session.consented_to(studio.settings.policy_version) and view.order is not None:
+        await query.answer(text(view.lang, "button_already_done"))
+        return
+    record = consent_record(studio.settings, shown_lang, answer.age_bracket, studio.clock.now())
+    await studio.sessions.record_consent(view.user_id, record)
+    await query.answer()
+    await query.edit_message_reply_markup(reply_markup=None)
+    await context.bot.send_message(
+        chat_id, text(view.lang, "consent_given", version=studio.settings.policy_version)
+    )
+    await resume(update, context, await context.view(fresh=True))
+
+
+async def _decline(
+    context: StudioContext, query: CallbackQuery, view: UserView, chat_id: int, key: str
+) -> None:
+    """ "No thanks" or "I'm under 18": only the decision is kept; held data means erasure."""
+    studio = context.studio
+    await query.answer()
     if view.session.consented:
         # Withdrawing consent is erasure: ask for the same confirmation as /delete.
-        await query.answer()
+        intro = "delete_confirm" if key == "consent_declined" else "consent_minor_has_data"
         await context.bot.send_message(
-            query.message.chat.id,
-            text(view.lang, "delete_confirm"),
-            reply_markup=erase_keyboard(view.lang),
+            chat_id, text(view.lang, intro), reply_markup=erase_keyboard(view.lang)
         )
         return
     await studio.sessions.record_decline(view.user_id, studio.clock.now())
-    await query.answer()
     await query.edit_message_reply_markup(reply_markup=None)
-    await context.bot.send_message(query.message.chat.id, text(view.lang, "consent_declined"))
+    await context.bot.send_message(chat_id, text(view.lang, key))
 
 
 async def show_help(update: Update, context: StudioContext) -> None:
@@ -141,15 +162,16 @@ async def show_privacy(update: Update, context: StudioContext) -> None:
     assert update.effective_message is not None
     settings = context.studio.settings
     view = await context.view()
+    policy = text(
+        view.lang,
+        "privacy",
+        version=settings.policy_version,
+        intake_hours=f"{settings.intake_ttl_hours:g}",
+        order_days=f"{settings.order_ttl_days:g}",
+        support=settings.support_contact,
+    )
     await update.effective_message.reply_text(
-        text(
-            view.lang,
-            "privacy",
-            version=settings.policy_version,
-            intake_hours=f"{settings.intake_ttl_hours:g}",
-            order_days=f"{settings.order_ttl_days:g}",
-            support=settings.support_contact,
-        ),
+        f"{policy}\n\n{text(view.lang, 'privacy_own_face')}",
         reply_markup=withdraw_keyboard(view.lang) if view.session.consented else None,
     )
 

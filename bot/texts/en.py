@@ -21,10 +21,40 @@ TEXTS: dict[str, str] = {
         "plus the payment record. Photos are never written to disk and never used to train "
         "any model.\n"
         "You can erase everything at any time with /delete.\n\n"
-        "Do you agree to the processing of your face photos for this purpose?"
+        "Only your own face, and only adults: send photos of yourself alone, never of "
+        "someone else. The service is for adults (18 and over); photos in which a person "
+        "looks under 18 are refused.\n\n"
+        "Do you agree to the processing of your face photos for this purpose? To agree, "
+        "tap your age group: that also confirms the photos you send will show you."
     ),
-    "consent_yes": "I agree",
+    "consent_yes_18_29": "I agree · the photos show me · I'm 18–29",
+    "consent_yes_30_49": "I agree · the photos show me · I'm 30–49",
+    "consent_yes_50_plus": "I agree · the photos show me · I'm 50+",
+    "consent_under_18": "I'm under 18",
     "consent_no": "No thanks",
+    "consent_minor_refused": (
+        "Thank you for telling us. This service is only for adults (18 and over), so I "
+        "can't make portraits for you. Nothing was stored except this decision."
+    ),
+    "consent_minor_has_data": (
+        "This service is only for adults (18 and over), so I can't continue. Please erase "
+        "what you sent us:"
+    ),
+    "consent_renew": (
+        "Our photo policy has changed (now version {version}). Please read it and agree "
+        "again before you send more photos. Orders you have already paid are not affected."
+    ),
+    "consent_outdated": "This policy screen is out of date; here is the current one.",
+    "privacy_own_face": (
+        "Only your own face, only adults: when you agree you confirm that your photos show "
+        "you, and you state your age group; we store that with your consent (policy version, "
+        "a hash of the exact text you agreed to, the time). The service is for adults: "
+        "“I'm under 18” ends here, with nothing stored but that decision. Every selfie is "
+        "compared with your headshot and refused if it shows someone else, or if that cannot "
+        "be checked; any photo whose face is estimated to be clearly under 18 is refused.\n"
+        "Policy changes: when this policy's version changes, we ask for your consent again "
+        "before we take any new photo; orders already paid are finished as agreed."
+    ),
     "consent_given": "Thank you. You agreed to the photo policy ({version}).",
     "consent_declined": (
         "Understood: nothing was stored except your decision. If you change your mind, send /start."
@@ -108,6 +138,13 @@ TEXTS: dict[str, str] = {
     "reason_too_bright": "too bright",
     "reason_different_person": "it doesn't look like the person in the headshot",
     "reason_duplicate": "almost the same as another photo",
+    "reason_minor": (
+        "the person looks under 18, and we only make portraits of adults from their own photos"
+    ),
+    "reason_identity_unverified": (
+        "I could not check that it shows the person in the headshot right now; please send it "
+        "again in a minute"
+    ),
     "reason_other": "it could not be used",
     # Style packs -----------------------------------------------------------------------------
     "choose_style": "Step 3 of 3: choose a style pack.",
@@ -151,11 +188,13 @@ TEXTS: dict[str, str] = {
     "cmd_mydata": "Show my data",
     "help": (
         "How it works:\n"
-        "1. /start and agree to the photo policy.\n"
+        "1. /start and agree to the photo policy (adults only: you state your age group).\n"
         "2. Send one front-facing headshot.\n"
         "3. Send {min_selfies}–{max_selfies} selfies, then press Done.\n"
         "4. Choose a style and pay {price} ⭐.\n"
         "5. Your {portraits} portraits arrive here.\n\n"
+        "Only photos of yourself: selfies that don't look like your headshot are refused, "
+        "and so is any photo in which the face looks under 18.\n\n"
         "/status: where your order is · /cancel: start the photos over · "
         "/language: language · /privacy · /paysupport · /delete · /mydata"
     ),

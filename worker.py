@@ -63,6 +63,16 @@ class IntakeWorker:
             unique=True,
             timeout=300,
         ),
+        # Erasure compacts at once; this catches a mark its process did not live to compact
+        # (killed mid-erasure, Redis restarted, a failed rewrite). Idle runs cost one MGET.
+        cron(
+            "jobs.retention.compact_disk",
+            name="compact_disk",
+            second=set(range(0, 60, 10)),
+            run_at_startup=True,
+            unique=True,
+            timeout=900,
+        ),
     ]
     on_shutdown = staticmethod(stop)
     max_jobs = 8

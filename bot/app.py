@@ -109,9 +109,13 @@ def add_handlers(application: StudioApplication) -> None:
 async def drop_duplicate_update(update: Update, context: StudioContext) -> None:
     """Each update is handled once across all replicas (Telegram and load balancers retry)."""
     ttl_ms = int(keys.UPDATE_DEDUPE_TTL.total_seconds() * 1000)
-    first = await context.studio.redis.set(
-        keys.update_seen(update.update_id), b"1", nx=True, px=ttl_ms
-    )
+    studio = context.studio
+    async with studio.redis.pipeline(transaction=False) as pipe:
+        pipe.set(keys.update_seen(update.update_id), b"1", nx=True, px=ttl_ms)
+        if update.effective_user is not None:
+            # The last activity, for idle expiry (studio/retention.py::expire_idle_users).
+            pipe.zadd(keys.ACTIVE_USERS, {str(update.effective_user.id): studio.clock.now()})
+        first, *_ = await pipe.execute()
     if not first:
         logger.info("update %s already handled; dropped", update.update_id)
         raise ApplicationHandlerStop

@@ -1,14 +1,30 @@
-"""Retention's cron job on the intake worker (the rules live in studio/retention.py)."""
+"""Retention's cron jobs on the intake worker (the rules live in studio/retention.py and
+studio/compaction.py)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from jobs.resources import WorkerResources, resources
-from studio import retention
+from studio import compaction, retention
 
 
 async def purge_expired(ctx: dict[str, Any]) -> str:
-    """Abandoned intakes lose their photos, old closed orders shrink to the ledger."""
+    """Abandoned intakes, old closed orders and ledger entries, idle users."""
     report = await retention.purge_expired(resources(ctx, WorkerResources).studio)
-    return f"{report.abandoned_intakes} intakes purged, {report.reduced_orders} orders reduced"
+    return (
+        f"{report.abandoned_intakes} intakes purged, {report.reduced_orders} orders reduced, "
+        f"{report.ledger_entries_deleted} ledger entries deleted, "
+        f"{report.idle_users_erased} idle users erased"
+    )
+
+
+async def compact_disk(ctx: dict[str, Any]) -> str:
+    """Rewrite Redis's files when an erasure since the last compaction left old writes there."""
+    studio = resources(ctx, WorkerResources).studio
+    done = await compaction.compact_if_due(
+        studio.redis, timeout_s=studio.settings.compaction_timeout_s
+    )
+    if done is None:
+        return "disk clean"
+    return f"compacted in {done.seconds:.2f} s" if done.ran else "compacted meanwhile"

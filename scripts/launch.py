@@ -1,7 +1,10 @@
 """Production on one machine: the bot and both workers as child processes, stopped together.
 
 Reads the same environment as each process (TELEGRAM_BOT_TOKEN, REDIS_URL, MASTER_KEY, ...).
-When REDIS_URL is not set, a local redis-server is started with AOF on in ./.redis-data.
+When REDIS_URL is not set, a local redis-server is started in ./.redis-data with the
+persistence production runs (REDIS_PERSISTENCE below): AOF with fsync every second, and Redis's
+default RDB snapshots. Erasure compacts both after a /delete (studio/compaction.py). A managed
+Redis must allow BGREWRITEAOF, BGSAVE and INFO for that; its replicas and backups are outside it.
 """
 
 from __future__ import annotations
@@ -14,7 +17,21 @@ import sys
 import time
 from pathlib import Path
 
+from studio.logs import configure_process
+
 ROOT = Path(__file__).resolve().parent.parent
+
+# What production runs, stated here once (tests/fixtures/redis_server.py runs the same):
+# the AOF with fsync every second (Redis 7: multi-part files in appendonlydir/, an RDB-format
+# base), and the RDB snapshots Redis itself defaults to.
+REDIS_PERSISTENCE: tuple[str, ...] = (
+    "--appendonly",
+    "yes",
+    "--appendfsync",
+    "everysec",
+    "--save",
+    "3600 1 300 100 60 10000",
+)
 
 
 def start_local_redis(data_dir: Path, port: int = 6379) -> subprocess.Popen[bytes]:
@@ -31,10 +48,7 @@ def start_local_redis(data_dir: Path, port: int = 6379) -> subprocess.Popen[byte
             "127.0.0.1",
             "--dir",
             str(data_dir),
-            "--appendonly",
-            "yes",
-            "--appendfsync",
-            "everysec",
+            *REDIS_PERSISTENCE,
         ],
     )
 
@@ -45,6 +59,10 @@ def main() -> int:
         print("TELEGRAM_BOT_TOKEN is not set. For a local run without Telegram use: make demo")
         return 2
     env.setdefault("MODE", "prod")
+    # Each child configures its own logging (studio.logs.configure_logging, redacted) at this
+    # level, and keeps its model libraries offline and without telemetry.
+    env.setdefault("LOG_LEVEL", "INFO")
+    configure_process(env)
     children: list[subprocess.Popen[bytes]] = []
     if "REDIS_URL" not in env:
         children.append(start_local_redis(ROOT / ".redis-data"))

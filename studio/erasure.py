@@ -1,7 +1,10 @@
-"""Erasure on request (/delete, also how consent is withdrawn): every key that names the user.
+"""Erasure on request (/delete, also how consent is withdrawn) and of idle users.
 
-Erasure deletes every key that names the user and destroys their data key, so sealed copies
-elsewhere (AOF, backups) can no longer be read. Only payments-ledger entries remain.
+Erasure deletes every key that names the user, destroys their data key and blanks the order id
+in their payments-ledger entries; only those entries remain. Deleting is not enough for the
+disk: the AOF and RDB keep old writes until Redis rewrites them, so erasure marks a compaction
+due before it deletes anything and again after its last write, and `finish_erasure` compacts
+(studio/compaction.py; the intake worker's cron compacts any mark left behind).
 """
 
 from __future__ import annotations
@@ -9,7 +12,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from studio import keys, queue
+from studio import compaction, keys, queue
 from studio.domain import Studio
 
 logger = logging.getLogger(__name__)
@@ -30,8 +33,10 @@ async def erase_user(studio: Studio, user_id: int) -> ErasureReport:
     """Delete everything that names the user except their ledger entries; shred their key.
 
     Callers stop running work (`queue.abort_render`) and refund (bot.payments) first, and call
-    `sweep_user` after their last message to the user (sending it refills a rate bucket).
+    `finish_erasure` after their last message to the user (sending it refills a rate bucket).
     """
+    # Durable before the first delete: if this process dies, the cron still compacts.
+    await compaction.mark_due(studio.redis)
     report = ErasureReport(order_ids=await studio.sessions.order_ids(user_id))
     for order in await studio.orders.get_many(report.order_ids):
         if order is not None and order.charge_id:
@@ -39,10 +44,27 @@ async def erase_user(studio: Studio, user_id: int) -> ErasureReport:
     for order_id in report.order_ids:
         report.photos += await studio.photos.count(order_id)
     report.orders = len(report.order_ids)
+    await studio.ledger.unlink_orders(user_id)
     await studio.vault.shred(user_id)
     report.keys_deleted = await sweep_user(studio, user_id, report.order_ids)
+    await compaction.mark_due(studio.redis)
     logger.info("erased user data: %d orders, %d keys", report.orders, report.keys_deleted)
     return report
+
+
+async def finish_erasure(
+    studio: Studio, user_id: int, order_ids: list[str]
+) -> compaction.Compaction | None:
+    """The last sweep, then the disk: compact now (None if it failed; the cron retries)."""
+    await sweep_user(studio, user_id, order_ids)
+    since = await compaction.mark_due(studio.redis)
+    try:
+        return await compaction.compact(
+            studio.redis, since, timeout_s=studio.settings.compaction_timeout_s
+        )
+    except compaction.CompactionFailed:
+        logger.exception("disk compaction after an erasure failed; the cron will retry")
+        return None
 
 
 async def sweep_user(studio: Studio, user_id: int, order_ids: list[str]) -> int:
@@ -55,5 +77,9 @@ async def sweep_user(studio: Studio, user_id: int, order_ids: list[str]) -> int:
         doomed.update(await queue.forget_order_jobs(redis, order_id))
         doomed.update([k async for k in redis.scan_iter(match=keys.order_pattern(order_id))])
     for pattern in keys.user_key_patterns(user_id):
+        if "*" not in pattern:  # an exact name: no need to scan the keyspace for it
+            doomed.add(pattern.encode())
+            continue
         doomed.update([key async for key in redis.scan_iter(match=pattern, count=500)])
+    await redis.zrem(keys.ACTIVE_USERS, str(user_id))
     return int(await redis.delete(*doomed)) if doomed else 0

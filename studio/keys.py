@@ -25,6 +25,15 @@ def data_key(user_id: int) -> str:
     return f"{PREFIX}user:{user_id}:dek"
 
 
+def user_charges(user_id: int) -> str:
+    """Set of the user's ledger charge ids, so erasure can unlink their order ids."""
+    prefix, suffix = USER_CHARGES_AFFIXES
+    return f"{prefix}{user_id}{suffix}"
+
+
+USER_CHARGES_AFFIXES = (f"{PREFIX}user:", ":charges")  # for the ledger purge script
+
+
 def session(user_id: int) -> str:
     """Conversation state: language, consent record, current order. Lives until erased."""
     return f"{PREFIX}session:{user_id}"
@@ -57,7 +66,7 @@ CLOSED_ORDERS = PREFIX + "orders:closed"  # delivered/refunded: reduce after ORD
 
 
 def ledger(charge_id: str) -> str:
-    """Payments ledger entry: charge id, amount, timestamps, outcome. Kept for refunds and tax."""
+    """Payments ledger entry: charge id, user id, amount, times, outcome; LEDGER_RETENTION_DAYS."""
     return f"{PREFIX}ledger:{charge_id}"
 
 
@@ -67,6 +76,17 @@ STAR_TRANSACTIONS_OFFSET = PREFIX + "payments:star-transactions-offset"
 
 ORDER_INDEXES = (OPEN_ORDERS, PAID_ORDERS, CLOSED_ORDERS)
 LEDGER_INDEX = PREFIX + "ledger:index"  # sorted set of charge ids by payment time
+
+
+# Who was active when: member user id, score the time of their last update. Idle expiry walks it;
+# plain because the cron must find idle users without their key. Erasure removes the member.
+ACTIVE_USERS = PREFIX + "users:active"
+
+# Disk compaction (studio/compaction.py): the Redis server time of the last erasure write that
+# must leave the disk, and the server time at which the last completed compaction began. No
+# personal data; kept forever.
+COMPACTION_DUE = PREFIX + "disk:compaction-due"
+COMPACTED_AT = PREFIX + "disk:compacted-at"
 
 
 def update_seen(update_id: int) -> str:
@@ -109,6 +129,7 @@ def user_key_patterns(user_id: int) -> list[str]:
         data_key(user_id),
         session(user_id),
         user_orders(user_id),
+        user_charges(user_id),
         f"{PREFIX}tap:{user_id}:*",
         chat_bucket(user_id),  # private chats: chat id == user id
     ]

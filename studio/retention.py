@@ -1,11 +1,19 @@
-"""Retention: abandoned intakes lose their photos, old closed orders shrink to the ledger."""
+"""Retention: abandoned intakes lose their photos, old closed orders shrink to the ledger, old
+ledger entries go, and idle users are erased.
+
+Whatever retention deletes is also marked for disk compaction (studio/compaction.py), so it
+leaves the AOF and RDB within one run of the compaction cron.
+"""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
 
+from studio import compaction, keys
 from studio.domain import Studio
+from studio.erasure import erase_user
+from studio.orders import PAID_STATES, Order, OrderState
 
 logger = logging.getLogger(__name__)
 
@@ -14,11 +22,13 @@ logger = logging.getLogger(__name__)
 class RetentionReport:
     abandoned_intakes: int = 0
     reduced_orders: int = 0
+    ledger_entries_deleted: int = 0
+    idle_users_erased: int = 0
     order_ids: list[str] = field(default_factory=list)
 
 
 async def purge_expired(studio: Studio) -> RetentionReport:
-    """Purge abandoned intakes after INTAKE_TTL_HOURS; reduce closed orders after ORDER_TTL_DAYS."""
+    """Purge abandoned intakes, reduce closed orders, drop old ledger entries, erase idle users."""
     now = studio.clock.now()
     report = RetentionReport()
     intake_cutoff = now - studio.settings.intake_ttl_hours * 3600
@@ -38,13 +48,59 @@ async def purge_expired(studio: Studio) -> RetentionReport:
             await studio.orders.unlist(order_id)
         else:
             await studio.orders.reduce(order)
+            await studio.ledger.unlink_orders(order.user_id, order_id)
             await studio.sessions.clear_order(order.user_id, order_id)
         report.reduced_orders += 1
         report.order_ids.append(order_id)
-    if report.abandoned_intakes or report.reduced_orders:
-        logger.info(
-            "retention: %d abandoned intakes purged, %d closed orders reduced",
+    ledger_cutoff = now - studio.settings.ledger_retention_days * 86400
+    report.ledger_entries_deleted = await studio.ledger.purge_before(ledger_cutoff)
+    report.idle_users_erased = await expire_idle_users(studio)
+    if any(
+        (
             report.abandoned_intakes,
             report.reduced_orders,
+            report.ledger_entries_deleted,
+            report.idle_users_erased,
+        )
+    ):
+        await compaction.mark_due(studio.redis)
+        logger.info(
+            "retention: %d abandoned intakes purged, %d closed orders reduced, "
+            "%d ledger entries deleted, %d idle users erased",
+            report.abandoned_intakes,
+            report.reduced_orders,
+            report.ledger_entries_deleted,
+            report.idle_users_erased,
         )
     return report
+
+
+IDLE_BATCH = 500
+
+
+async def expire_idle_users(studio: Studio) -> int:
+    """Erase users with no update for IDLE_USER_DAYS, unless we still owe them an order."""
+    cutoff = studio.clock.now() - studio.settings.idle_user_days * 86400
+    erased = 0
+    start = 0
+    while True:
+        members = await studio.redis.zrangebyscore(
+            keys.ACTIVE_USERS, "-inf", cutoff, start=start, num=IDLE_BATCH
+        )
+        if not members:
+            return erased
+        for member in members:
+            user_id = int(member)
+            orders = await studio.orders.get_many(await studio.sessions.order_ids(user_id))
+            if any(order is not None and _owed(order) for order in orders):
+                start += 1  # kept on the list, so the next page starts after it
+                continue
+            await erase_user(studio, user_id)
+            erased += 1
+
+
+def _owed(order: Order) -> bool:
+    """Paid and not yet delivered or refunded: the user is owed portraits or their Stars."""
+    if order.state in PAID_STATES:
+        return True
+    return bool(order.charge_id) and not order.refunded and order.state is not OrderState.DELIVERED

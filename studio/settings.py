@@ -62,6 +62,14 @@ class Settings(BaseSettings):
     intake_ttl_hours: float = 24.0
     order_ttl_days: float = 30.0
     paid_order_deadline_hours: float = 6.0
+    # Payment records: Telegram can still ask for a refund or open a dispute long after a
+    # payment, and a year's accounts close after it; then the entry is deleted.
+    ledger_retention_days: float = Field(default=400.0, gt=0)
+    # A user with no update for this long is erased like /delete (not while an order they paid
+    # is still owed a delivery or a refund).
+    idle_user_days: float = Field(default=365.0, gt=0)
+    # How long one disk compaction after an erasure may take (studio/compaction.py).
+    compaction_timeout_s: float = Field(default=600.0, gt=0)
 
     # Queue and ETA
     render_seconds_default: float = 60.0

@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from studio import keys
 from studio.clock import ManualClock
+from studio.compaction import compact_if_due, due_since
 from studio.domain import Studio
-from studio.erasure import erase_user
+from studio.erasure import erase_user, finish_erasure
 from studio.export import export_user
 from studio.orders import OrderState
 from studio.payments import LedgerEntry, Outcome
 from studio.photos import PhotoRecord, PhotoRole, PhotoStatus
 from studio.retention import purge_expired
 from studio.sessions import ConsentRecord
+from tests.disk_recovery import (
+    blobs_naming,
+    commands_naming,
+    open_sealed,
+    read_redis_files,
+    recover_data_keys,
+)
 from tests.fixtures.redis_server import dump_redis
 from tests.render_support import walk_to_payment
 
@@ -40,7 +50,7 @@ async def _user_with_paid_order(studio: Studio) -> str:
             user_id=USER,
             amount=150,
             currency="XTR",
-            paid_at=2.0,
+            paid_at=studio.clock.now(),
             outcome=Outcome.PAID,
         )
     )
@@ -158,3 +168,134 @@ async def test_retention_never_purges_an_order_that_was_paid_meanwhile(
     stored = await studio.orders.get(order.id)
     assert stored is not None and stored.state is OrderState.PAID
     assert await studio.redis.zscore(keys.OPEN_ORDERS, order.id) is None
+
+
+async def test_erasure_compacts_the_disk_so_nothing_of_the_user_can_be_recovered(
+    studio: Studio, redis_dir: Path
+) -> None:
+    """AOF (base and increments) and RDB: before, the scanner finds the key; after, nothing."""
+    order_id = await _user_with_paid_order(studio)
+    # The order is paid, so its ledger entry stays; its order id is blanked there.
+    sealed = await studio.redis.hgetall(keys.order_photos(order_id))  # type: ignore[misc]
+    lengths = {len(blob) for blob in sealed.values()}
+    fields = [f"photo:{order_id}"]
+    master = studio.settings.master_key_bytes
+    needles = [order_id.encode(), f"session:{USER}".encode(), f"user:{USER}:".encode()]
+    needles.append(keys.tap(USER, "abc").encode())
+
+    before = read_redis_files(redis_dir)
+    recovered = recover_data_keys(before, master, USER)
+    assert recovered, "the scanner must find the data key while it is on disk"
+    opened = open_sealed(before, recovered, USER, fields, lengths)
+    assert any(b"FILE-0" in plain for plain in opened)
+
+    report = await erase_user(studio, USER)
+    done = await finish_erasure(studio, USER, report.order_ids)
+
+    assert done is not None and done.ran and done.aof and done.rdb
+    assert await due_since(studio.redis) is None
+    after = read_redis_files(redis_dir)
+    assert any(p.name == "dump.rdb" for p in after.paths)
+    assert any(p.name.endswith(".base.rdb") for p in after.paths)
+    assert recover_data_keys(after, master, USER) == set()
+    assert commands_naming(after, needles) == []
+    assert blobs_naming(after, needles) == []
+    entry = await studio.ledger.get("CHARGE-1")
+    assert entry is not None and entry.order_id == "" and entry.user_id == USER
+    print(
+        f"compaction after /delete: {done.seconds * 1000:.0f} ms; "
+        f"{len(after.paths)} files, {after.size} bytes scanned"
+    )
+
+
+async def test_a_compaction_mark_left_by_a_dead_process_is_compacted_by_the_cron_check(
+    studio: Studio, redis_dir: Path
+) -> None:
+    """Erased, then the process died before compacting: `compact_if_due` finishes the job."""
+    await _user_with_paid_order(studio)
+    await erase_user(studio, USER)  # no finish_erasure: the process "died" here
+    assert await due_since(studio.redis) is not None
+
+    done = await compact_if_due(studio.redis)
+
+    assert done is not None and done.ran
+    assert (
+        recover_data_keys(read_redis_files(redis_dir), studio.settings.master_key_bytes, USER)
+        == set()
+    )
+    assert await compact_if_due(studio.redis) is None  # nothing due any more: one MGET
+
+
+async def test_retention_blanks_the_order_id_then_deletes_the_ledger_entry(
+    studio: Studio, clock: ManualClock
+) -> None:
+    order_id = await _user_with_paid_order(studio)
+    await studio.orders.claim(order_id, clock.now())
+    assert await studio.orders.deliver(order_id, clock.now())
+    await studio.ledger.close("CHARGE-1", Outcome.DELIVERED, clock.now())
+    entry = await studio.ledger.get("CHARGE-1")
+    assert entry is not None and entry.order_id == order_id  # the reconciler's link, while alive
+
+    clock.advance(31 * 86400)  # past ORDER_TTL_DAYS: the order is reduced to its ledger entry
+    report = await purge_expired(studio)
+    assert report.reduced_orders == 1 and report.ledger_entries_deleted == 0
+    entry = await studio.ledger.get("CHARGE-1")
+    assert entry is not None and entry.order_id == "" and entry.user_id == USER
+    assert await due_since(studio.redis) is not None  # what retention deleted leaves the disk too
+
+    clock.advance((studio.settings.ledger_retention_days - 31) * 86400 - 3600)
+    assert (await purge_expired(studio)).ledger_entries_deleted == 0
+    clock.advance(2 * 3600)
+    assert (await purge_expired(studio)).ledger_entries_deleted == 1
+    assert await studio.ledger.get("CHARGE-1") is None
+    assert await studio.redis.zcard(keys.LEDGER_INDEX) == 0
+    assert not await studio.redis.exists(keys.user_charges(USER))
+
+
+async def test_an_open_ledger_entry_is_never_purged(studio: Studio, clock: ManualClock) -> None:
+    await _user_with_paid_order(studio)  # paid, not yet delivered: outcome "paid"
+    clock.advance((studio.settings.ledger_retention_days + 1) * 86400)
+    await purge_expired(studio)
+    entry = await studio.ledger.get("CHARGE-1")
+    assert entry is not None and entry.outcome is Outcome.PAID
+
+
+async def test_idle_users_are_erased_after_idle_user_days(
+    studio: Studio, clock: ManualClock
+) -> None:
+    """Session, data key and orders go after IDLE_USER_DAYS without an update; not before."""
+    other = USER + 1
+    for user in (USER, other):
+        await studio.sessions.record_consent(
+            user, ConsentRecord(policy_version="v1", text_sha256="ab" * 32, agreed_at=1.0)
+        )
+        await studio.vault.key_for(user)
+    await studio.redis.zadd(keys.ACTIVE_USERS, {str(USER): clock.now()})
+    clock.advance(100 * 86400)
+    await studio.redis.zadd(keys.ACTIVE_USERS, {str(other): clock.now()})  # active later
+
+    clock.advance((studio.settings.idle_user_days - 100) * 86400 - 60)
+    assert (await purge_expired(studio)).idle_users_erased == 0
+    clock.advance(120)
+    report = await purge_expired(studio)
+
+    assert report.idle_users_erased == 1
+    assert not await studio.redis.exists(keys.session(USER), keys.data_key(USER))
+    assert await studio.redis.zscore(keys.ACTIVE_USERS, str(USER)) is None
+    assert (await studio.sessions.get(other)).consented
+    assert await studio.redis.exists(keys.data_key(other))
+    assert await due_since(studio.redis) is not None
+
+
+async def test_an_idle_user_with_a_paid_undelivered_order_is_kept(
+    studio: Studio, clock: ManualClock
+) -> None:
+    order_id = await _user_with_paid_order(studio)
+    await studio.redis.zadd(keys.ACTIVE_USERS, {str(USER): clock.now()})
+    clock.advance((studio.settings.idle_user_days + 1) * 86400)
+
+    report = await purge_expired(studio)
+
+    assert report.idle_users_erased == 0
+    assert await studio.orders.get(order_id) is not None
+    assert await studio.redis.exists(keys.data_key(USER))

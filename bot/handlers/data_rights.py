@@ -13,7 +13,7 @@ from bot.keyboards import EraseAnswer, erase_keyboard
 from bot.payments import refund_order
 from bot.texts import text
 from studio.domain import Studio
-from studio.erasure import erase_user, sweep_user
+from studio.erasure import erase_user, finish_erasure
 from studio.export import export_user
 from studio.orders import PAID_STATES, PRE_PAYMENT_STATES
 from studio.queue import abort_render
@@ -73,8 +73,9 @@ async def answer_delete(update: Update, context: StudioContext) -> None:
         ),
     )
     # Sending that message refilled the chat's rate bucket, and a photo check that was in
-    # flight may have left a status digest: sweep once more so nothing names the user.
-    await sweep_user(studio, view.user_id, report.order_ids)
+    # flight may have left a status digest: sweep once more so nothing names the user, then
+    # have Redis rewrite its files so the deleted writes leave the disk too.
+    await finish_erasure(studio, view.user_id, report.order_ids)
 
 
 async def stop_orders(studio: Studio, context: StudioContext, user_id: int) -> int:

@@ -9,19 +9,27 @@ increment files, the manifest) the way a forensic tool would, without Redis:
   (RDB compresses strings over 20 bytes), so nothing hides inside compression;
 - every 60-byte window of those bytes, and every command argument, is tried as a data key
   wrapped by the master key for the user (`studio.crypto.Vault`'s format); every key recovered
-  is tried on every argument and on every window of a sealed record's length.
+  is tried on every argument and on every window of a sealed record's length;
+- `load_into_scratch_redis` has a fresh redis-server load a copy of the RDB or the AOF and
+  dumps every key, which sees integers Redis stored in binary (a user id in a hash).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import shutil
+import socket
+import subprocess
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from redis.asyncio import Redis
 
 from studio.crypto import NONCE_BYTES, WRAP_LABEL, UserKey
+from tests.fixtures.redis_server import Dump, dump_redis
 
 WRAPPED_KEY_BYTES = NONCE_BYTES + 32 + 16  # nonce, AES-256 key, GCM tag
 RDB_MAGIC = b"REDIS"
@@ -206,3 +214,36 @@ def commands_naming(files: RedisFiles, needles: list[bytes]) -> list[list[bytes]
 def blobs_naming(files: RedisFiles, needles: list[bytes]) -> list[bytes]:
     """The needles found in RDB-format bytes (raw or decompressed) or other files."""
     return [n for n in needles if any(n in blob for blob in files.blobs)]
+
+
+async def load_into_scratch_redis(directory: Path, scratch: Path, *, aof: bool) -> Dump:
+    """Every key a fresh redis-server loads from a copy of `directory`'s RDB or AOF, dumped."""
+    scratch.mkdir(parents=True, exist_ok=True)
+    if aof:
+        shutil.copytree(directory / "appendonlydir", scratch / "appendonlydir")
+        persistence = ["--appendonly", "yes"]
+    else:
+        shutil.copy(directory / "dump.rdb", scratch / "dump.rdb")
+        persistence = ["--appendonly", "no"]
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    binary = shutil.which("redis-server") or "redis-server"
+    address = ["--port", str(port), "--bind", "127.0.0.1", "--dir", str(scratch)]
+    proc = subprocess.Popen(
+        [binary, *address, "--save", "", *persistence],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    client = Redis(port=port)
+    try:
+        for _ in range(500):
+            with contextlib.suppress(Exception):
+                if await client.ping() and (await client.info("persistence"))["loading"] == 0:
+                    break
+            await asyncio.sleep(0.02)
+        return await dump_redis(client)
+    finally:
+        await client.aclose()
+        proc.terminate()
+        proc.wait(timeout=10)

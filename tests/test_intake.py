@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import io
 
 from arq.worker import Worker
+from PIL import Image
 
+from bot.texts import text
 from emulator.client import latest_text
-from jobs.intake import HeadshotCache, check_photo
+from jobs.intake import CHECK_PHOTO_MAX_TRIES, HeadshotCache, check_photo
 from jobs.resources import IntakeResources, resources
-from pipeline.synthetic_photos import synthetic_face_photo
+from pipeline.synthetic_photos import synthetic_face_photo, synthetic_face_rgb
+from pipeline.tiny_face_pack import tint_apparent_age
 from studio.photos import PhotoStatus
 from tests.fixtures.bot import BotEnv, is_status_message
 
@@ -119,3 +123,78 @@ async def test_a_headshot_whose_download_fails_once_is_accepted_after_a_retry(
     assert "0" in latest_text(status)
     order = await env.current_order(USER)
     assert order.status_message_id == status["message_id"]
+
+
+def tinted_photo(identity: int, variant: int, years: float) -> bytes:
+    """A synthetic photo whose tiny-pack age estimate is moved by about `years`."""
+    rgb = tint_apparent_age(synthetic_face_rgb(identity, variant), years)
+    buffer = io.BytesIO()
+    Image.fromarray(rgb).save(buffer, format="JPEG", quality=92)
+    return buffer.getvalue()
+
+
+async def test_faces_that_look_under_18_are_refused_with_a_clear_reason(bot_env: BotEnv) -> None:
+    env = bot_env
+    await env.consent(USER)
+    # Synthetic faces read as 23-38 in the tiny pack; -18 years makes one read about 12.
+    await env.client.send_photo(USER, tinted_photo(1, 0, -18))
+    await env.wait_text(USER, "I can't use this headshot: " + text("en", "reason_minor"))
+    order = await env.current_order(USER)
+    photos = await env.studio.photos.records(order.id, await env.studio.vault.key_for(USER))
+    assert [(p.status, p.reason) for p in photos.values()] == [(PhotoStatus.REJECTED, "minor")]
+    await env.send_headshot(USER)
+    await env.client.send_photo(USER, tinted_photo(1, 1, -18))  # the same person, as a child
+    await env.client.send_photo(USER, tinted_photo(1, 2, +5))  # the same person, about 35
+    status = await env.wait_for(
+        USER,
+        lambda m: (
+            is_status_message(m)
+            and "Checking" not in latest_text(m)
+            and "Accepted: 1 of" in latest_text(m)
+            and text("en", "reason_minor") in latest_text(m)
+        ),
+    )
+    assert f"{text('en', 'reason_minor')}: 1" in latest_text(status)
+
+
+async def test_a_selfie_is_refused_when_the_headshot_cannot_be_rechecked(
+    bot_env: BotEnv, intake_worker: Worker
+) -> None:
+    env = bot_env
+    await env.consent(USER)
+    await env.send_headshot(USER)
+    # Another worker (empty cache) takes the selfie, and the headshot's download keeps failing
+    # on every try: the selfie is refused, never accepted unchecked.
+    intake = resources(intake_worker.ctx, IntakeResources)
+    intake.headshots = HeadshotCache()
+    downloads = await env.client.arrivals("getFile")
+    await env.client.inject_fault("getFile", count=CHECK_PHOTO_MAX_TRIES, status=500)
+    await env.client.send_photo(USER, synthetic_face_photo(2, 1))  # someone else
+    reason = text("en", "reason_identity_unverified")
+    status = await env.wait_for(USER, lambda m: f"{reason}: 1" in latest_text(m), timeout=30)
+    assert "Accepted: 0 of" in latest_text(status)
+    order = await env.current_order(USER)
+    assert order.photos.rejected == {"identity_unverified": 1} and order.photos.pending == 0
+    # Every try asked for the headshot (and was retried); none downloaded the selfie.
+    assert await env.client.arrivals("getFile") - downloads == CHECK_PHOTO_MAX_TRIES
+
+
+async def test_a_headshot_recheck_that_fails_once_is_retried_and_then_compares(
+    bot_env: BotEnv, intake_worker: Worker
+) -> None:
+    env = bot_env
+    await env.consent(USER)
+    await env.send_headshot(USER)
+    intake = resources(intake_worker.ctx, IntakeResources)
+    intake.headshots = HeadshotCache()
+    await env.client.inject_fault("getFile", count=1, status=500)
+    await env.client.send_photo(USER, synthetic_face_photo(2, 1))  # someone else
+    await env.wait_for(
+        USER,
+        lambda m: "doesn't look like the person in the headshot: 1" in latest_text(m),
+        timeout=20,
+    )
+    await env.client.send_photo(USER, synthetic_face_photo(1, 2))  # the user
+    await env.wait_for(USER, lambda m: "Accepted: 1 of" in latest_text(m), timeout=20)
+    order = await env.current_order(USER)
+    assert order.photos.rejected == {"different_person": 1}

@@ -22,6 +22,7 @@ from jobs.intake import CHECK_PHOTO_MAX_TRIES
 from jobs.resources import start_intake, start_render, stop
 from studio import keys
 from studio.clock import Clock
+from studio.logs import configure_logging, configure_process
 from studio.queue import (
     CHECK_PHOTO,
     FLUSH_INTAKE_STATUS,
@@ -166,11 +167,9 @@ def main() -> None:
     parser.add_argument("kind", choices=sorted(WORKERS))
     parser.add_argument("--burst", action="store_true", help="exit when the queue is empty")
     args = parser.parse_args()
-    logging.basicConfig(
-        level=os.environ.get("LOG_LEVEL", "INFO"),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_process()  # before the first model library is imported (in on_startup)
     settings = Settings()
+    configure_logging(os.environ.get("LOG_LEVEL", "INFO"), settings)
     build_worker(args.kind, settings, burst=args.burst).run()
 
 

@@ -15,6 +15,7 @@ from bot.app import ALLOWED_UPDATES, build_application, start_application
 from bot.context import StudioApplication
 from bot.webhook import create_webhook_app, stop_application
 from studio.domain import Studio
+from studio.logs import configure_logging, configure_process
 from studio.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -121,13 +122,10 @@ def run(settings: Settings) -> None:
 
 
 def main() -> None:
-    logging.basicConfig(
-        level=os.environ.get("LOG_LEVEL", "INFO"),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    # PTB logs every getUpdates and every request at INFO through its own loggers.
-    logging.getLogger("telegram.ext").setLevel(logging.WARNING)
-    run(Settings())
+    configure_process()
+    settings = Settings()
+    configure_logging(os.environ.get("LOG_LEVEL", "INFO"), settings)
+    run(settings)
 
 
 if __name__ == "__main__":

@@ -214,7 +214,7 @@ async def _settle(
         return True  # a refund (it has a receiver), or not a payment for an invoice
     if await _recorded(studio, transaction.id):
         return True
-    logger.warning("charge of user %s has no ledger entry: completing it", source.user.id)
+    logger.warning("a Stars charge has no ledger entry: completing it")
     try:
         outcome = await complete_payment(
             studio,
@@ -227,7 +227,7 @@ async def _settle(
         )
     except TelegramError:
         # The checkpoint stays here, so the next run tries this charge again.
-        logger.exception("charge of user %s: completing it failed", source.user.id)
+        logger.exception("a Stars charge without a ledger entry: completing it failed")
         report.failed += 1
         return False
     if outcome is Outcome.REFUNDED:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -86,9 +87,13 @@ class FaceAnalyzer:
                 f"face model pack {pack_name!r} not found under {folder}; copy the pack's "
                 "*.onnx files there (see README: model licences)"
             )
+        # onnxruntime reads this when it is first imported (its telemetry store under
+        # ~/.cache); entry points set it earlier, this covers the CLI and notebooks.
+        os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
         import onnxruntime
         from insightface.app import FaceAnalysis
 
+        onnxruntime.disable_telemetry_events()
         if providers is None:
             available = onnxruntime.get_available_providers()
             providers = [

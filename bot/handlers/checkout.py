@@ -78,7 +78,7 @@ async def answer_pre_checkout(update: Update, context: StudioContext) -> None:
     if refusal is None:
         await query.answer(ok=True)
         return
-    logger.info("pre-checkout refused for user %s: %s", query.from_user.id, refusal)
+    logger.info("pre-checkout refused: %s", refusal)
     await query.answer(ok=False, error_message=text(view.lang, refusal))
 
 

@@ -187,3 +187,21 @@ async def test_a_policy_change_asks_again_before_any_photo_and_paid_orders_finis
         USER, lambda m: is_status_message(m) and m["message_id"] > last, timeout=20
     )
     assert "Accepted: 0 of" in latest_text(status)
+
+
+@pytest.mark.parametrize(("language_code", "lang"), [("en", "en"), ("zh-hans", "zh")])
+async def test_privacy_and_help_say_own_face_only_and_adults_only(
+    bot_env: BotEnv, language_code: str, lang: str
+) -> None:
+    env = bot_env
+    await env.client.send_text(USER, "/privacy", language_code=language_code)
+    policy = await env.wait_text(USER, text(lang, "privacy_own_face"))
+    # The policy itself, then these promises.
+    assert latest_text(policy).endswith(text(lang, "privacy_own_face"))
+    assert env.settings.policy_version in latest_text(policy)
+    await env.client.send_text(USER, "/help", language_code=language_code)
+    helped = await env.wait_text(
+        USER, {"en": "Only photos of yourself", "zh": "只限本人照片"}[lang]
+    )
+    assert {"en": "under 18", "zh": "未满 18 岁"}[lang] in latest_text(helped)
+    assert {"en": "adults only", "zh": "仅限成年人"}[lang] in latest_text(helped)

@@ -106,8 +106,8 @@ async def walk(client: EmulatorClient, out: Path) -> None:
     consent = await chat.wait_for(
         "the consent screen", lambda m: button(m, "consent:yes") is not None
     )
-    say("user ▸", "(taps “I agree”)")
-    await client.press(USER, consent["message_id"], button(consent, "consent:yes") or "")
+    say("user ▸", "(taps “I agree · the photos show me · I'm 30–49”)")
+    await client.press(USER, consent["message_id"], button(consent, "consent:yes:30-49") or "")
     await asyncio.sleep(1.0)
     await chat.flush()
 

@@ -292,6 +292,18 @@ def _std_streams() -> set[tuple[int, int]]:
     return found
 
 
+def _snapshot(directory: Path) -> dict[str, tuple[int, int, int]]:
+    """path -> (size, mtime_ns, inode) of the files directly in `directory`."""
+    found = {}
+    with contextlib.suppress(OSError), os.scandir(directory) as entries:
+        for entry in entries:
+            with contextlib.suppress(OSError):
+                if entry.is_file(follow_symlinks=False):
+                    st = entry.stat(follow_symlinks=False)
+                    found[entry.path] = (st.st_size, st.st_mtime_ns, st.st_ino)
+    return found
+
+
 class DiskWatch:
     """Records the files written while active (fanotify for this process, else inotify).
 
@@ -320,6 +332,7 @@ class DiskWatch:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._watches: dict[int, Path] = {}
+        self._unwatched: dict[Path, dict[str, tuple[int, int, int]]] = {}
         self._std = _std_streams()
 
     # public ------------------------------------------------------------------------------
@@ -336,6 +349,9 @@ class DiskWatch:
         self._stop.set()
         assert self._thread is not None
         self._thread.join(timeout=10)
+        for directory, before in self._unwatched.items():
+            after = _snapshot(directory)
+            self.writes += [name for name, seen in after.items() if before.get(name) != seen]
         os.close(self._fd)
 
     def unexpected(self) -> list[str]:
@@ -397,7 +413,9 @@ class DiskWatch:
             if wd >= 0:
                 self._watches[wd] = here
             elif ctypes.get_errno() == errno.ENOSPC:
-                raise OSError(errno.ENOSPC, "inotify watch limit reached")
+                # Out of inotify watches (fs.inotify.max_user_watches): this directory's files
+                # are compared before and after instead (misses a file written and removed).
+                self._unwatched[here] = _snapshot(here)
             if not initial:  # a new directory: files made before its watch are writes too
                 self.writes.extend(str(here / name) for name in filenames)
 

@@ -137,6 +137,16 @@ def test_a_native_write_into_a_watched_directory_is_seen(tmp_path: Path, fanotif
     print(f"disk watch: {watch.mechanism}")
 
 
+def test_without_inotify_watches_left_a_directory_is_compared_before_and_after(
+    tmp_path: Path,
+) -> None:
+    watch = DiskWatch(roots=[tmp_path], fanotify=False)
+    with watch:
+        watch._unwatched[tmp_path] = {}  # as when inotify_add_watch fails with ENOSPC
+        assert cv2.imwrite(str(tmp_path / "headshot.png"), np.zeros((8, 8, 3), np.uint8))
+    assert str(tmp_path / "headshot.png") in watch.unexpected()
+
+
 def test_a_quiet_process_writes_nothing(tmp_path: Path) -> None:
     with DiskWatch(roots=[tmp_path]) as watch:
         cv2.imdecode(cv2.imencode(".png", np.zeros((8, 8, 3), np.uint8))[1], cv2.IMREAD_COLOR)

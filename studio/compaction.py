@@ -73,6 +73,9 @@ class Compaction:
     aof: bool
     rdb: bool
     seconds: float
+    waited_s: float = 0.0  # for rewrites that were running already (they predate the write)
+    aof_s: float = 0.0
+    rdb_s: float = 0.0
 
 
 async def server_time(redis: Redis) -> float:
@@ -106,21 +109,26 @@ async def compact(redis: Redis, since: float | None = None, timeout_s: float = 6
     aof_on = int(info.get("aof_enabled", 0)) == 1
     rdb_on = await _snapshots_on(redis)
     started: float | None = None
-    for child, wanted in ((AOF, aof_on), (RDB, rdb_on)):
+    spent = {"wait": 0.0, "aof": 0.0, "rdb": 0.0}
+    for name, child, wanted in (("aof", AOF, aof_on), ("rdb", RDB, rdb_on)):
         if not wanted:
             continue
+        mark = loop.time()
         info = await _wait_idle(redis, child, deadline)
+        spent["wait"] += loop.time() - mark
         if started is None:
             started = await server_time(redis)
             if since is not None and not await _still_due(redis, since):
-                return Compaction(ran=False, aof=False, rdb=False, seconds=loop.time() - began)
+                return Compaction(False, False, False, loop.time() - began, spent["wait"])
+        mark = loop.time()
         await _run(redis, child, int(info[child.finished]), deadline)
+        spent[name] = loop.time() - mark
     if started is None:  # no persistence: nothing on disk to compact
         started = await server_time(redis)
     await redis.set(keys.COMPACTED_AT, f"{started:.6f}")
     seconds = loop.time() - began
     logger.info("disk compacted in %.2f s (aof=%s, rdb=%s)", seconds, aof_on, rdb_on)
-    return Compaction(ran=True, aof=aof_on, rdb=rdb_on, seconds=seconds)
+    return Compaction(True, aof_on, rdb_on, seconds, spent["wait"], spent["aof"], spent["rdb"])
 
 
 async def compact_if_due(redis: Redis, timeout_s: float = 600.0) -> Compaction | None:

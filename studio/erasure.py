@@ -9,13 +9,19 @@ due before it deletes anything and again after its last write, and `finish_erasu
 
 from __future__ import annotations
 
+import fnmatch
 import logging
+import re
 from dataclasses import dataclass, field
+
+from redis.asyncio import Redis
 
 from studio import compaction, keys, queue
 from studio.domain import Studio
 
 logger = logging.getLogger(__name__)
+
+SCAN_COUNT = 1000
 
 
 @dataclass
@@ -71,15 +77,31 @@ async def sweep_user(studio: Studio, user_id: int, order_ids: list[str]) -> int:
     """Delete every key and index entry that names the user or one of their orders."""
     redis = studio.redis
     doomed: set[bytes] = set()
+    patterns: list[str] = []
     for order_id in order_ids:
         await studio.orders.unlist(order_id)
         await redis.hdel(keys.QUEUE_NOTICES, order_id)  # type: ignore[misc]
         doomed.update(await queue.forget_order_jobs(redis, order_id))
-        doomed.update([k async for k in redis.scan_iter(match=keys.order_pattern(order_id))])
+        patterns.append(keys.order_pattern(order_id))
     for pattern in keys.user_key_patterns(user_id):
-        if "*" not in pattern:  # an exact name: no need to scan the keyspace for it
+        if "*" in pattern:
+            patterns.append(pattern)
+        else:  # an exact name: no need to look for it
             doomed.add(pattern.encode())
-            continue
-        doomed.update([key async for key in redis.scan_iter(match=pattern, count=500)])
+    doomed.update(await _matching_keys(redis, patterns))
     await redis.zrem(keys.ACTIVE_USERS, str(user_id))
     return int(await redis.delete(*doomed)) if doomed else 0
+
+
+async def _matching_keys(redis: Redis, patterns: list[str]) -> set[bytes]:
+    """Keys matching any of the glob patterns, in one walk of the keyspace (not one per pattern).
+
+    A walk costs about a second per million keys, so each pattern matched here rather than in
+    its own SCAN saves that on every /delete.
+    """
+    if not patterns:
+        return set()
+    if len(patterns) == 1:
+        return {key async for key in redis.scan_iter(match=patterns[0], count=SCAN_COUNT)}
+    wanted = re.compile("|".join(fnmatch.translate(p) for p in patterns).encode("latin-1"))
+    return {key async for key in redis.scan_iter(count=SCAN_COUNT) if wanted.match(key)}

@@ -144,9 +144,12 @@ async def test_a_policy_change_asks_again_before_any_photo_and_paid_orders_finis
     # A photo under the old consent: refused with the re-consent screen, nothing stored.
     before = await env.studio.redis.hgetall(keys.order_photos(order.id))  # type: ignore[misc]
     screens = len(await consent_screens(env, USER))
-    await env.client.send_photo(USER, synthetic_face_photo(1, 30))
+    await env.client.send_album(USER, [synthetic_face_photo(1, v) for v in (30, 31, 32)])
     await env.wait_text(USER, text("en", "consent_renew", version=POLICY_B))
     await wait_for_screens(env, USER, screens + 1)
+    await env.wait_for(USER, lambda m: latest_text(m) == text("en", "consent_needed"))
+    await asyncio.sleep(0.5)
+    assert len(await consent_screens(env, USER)) == screens + 1  # one screen for the album
     assert await env.studio.redis.hgetall(keys.order_photos(order.id)) == before  # type: ignore[misc]
     assert (await env.current_order(USER)).photos == order.photos
     # /start asks again too.

@@ -9,7 +9,7 @@ from telegram.error import BadRequest
 
 from bot.consent import send_consent_screen
 from bot.context import StudioContext, UserView
-from bot.handlers.buttons import button_order
+from bot.handlers.buttons import button_order, first_tap
 from bot.intake_status import status_message
 from bot.keyboards import DonePress, packs_keyboard
 from bot.packs import style_packs
@@ -103,8 +103,9 @@ async def _take_photo(
     order = view.order
     if not view.session.consented_to(studio.settings.policy_version):
         # Nothing about the photo is kept: not its file_id, not a record.
-        if view.session.consented:
-            # Consent to an older policy: the current one is asked for before any new photo.
+        if view.session.consented and await first_tap(studio, view.user_id, "renew-consent"):
+            # Consent to an older policy: the current one is asked for before any new photo
+            # (once for an album: its other photos get the short answer).
             await send_consent_screen(
                 context.bot, studio.settings, message.chat_id, view.lang, renewal=True
             )

@@ -85,7 +85,11 @@ _BOT_TOKEN = re.compile(r"\b\d{5,}:[A-Za-z0-9_-]{30,}")
 _URL_PASSWORD = re.compile(r"(?P<scheme>\b[a-z][a-z0-9+.-]*://)[^/\s:@]*:[^/\s@]*@")
 # Telegram's file ids and file unique ids start with a type tag (photo, document, ...); arq cuts
 # job arguments at 80 characters, so even a stub of one is hidden.
-_FILE_ID_PREFIX = re.compile(r"\b(?:AQAD|AgAD|AgAC|BQAC|BQAD|CAAC|CAAD|BAAC|AwAC|CgAC|DQAC)[\w-]*")
+FILE_ID_TAGS = (
+    *("AQAD", "AgAD"),  # file unique ids: photo, other
+    *("AgAC", "BQAC", "BQAD", "CAAC", "CAAD", "BAAC", "AwAC", "CgAC", "CQAC", "DQAC"),
+)
+_FILE_ID_PREFIX = re.compile(r"\b(?:" + "|".join(FILE_ID_TAGS) + r")[\w-]*")
 # Base64url runs of 16 or more with upper case, lower case and digits: file ids, charge ids,
 # tokens. Order ids (12 characters) and hex ids (jobs, photo tokens) stay readable: they name
 # no one, and an operator follows an order by them.

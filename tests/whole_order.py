@@ -16,8 +16,10 @@ from tests.fixtures.emulator import RunningEmulator
 
 # Distinctive, so a scan for them finds nothing by chance; the id is also the private chat's id.
 USER = 6_180_339_887
-FIRST_NAME = "Qiuyue-Lanfang-Zhou"
+FIRST_NAME = "秋月 Lanfang-Zhou"
 USERNAME = "qiuyue_lanfang_zhou"
+# Something personal a user might type; the bot answers it with a hint.
+FREE_TEXT = "I am Qiuyue, call me on +86 138 0013 8000"
 
 
 @dataclass
@@ -44,7 +46,7 @@ async def telegram_file_ids(emulator: RunningEmulator, trace: OrderTrace) -> Non
 
 
 async def run_whole_order(env: BotEnv, render_workers: RenderWorkerStarter) -> OrderTrace:
-    """Consent → delivery → /status → /mydata → /delete; returns what Telegram issued."""
+    """Consent → delivery → /status, a free text, /mydata → /delete; returns Telegram's ids."""
     trace = OrderTrace()
     name_the_user(env.emulator)
     await render_workers()
@@ -56,6 +58,7 @@ async def run_whole_order(env: BotEnv, render_workers: RenderWorkerStarter) -> O
     done = text("en", "render_delivered", total=env.settings.portraits_per_order)
     await env.wait_text(USER, done, timeout=120)
     await env.client.send_text(USER, "/status")
+    await env.client.send_text(USER, FREE_TEXT)
     await env.client.send_text(USER, "/mydata")
     await env.wait_for(USER, lambda m: m["kind"] == "document" and "mydata" in str(m))
     await telegram_file_ids(env.emulator, trace)

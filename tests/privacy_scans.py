@@ -123,9 +123,28 @@ def float_runs(data: bytes, min_len: int = MIN_FLOAT_RUN) -> list[FloatRun]:
     found = _binary_float_runs(data, min_len, "raw")
     for encoding, decoded in _decoded_runs(data):
         found += _binary_float_runs(decoded, min_len, encoding)
-    if TEXT_FLOAT_RUN.search(data):
-        found.append(FloatRun("text", TEXT_FLOAT_RUN.search(data).start(), 8, 0.0, "text"))  # type: ignore[union-attr]
+    text = TEXT_FLOAT_RUN.search(data)
+    if text is not None:
+        found.append(FloatRun("text", text.start(), 8, 0.0, "text"))
     return found
+
+
+def longest_plausible_run(data: bytes) -> int:
+    """The longest run of finite, moderate floats in `data`, embedding-shaped or not.
+
+    For the margin on real data: how close clean values come to `MIN_FLOAT_RUN`.
+    """
+    longest = 0
+    for dtype, width in _FLOAT_TYPES:
+        for offset in range(width):
+            count = (len(data) - offset) // width
+            if count < 1:
+                continue
+            with np.errstate(all="ignore"):
+                values = np.frombuffer(data, dtype, count, offset).astype(np.float64)
+            for start, end in _plausible_runs(values, 1):
+                longest = max(longest, end - start)
+    return longest
 
 
 # Hashes of ids --------------------------------------------------------------------------------

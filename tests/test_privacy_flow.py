@@ -33,7 +33,14 @@ from tests.fixtures.bot import BotEnv, RenderWorkerStarter, button
 from tests.fixtures.emulator import RunningEmulator
 from tests.fixtures.redis_server import Dump, dump_redis
 from tests.fixtures.studio import SettingsFactory
-from tests.privacy_scans import DiskWatch, RedisCommandLog, float_runs, linking_needles
+from tests.privacy_scans import (
+    MIN_FLOAT_RUN,
+    DiskWatch,
+    RedisCommandLog,
+    float_runs,
+    linking_needles,
+    longest_plausible_run,
+)
 from tests.render_support import render_bot_settings
 
 USER = 987_654_321
@@ -318,6 +325,12 @@ async def test_full_flow_then_delete_keeps_only_the_ledger_and_logs_nothing_pers
         if runs
     ]
     assert carried == [], carried
+    margin = max(longest_plausible_run(b"".join(args)) for args in commands.commands)
+    print(
+        f"embedding scan: {len(commands.commands)} Redis commands, "
+        f"{sum(len(a) for args in commands.commands for a in args)} bytes; the longest run of "
+        f"plausible floats in them is {margin} values (an embedding needs {MIN_FLOAT_RUN})"
+    )
 
     # Every delivered image carries the visible mark and the provenance metadata.
     delivered = [m for m in await bot_env.messages(USER) if m["kind"] in ("photo", "document")]

@@ -208,3 +208,24 @@ async def test_privacy_and_help_say_own_face_only_and_adults_only(
     )
     assert {"en": "under 18", "zh": "未满 18 岁"}[lang] in latest_text(helped)
     assert {"en": "adults only", "zh": "仅限成年人"}[lang] in latest_text(helped)
+
+
+async def test_under_18_on_a_renewed_screen_leads_to_erasing_what_was_sent(
+    bot_env: BotEnv,
+) -> None:
+    env = bot_env
+    await env.consent(USER)
+    await env.send_headshot(USER)
+    await redeploy_with_policy(env, POLICY_B)
+    await env.client.send_text(USER, "/start")
+    [screen] = await wait_for_screens(env, USER, 1)
+    await env.press(USER, screen, "consent:minor:")
+    ask = await env.wait_for(USER, lambda m: button(m, "erase:yes") is not None)
+    assert latest_text(ask) == text("en", "consent_minor_has_data")
+    await env.press(USER, ask, "erase:yes")
+    await env.wait_text(
+        USER, text("en", "delete_done", orders=1, photos=1, refunded=0, ledger=0)[:20]
+    )
+    session = await env.studio.sessions.get(USER)
+    assert session.consent is None and not session.order_id
+    assert not await env.studio.redis.exists(keys.user_orders(USER))

@@ -225,6 +225,9 @@ def _redact_every_record(redaction: RedactingFilter) -> None:
 def _log_uncaught(
     kind: type[BaseException], error: BaseException, tb: TracebackType | None
 ) -> None:
+    if issubclass(kind, KeyboardInterrupt):  # Ctrl-C at a prompt: Python's usual one line
+        sys.__excepthook__(kind, error, tb)
+        return
     _logger.critical("uncaught exception", exc_info=(kind, error, tb))
 
 

@@ -67,6 +67,13 @@ class IntakeWorker:
         # Erasure compacts at once; this catches a mark its process did not live to compact
         # (killed mid-erasure, Redis restarted, a failed rewrite). Idle runs cost one MGET.
         cron(
+            "jobs.retention.finish_pending_erasures",
+            name="finish_pending_erasures",
+            second=50,
+            unique=True,
+            timeout=900,
+        ),
+        cron(
             "jobs.retention.compact_disk",
             name="compact_disk",
             second=set(range(0, 60, 10)),

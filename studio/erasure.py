@@ -35,6 +35,23 @@ class ErasureReport:
     order_ids: list[str] = field(default_factory=list)
 
 
+async def begin_erasure(studio: Studio, user_id: int) -> None:
+    """Record that the user asked to be erased, before anything else is done about it.
+
+    If the process dies before `finish_erasure`, the intake worker's cron finishes the job
+    (`pending_erasures`); the entry itself goes with the erasure.
+    """
+    await studio.redis.hset(keys.ERASURES_PENDING, str(user_id), repr(studio.clock.now()))  # type: ignore[misc]
+    await compaction.mark_due(studio.redis)
+
+
+async def pending_erasures(studio: Studio, older_than_s: float) -> list[int]:
+    """Users whose erasure began more than `older_than_s` ago and never finished."""
+    cutoff = studio.clock.now() - older_than_s
+    raw = await studio.redis.hgetall(keys.ERASURES_PENDING)  # type: ignore[misc]
+    return sorted(int(user) for user, since in raw.items() if float(since) <= cutoff)
+
+
 async def erase_user(studio: Studio, user_id: int) -> ErasureReport:
     """Delete everything that names the user except their ledger entries; shred their key.
 
@@ -63,6 +80,7 @@ async def finish_erasure(
 ) -> compaction.Compaction | None:
     """The last sweep, then the disk: compact now (None if it failed; the cron retries)."""
     await sweep_user(studio, user_id, order_ids)
+    await studio.redis.hdel(keys.ERASURES_PENDING, str(user_id))  # type: ignore[misc]
     since = await compaction.mark_due(studio.redis)
     try:
         return await compaction.compact(
@@ -89,8 +107,10 @@ async def sweep_user(studio: Studio, user_id: int, order_ids: list[str]) -> int:
         else:  # an exact name: no need to look for it
             doomed.add(pattern.encode())
     doomed.update(await _matching_keys(redis, patterns))
+    deleted = int(await redis.delete(*doomed)) if doomed else 0
+    # Last: an idle erasure cut short here is found (and redone) by the next retention run.
     await redis.zrem(keys.ACTIVE_USERS, str(user_id))
-    return int(await redis.delete(*doomed)) if doomed else 0
+    return deleted
 
 
 async def _matching_keys(redis: Redis, patterns: list[str]) -> set[bytes]:

@@ -82,6 +82,10 @@ LEDGER_INDEX = PREFIX + "ledger:index"  # sorted set of charge ids by payment ti
 # plain because the cron must find idle users without their key. Erasure removes the member.
 ACTIVE_USERS = PREFIX + "users:active"
 
+# Erasures asked for and not yet finished: user id -> when. Names the user only while their
+# erasure runs; the intake worker's cron finishes one whose process died (jobs/retention.py).
+ERASURES_PENDING = PREFIX + "erasures:pending"
+
 # Disk compaction (studio/compaction.py): the Redis server time of the last erasure write that
 # must leave the disk, and the server time at which the last completed compaction began. No
 # personal data; kept forever.

@@ -11,13 +11,20 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from telegram.ext import ExtBot
 
+from bot.client import make_bot
 from bot.texts import text
+from jobs.resources import RESOURCES, WorkerResources
+from jobs.retention import ERASURE_RESUME_AFTER_S, finish_pending_erasures
 from studio import keys
 from studio.compaction import due_since
+from studio.erasure import begin_erasure
+from studio.payments import Outcome
 from studio.settings import Settings
 from tests.disk_recovery import (
     RedisFiles,
@@ -123,3 +130,41 @@ async def test_full_order_then_delete_leaves_nothing_of_the_user_on_disk(
         f"compacted {compacted_at - pressed_at:.2f} s after it; {len(after.paths)} files, "
         f"{after.size} bytes scanned after (before: {before.size})"
     )
+
+
+@pytest.fixture
+async def worker_bot(bot_env: BotEnv) -> AsyncIterator[ExtBot[None]]:
+    """The Bot API client the intake worker's resources hold."""
+    bot = make_bot(bot_env.settings, bot_env.studio)
+    await bot.initialize()
+    yield bot
+    await bot.shutdown()
+
+
+async def test_a_delete_whose_bot_died_midway_is_finished_by_the_intake_worker(
+    bot_env: BotEnv, worker_bot: ExtBot[None], redis_dir: Path
+) -> None:
+    """The bot recorded the erasure and died: the cron refunds, erases and compacts."""
+    invoice = await bot_env.reach_invoice(USER)
+    paid = await bot_env.pay(USER, invoice)
+    assert paid["ok"], paid
+    await bot_env.wait_text(USER, text("en", "payment_received", position=1, eta="").split(":")[0])
+    order = await bot_env.current_order(USER)
+    await begin_erasure(bot_env.studio, USER)  # the handler's first step; then the process died
+    ctx = {RESOURCES: WorkerResources(bot_env.studio, worker_bot)}
+
+    assert await finish_pending_erasures(ctx) == "0 interrupted erasures finished"  # still live?
+    bot_env.clock.advance(ERASURE_RESUME_AFTER_S + 1)
+    assert await finish_pending_erasures(ctx) == "1 interrupted erasures finished"
+
+    assert [p["refunded"] for p in await bot_env.client.payments()] == [True]
+    ledger = await bot_env.studio.ledger.get(paid["charge_id"])
+    assert ledger is not None and ledger.outcome is Outcome.REFUNDED and ledger.order_id == ""
+    redis = bot_env.studio.redis
+    assert not await redis.exists(keys.session(USER), keys.data_key(USER), keys.order(order.id))
+    assert not await redis.exists(keys.ERASURES_PENDING)
+    assert await due_since(redis) is None
+    await asyncio.sleep(1.1)
+    after = read_redis_files(redis_dir)
+    assert recover_data_keys(after, bot_env.settings.master_key_bytes, USER) == set()
+    assert blobs_naming(after, [order.id.encode(), str(USER).encode()]) == []

@@ -8,15 +8,12 @@ import logging
 from telegram import InputFile, Update
 
 from bot.context import StudioContext
+from bot.erasure import stop_orders
 from bot.handlers.buttons import first_tap, refuse_foreign_press
 from bot.keyboards import EraseAnswer, erase_keyboard
-from bot.payments import refund_order
 from bot.texts import text
-from studio.domain import Studio
-from studio.erasure import erase_user, finish_erasure
+from studio.erasure import begin_erasure, erase_user, finish_erasure
 from studio.export import export_user
-from studio.orders import PAID_STATES, PRE_PAYMENT_STATES
-from studio.queue import abort_render
 
 logger = logging.getLogger(__name__)
 
@@ -59,7 +56,9 @@ async def answer_delete(update: Update, context: StudioContext) -> None:
     if answer.choice == "no":
         await context.bot.send_message(query.message.chat.id, text(view.lang, "delete_kept"))
         return
-    refunded = await stop_orders(studio, context, view.user_id)
+    # Recorded first: if this process dies from here on, the intake worker finishes the erasure.
+    await begin_erasure(studio, view.user_id)
+    refunded = await stop_orders(studio, context.bot, view.user_id)
     report = await erase_user(studio, view.user_id)
     await context.bot.send_message(
         query.message.chat.id,
@@ -76,27 +75,6 @@ async def answer_delete(update: Update, context: StudioContext) -> None:
     # flight may have left a status digest: sweep once more so nothing names the user, then
     # have Redis rewrite its files so the deleted writes leave the disk too.
     await finish_erasure(studio, view.user_id, report.order_ids)
-
-
-async def stop_orders(studio: Studio, context: StudioContext, user_id: int) -> int:
-    """Cancel every live order, stop its render, refund what was paid; the Stars refunded."""
-    refunded = 0
-    for order_id in await studio.sessions.order_ids(user_id):
-        order = await studio.orders.get(order_id)
-        if order is None:
-            continue
-        if order.state in PRE_PAYMENT_STATES | PAID_STATES:
-            # Cancel first: a render that slips past the abort finds nothing to deliver.
-            await studio.orders.withdraw(order_id, "erased at the user's request")
-            await abort_render(studio.redis, order_id)
-        fresh = await studio.orders.get(order_id)
-        if (
-            fresh is not None
-            and fresh.charge_id
-            and await refund_order(studio, context.bot, fresh, notify=False)
-        ):
-            refunded += fresh.price
-    return refunded
 
 
 async def send_my_data(update: Update, context: StudioContext) -> None:

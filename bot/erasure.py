@@ -1,0 +1,35 @@
+"""The Telegram side of an erasure: stop and refund the user's orders, then erase them.
+
+Shared by the /delete handler (bot/handlers/data_rights.py) and the intake worker's cron that
+finishes an erasure whose process died (jobs/retention.py::finish_pending_erasures).
+"""
+
+from __future__ import annotations
+
+from telegram import Bot
+
+from bot.payments import refund_order
+from studio.domain import Studio
+from studio.orders import PAID_STATES, PRE_PAYMENT_STATES
+from studio.queue import abort_render
+
+
+async def stop_orders(studio: Studio, bot: Bot, user_id: int) -> int:
+    """Cancel every live order, stop its render, refund what was paid; the Stars refunded."""
+    refunded = 0
+    for order_id in await studio.sessions.order_ids(user_id):
+        order = await studio.orders.get(order_id)
+        if order is None:
+            continue
+        if order.state in PRE_PAYMENT_STATES | PAID_STATES:
+            # Cancel first: a render that slips past the abort finds nothing to deliver.
+            await studio.orders.withdraw(order_id, "erased at the user's request")
+            await abort_render(studio.redis, order_id)
+        fresh = await studio.orders.get(order_id)
+        if (
+            fresh is not None
+            and fresh.charge_id
+            and await refund_order(studio, bot, fresh, notify=False)
+        ):
+            refunded += fresh.price
+    return refunded

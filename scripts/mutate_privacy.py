@@ -18,12 +18,14 @@ import ctypes
 import hashlib
 import hmac
 import os
+import pickle
 import struct
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
+import zlib
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -61,6 +63,10 @@ MUTATIONS: dict[str, tuple[str, list[str]]] = {
     ),
     "embedding-base64-global-hash": (
         "the intake keeps the embedding, base64 float32, in a global hash never erased",
+        [FULL_FLOW],
+    ),
+    "embedding-zlib-pickle": (
+        "the intake caches the pickled embedding, zlib-compressed, in ps:order:<id>:face-cache",
         [FULL_FLOW],
     ),
     "sha256-user-id-key": (
@@ -188,6 +194,13 @@ async def _embedding_base64(studio: Any, order: Any, embedding: Any) -> None:
         _mark()
 
 
+async def _embedding_zlib_pickle(studio: Any, order: Any, embedding: Any) -> None:
+    if embedding is not None:
+        value = zlib.compress(pickle.dumps(embedding))
+        await studio.redis.set(f"ps:order:{order.id}:face-cache", value)
+        _mark()
+
+
 async def _sha256_key(studio: Any, order: Any, embedding: Any) -> None:
     await studio.redis.set(f"ps:seen:{hashlib.sha256(_uid(order)).hexdigest()}", 1)
     _mark()
@@ -219,6 +232,7 @@ _PATCHES: dict[str, Callable[[], None]] = {
     "embedding-f32-key": lambda: _patch_check_photo(_embedding_f32),
     "embedding-f16-expiring": lambda: _patch_check_photo(_embedding_f16),
     "embedding-base64-global-hash": lambda: _patch_check_photo(_embedding_base64),
+    "embedding-zlib-pickle": lambda: _patch_check_photo(_embedding_zlib_pickle),
     "sha256-user-id-key": lambda: _patch_check_photo(_sha256_key),
     "sha1-chat-id-base64-member": lambda: _patch_check_photo(_sha1_member),
     "hmac-master-key-field": lambda: _patch_check_photo(_hmac_field),

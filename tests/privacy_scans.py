@@ -4,10 +4,10 @@
   library's `fopen`, `cv2.imwrite`), not only Python's `open`. With fanotify (Linux, root) it
   sees every write by this process on the filesystems holding the watched roots, and ignores
   other processes; without it, inotify watches the roots recursively and sees every process.
-- `float_runs` finds embeddings stored as bytes: runs of little-endian float16/32/64 that look
-  like a face embedding, also inside base64 or hex text. Sealed AES-GCM blobs are random bytes
-  and never look like that (a random 32-bit pattern is a float in the plausible range ~10% of
-  the time, so a run of 128 has odds of about 10^-128).
+- `float_runs` finds embeddings stored as bytes: runs of float16/32/64 (either byte order) that
+  look like a face embedding, also inside base64 or hex text and zlib or gzip streams. Sealed
+  AES-GCM blobs are random bytes and never look like that (a random 32-bit pattern is a float
+  in the plausible range ~10% of the time, so a run of 128 has odds of about 10^-128).
 - `id_needles` lists the byte strings that would link a value to an id: the id itself in text
   and as a packed integer, and its common hashes (md5, sha1, sha2, sha3, blake2) as raw bytes,
   hex and base64, truncated or not, plus HMACs under the secrets the test knows.
@@ -30,6 +30,7 @@ import re
 import select
 import struct
 import threading
+import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,7 +44,9 @@ MIN_FLOAT_RUN = 128  # the smallest face embeddings (FaceNet-128) are this long
 TEXT_FLOAT_RUN = re.compile(rb"(-?\d+\.\d+(?:[eE][-+]?\d+)?[,;\s]+){8,}")  # numbers in text
 _BASE64_RUN = re.compile(rb"[A-Za-z0-9+/_-]{300,}={0,2}")  # >= 225 bytes once decoded
 _HEX_RUN = re.compile(rb"(?:[0-9a-fA-F]{2}){256,}")  # >= 256 bytes once decoded
-_FLOAT_TYPES = (("<f2", 2), ("<f4", 4), ("<f8", 8))
+_FLOAT_TYPES = (("<f2", 2), ("<f4", 4), ("<f8", 8), (">f2", 2), (">f4", 4), (">f8", 8))
+_COMPRESSED = (b"\x78\x01", b"\x78\x5e", b"\x78\x9c", b"\x78\xda", b"\x1f\x8b")  # zlib, gzip
+_MAX_INFLATED = 1 << 22
 
 
 @dataclass(frozen=True)
@@ -107,8 +110,22 @@ def _binary_float_runs(data: bytes, min_len: int, encoding: str) -> list[FloatRu
     return found
 
 
+def _inflated(data: bytes) -> Iterator[bytes]:
+    """zlib or gzip streams starting anywhere in `data`, inflated (bounded)."""
+    for magic in _COMPRESSED:
+        start = data.find(magic)
+        while start >= 0:
+            inflater = zlib.decompressobj(wbits=47)  # zlib or gzip header, detected
+            with contextlib.suppress(zlib.error):
+                yield inflater.decompress(data[start:], _MAX_INFLATED)
+            start = data.find(magic, start + 1)
+
+
 def _decoded_runs(data: bytes) -> Iterator[tuple[str, bytes]]:
-    """Binary data hidden in text: long base64 or hex runs, decoded."""
+    """Binary data hidden in text or compressed: base64 or hex runs, zlib or gzip streams."""
+    for inflated in _inflated(data):
+        if len(inflated) >= MIN_FLOAT_RUN * 2:
+            yield "compressed", inflated
     for match in _HEX_RUN.finditer(data):
         yield "hex", binascii.unhexlify(match.group())
     for match in _BASE64_RUN.finditer(data):

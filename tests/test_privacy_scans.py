@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import base64
 import ctypes
+import gzip
 import hashlib
 import hmac
 import json
 import os
+import zlib
 from pathlib import Path
 
 import cv2
@@ -50,6 +52,9 @@ def test_an_embedding_in_bytes_is_found(dtype: type, normalised: bool) -> None:
         base64.b64encode(vector),
         base64.urlsafe_b64encode(vector),
         vector.hex().encode(),
+        b"pickled:" + zlib.compress(vector),
+        gzip.compress(vector),
+        embedding(normalised=normalised).astype(np.dtype(dtype).newbyteorder(">")).tobytes(),
         json.dumps([round(float(x), 6) for x in embedding()]).encode(),
     ):
         assert float_runs(stored), stored[:40]
@@ -71,6 +76,8 @@ def test_sealed_blobs_and_records_are_not_embeddings() -> None:
         base64.b64encode(os.urandom(4096)),
         os.urandom(4096).hex().encode(),
         np.arange(1000, dtype=np.int64).tobytes(),  # counters, timestamps
+        zlib.compress(json.dumps({"orders": list(range(500))}).encode()),
+        b"\x78\x9c" + os.urandom(4096),  # a zlib magic in random bytes
     ]
     for data in clean:
         assert float_runs(data) == [], data[:40]

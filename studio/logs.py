@@ -77,6 +77,10 @@ _KEYED = re.compile(
     r"""(?P<key>(?<![\w])(?P<q>['"]?)(?:""" + "|".join(PERSONAL_KEYS) + r""")(?P=q)\s*[:=]\s*)"""
     r"""(?P<value>'(?:[^'\\]|\\.)*'?|"(?:[^"\\]|\\.)*"?|[^\s,;&)}\]'"]+)"""
 )
+# A user's or chat's id under its own key, however short (the oldest accounts have five digits).
+_KEYED_ID = re.compile(
+    r"""(?P<key>(?<![\w])(?P<q>['"]?)(?:id|user_id|chat_id|from_id)(?P=q)\s*[:=]\s*)'?-?\d+'?"""
+)
 # Everything between /bot and the next slash is the token: /bot<token>/getMe, /file/bot<token>/x.
 _BOT_PATH = re.compile(r"/bot[^/\s'\"?#]+(?=/)")
 # A real bot token anywhere: the bot's numeric id, a colon, 35 url-safe characters.
@@ -129,6 +133,7 @@ class RedactingFilter(logging.Filter):
         text = _BOT_TOKEN.sub(TOKEN, text)
         text = _URL_PASSWORD.sub(r"\g<scheme>" + REDACTED + "@", text)
         text = _KEYED.sub(_keyed, text)
+        text = _KEYED_ID.sub(_keyed, text)
         text = _FILE_ID_PREFIX.sub(REDACTED, text)
         text = _OPAQUE.sub(_opaque, text)
         return _LONG_NUMBER.sub(NUMBER, text)

@@ -271,11 +271,13 @@ UNIQUE_ID = "AQADq1w2e3r4t5y6"
         f"  0.02s → check:{UNIQUE_ID[:10]}:check_photo('{FILE_ID[:20]}…",
         f"charge of user {USER}.",
         f"first_name={FIRST_NAME}&username={USERNAME}&chat_id={USER}",
+        "User(first_name='A', id=12345, is_bot=False), chat_id: 12345, {'id': 12345}",
     ],
 )
 def test_the_filter_hides_tokens_file_ids_ids_and_names(line: str) -> None:
     redacted = RedactingFilter().redact(line)
-    found = leaks(redacted, [TOKEN, TOKEN.split(":")[1], FILE_ID, FILE_ID[:20], UNIQUE_ID], [USER])
+    secrets = [TOKEN, TOKEN.split(":")[1], FILE_ID, FILE_ID[:20], UNIQUE_ID]
+    found = leaks(redacted, secrets, [USER, 12345])
     found += leaks(redacted, [FIRST_NAME, USERNAME, UNIQUE_ID[:10]], [])
     assert not found, redacted
 

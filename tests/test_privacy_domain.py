@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from studio import keys
 from studio.clock import ManualClock
-from studio.compaction import compact_if_due, due_since
+from studio.compaction import compact, compact_if_due, due_since, mark_due
 from studio.domain import Studio
 from studio.erasure import erase_user, finish_erasure
 from studio.export import export_user
@@ -22,7 +23,8 @@ from tests.disk_recovery import (
     read_redis_files,
     recover_data_keys,
 )
-from tests.fixtures.redis_server import dump_redis
+from tests.fixtures.redis_server import dump_redis, start_redis_server
+from tests.fixtures.studio import SettingsFactory
 from tests.render_support import walk_to_payment
 
 USER = 4242
@@ -299,3 +301,47 @@ async def test_an_idle_user_with_a_paid_undelivered_order_is_kept(
     assert report.idle_users_erased == 0
     assert await studio.orders.get(order_id) is not None
     assert await studio.redis.exists(keys.data_key(USER))
+
+
+async def test_a_redis_killed_before_compacting_is_compacted_after_its_restart(
+    make_settings: SettingsFactory, tmp_path: Path, clock: ManualClock
+) -> None:
+    """SIGKILL after the erasure's deletes, before any compaction: the mark is in the AOF."""
+    proc, port = start_redis_server(tmp_path)
+    settings = make_settings(redis_url=f"redis://127.0.0.1:{port}/0")
+    master = settings.master_key_bytes
+    studio = await Studio.open(settings, clock=clock)
+    try:
+        await _user_with_paid_order(studio)
+        await erase_user(studio, USER)
+        assert recover_data_keys(read_redis_files(tmp_path), master, USER)  # still on disk
+        proc.kill()
+        proc.wait(timeout=10)
+        await studio.close()
+        proc, _ = start_redis_server(tmp_path, port)
+        studio = await Studio.open(settings, clock=clock)
+        assert not await studio.redis.exists(keys.data_key(USER))  # the deletes survived
+        assert await due_since(studio.redis) is not None  # and so did the mark
+
+        done = await compact_if_due(studio.redis)  # what the cron runs every 10 s
+
+        assert done is not None and done.ran
+        assert recover_data_keys(read_redis_files(tmp_path), master, USER) == set()
+    finally:
+        await studio.close()
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+async def test_concurrent_erasures_share_their_compactions(studio: Studio) -> None:
+    """Five erasures marked at once and compacting together: all covered, two rewrites at most."""
+    redis = studio.redis
+    marks = [await mark_due(redis) for _ in range(5)]
+    before = int((await redis.info("persistence"))["aof_rewrites"])
+
+    results = await asyncio.gather(*(compact(redis, since) for since in marks))
+
+    rewrites = int((await redis.info("persistence"))["aof_rewrites"]) - before
+    assert 1 <= rewrites <= 2, rewrites  # one running rewrite serves every caller it covers
+    assert all(r.ran or r.waited_s > 0 for r in results)
+    assert await due_since(redis) is None

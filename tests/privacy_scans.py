@@ -294,7 +294,7 @@ class RedisCommandLog:
 # Disk writes ------------------------------------------------------------------------------------
 
 _libc = ctypes.CDLL(None, use_errno=True)
-_FAN_CLOEXEC, _FAN_NONBLOCK = 0x1, 0x2
+_FAN_CLOEXEC, _FAN_NONBLOCK, _FAN_UNLIMITED_QUEUE = 0x1, 0x2, 0x10
 _FAN_MARK_ADD, _FAN_MARK_FILESYSTEM = 0x1, 0x100
 _FAN_MODIFY, _FAN_CLOSE_WRITE, _FAN_Q_OVERFLOW = 0x2, 0x8, 0x4000
 _FAN_EVENT = struct.Struct("IBBHQii")
@@ -415,7 +415,10 @@ class DiskWatch:
             ctypes.c_int,
             ctypes.c_char_p,
         ]
-        fd = _libc.fanotify_init(_FAN_CLOEXEC | _FAN_NONBLOCK, os.O_RDONLY | os.O_CLOEXEC)
+        # An unlimited queue: every process's writes are queued, and a busy machine would
+        # otherwise overflow the default 16384 events while the reader waits for the GIL.
+        flags = _FAN_CLOEXEC | _FAN_NONBLOCK | _FAN_UNLIMITED_QUEUE
+        fd = _libc.fanotify_init(flags, os.O_RDONLY | os.O_CLOEXEC)
         if fd < 0:
             return False  # EPERM without CAP_SYS_ADMIN: use inotify
         marked: set[int] = set()

@@ -37,6 +37,7 @@ from tests.privacy_scans import (
     MIN_FLOAT_RUN,
     DiskWatch,
     RedisCommandLog,
+    find_needles,
     float_runs,
     linking_needles,
     longest_plausible_run,
@@ -120,10 +121,10 @@ def known_secrets(settings: Settings) -> list[bytes]:
     ]
 
 
-async def linking_forms(env: BotEnv, order_ids: list[str]) -> list[bytes]:
+async def linking_forms(env: BotEnv, order_ids: list[str]) -> dict[bytes, str]:
     """The user's id (== their private chat's id) and their orders' ids, packed or hashed."""
     ids: list[int | str] = [USER, *order_ids]
-    return list(linking_needles(ids, known_secrets(env.settings)))
+    return linking_needles(ids, known_secrets(env.settings))
 
 
 def embeddings_in(dump: Dump) -> list[str]:
@@ -179,7 +180,10 @@ async def assert_erased(
     after = await dump_redis(env.studio.redis)
     # Hashes of the id link as well as the id: sha256(user id) in a key, a base64 HMAC under
     # the master key in a value, the id as a packed integer...
-    needles = await user_needles(env, order_ids) + await linking_forms(env, order_ids)
+    linking = await linking_forms(env, order_ids)
+    needles = await user_needles(env, order_ids) + list(linking)
+    left = [key for key in naming_keys(after, needles) if key not in ledger_keys]
+    assert left == [], [(key, find_needles(b"".join([key, *after[key]]), linking)) for key in left]
     assert naming_keys(after, needles) == sorted(ledger_keys)
     assert embeddings_in(after) == []
     for ledger_key in ledger_keys:

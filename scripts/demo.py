@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import runpy
 import shutil
 import socket
 import subprocess
@@ -208,10 +209,8 @@ async def run(out: Path) -> None:
             str(redis_port),
             "--bind",
             "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
+            # Production's persistence, so a /delete in the demo compacts real files too.
+            *runpy.run_path(str(ROOT / "scripts" / "launch.py"))["REDIS_PERSISTENCE"],
             "--dir",
             str(tmp),
         ],

@@ -116,6 +116,8 @@ async def compact(redis: Redis, since: float | None = None, timeout_s: float = 6
         mark = loop.time()
         info = await _wait_idle(redis, child, deadline)
         spent["wait"] += loop.time() - mark
+        if child.finished not in info:
+            raise CompactionFailed(f"Redis 7 or later is needed (INFO has no {child.finished})")
         if started is None:
             started = await server_time(redis)
             if since is not None and not await _still_due(redis, since):

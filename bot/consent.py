@@ -71,3 +71,8 @@ def consent_record(
         own_face=True,
         age_bracket=age_bracket,
     )
+
+
+def erase_confirmation(settings: Settings, lang: str) -> str:
+    """The /delete confirmation (also shown when consent is withdrawn), with the ledger period."""
+    return text(lang, "delete_confirm", ledger_days=f"{settings.ledger_retention_days:g}")

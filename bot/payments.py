@@ -139,7 +139,7 @@ async def _refund_unservable(studio: Studio, bot: Bot, charge: Charge, settled: 
             return
         logger.warning("order %s: extra charge refunded (order is %s)", order.id, order.state)
     else:
-        logger.error("a payment matches no order of user %s; refunding it", charge.user_id)
+        logger.error("a payment matches no order of its payer; refunding it")
     await bot.refund_star_payment(
         user_id=charge.user_id, telegram_payment_charge_id=charge.charge_id
     )

@@ -66,7 +66,7 @@ async def settle_charge(studio: Studio, charge: Charge) -> Settlement:
     )
     if order is None or order.user_id != charge.user_id:
         # Telegram only charges after our pre-checkout approval, so this is not expected.
-        logger.error("a payment matches no order of user %s", charge.user_id)
+        logger.error("a payment matches no order of its payer")
         return Settlement(Settled.UNMATCHED, order, first)
     paid = await studio.orders.pay(order.id, charge.charge_id, now)
     if paid is not None:

@@ -7,6 +7,7 @@ import logging
 
 from telegram import InputFile, Update
 
+from bot.consent import erase_confirmation
 from bot.context import StudioContext
 from bot.erasure import stop_orders
 from bot.handlers.buttons import first_tap, refuse_foreign_press
@@ -24,7 +25,8 @@ async def ask_delete(update: Update, context: StudioContext) -> None:
     assert message is not None
     view = await context.view()
     await message.reply_text(
-        text(view.lang, "delete_confirm"), reply_markup=erase_keyboard(view.lang)
+        erase_confirmation(context.studio.settings, view.lang),
+        reply_markup=erase_keyboard(view.lang),
     )
 
 
@@ -44,7 +46,7 @@ async def answer_delete(update: Update, context: StudioContext) -> None:
         await query.answer()
         await context.bot.send_message(
             query.message.chat.id,
-            text(view.lang, "delete_confirm"),
+            erase_confirmation(context.studio.settings, view.lang),
             reply_markup=erase_keyboard(view.lang),
         )
         return

@@ -6,7 +6,7 @@ import logging
 
 from telegram import CallbackQuery, Update
 
-from bot.consent import consent_record, send_consent_screen, shown_language
+from bot.consent import consent_record, erase_confirmation, send_consent_screen, shown_language
 from bot.context import StudioContext, UserView
 from bot.handlers.buttons import first_tap, refuse_foreign_press
 from bot.keyboards import (
@@ -130,10 +130,12 @@ async def _decline(
     await query.answer()
     if view.session.consented:
         # Withdrawing consent is erasure: ask for the same confirmation as /delete.
-        intro = "delete_confirm" if key == "consent_declined" else "consent_minor_has_data"
-        await context.bot.send_message(
-            chat_id, text(view.lang, intro), reply_markup=erase_keyboard(view.lang)
+        intro = (
+            erase_confirmation(studio.settings, view.lang)
+            if key == "consent_declined"
+            else text(view.lang, "consent_minor_has_data")
         )
+        await context.bot.send_message(chat_id, intro, reply_markup=erase_keyboard(view.lang))
         return
     await studio.sessions.record_decline(view.user_id, studio.clock.now())
     await query.edit_message_reply_markup(reply_markup=None)
@@ -168,6 +170,8 @@ async def show_privacy(update: Update, context: StudioContext) -> None:
         version=settings.policy_version,
         intake_hours=f"{settings.intake_ttl_hours:g}",
         order_days=f"{settings.order_ttl_days:g}",
+        ledger_days=f"{settings.ledger_retention_days:g}",
+        idle_days=f"{settings.idle_user_days:g}",
         support=settings.support_contact,
     )
     await update.effective_message.reply_text(

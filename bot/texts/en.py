@@ -216,9 +216,9 @@ TEXTS: dict[str, str] = {
         "after your last upload if you never pay. Order details are reduced to the payment "
         "record after {order_days} days; from then on, and after /delete, the payment record "
         "no longer names the order, so a portrait cannot be traced back to you through it. "
-        "Payment records are deleted 400 days after the payment. If you send us nothing for "
-        "365 days, we erase your data as /delete does, unless we still owe you portraits or "
-        "a refund.\n"
+        "Payment records are deleted {ledger_days} days after the payment. If you send us "
+        "nothing for {idle_days} days, we erase your data as /delete does, unless we still owe "
+        "you portraits or a refund.\n"
         "Training: your photos and portraits are never used to train any model.\n"
         "Who: only our own servers process your photos.\n"
         "Your rights: /mydata shows what we hold; /delete erases everything (undelivered "
@@ -278,8 +278,8 @@ TEXTS: dict[str, str] = {
         "so no copy in them can be read again (usually within a minute). A running render is "
         "stopped and a paid order that was not delivered is refunded.\n"
         "Kept: only the payment record (charge id, your Telegram user id, amount, currency, "
-        "dates, outcome), for refunds, disputes and accounting, until 400 days after the "
-        "payment. It holds no photos, names or order details.\n"
+        "dates, outcome), for refunds, disputes and accounting, until {ledger_days} days after "
+        "the payment. It holds no photos, names or order details.\n"
         "Withdrawing your consent works the same way."
     ),
     "withdraw_consent": "Withdraw consent and erase my data",

@@ -17,7 +17,13 @@ from typing import Any
 
 import msgpack
 from arq.connections import ArqRedis, RedisSettings, create_pool
-from arq.constants import abort_jobs_ss, in_progress_key_prefix, job_key_prefix
+from arq.constants import (
+    abort_jobs_ss,
+    in_progress_key_prefix,
+    job_key_prefix,
+    result_key_prefix,
+    retry_key_prefix,
+)
 from arq.jobs import Job, JobStatus
 from arq.utils import timestamp_ms
 from redis.asyncio import Redis
@@ -340,21 +346,23 @@ async def free_dead_render(redis: Redis, order_id: str, lease_s: float) -> bool:
     return bool(freed)
 
 
-def order_job_patterns(order_id: str) -> list[str]:
-    """SCAN patterns for arq's keys of one order's jobs: its render, photo checks, refreshes."""
-    return [
-        f"arq:*:{order_id}",  # render job, result, retry and in-progress keys
-        f"arq:*:check:{order_id}:*",  # photo checks
-        f"arq:*:flush:{order_id}:*",  # intake status refreshes
-    ]
+# Every key arq keeps for one job id.
+_JOB_KEY_PREFIXES = (job_key_prefix, in_progress_key_prefix, result_key_prefix, retry_key_prefix)
 
 
 async def forget_order_jobs(redis: Redis, order_id: str) -> set[bytes]:
-    """Take the order's jobs out of both queues; the arq keys that still name it, to delete."""
-    await redis.zrem(keys.RENDER_QUEUE, order_id)
-    async for member, _ in redis.zscan_iter(keys.INTAKE_QUEUE, match=f"*:{order_id}:*"):
-        await redis.zrem(keys.INTAKE_QUEUE, member)
-    found: set[bytes] = set()
-    for pattern in order_job_patterns(order_id):
-        found.update([key async for key in redis.scan_iter(match=pattern, count=500)])
-    return found
+    """Take the order's jobs out of the queues; the arq keys that may still name it, to delete.
+
+    No keyspace walk: the render job's id is the order id, and every live intake job of the
+    order (photo checks, status refreshes: their ids hold the order id) is a member of the
+    intake queue, queued or running. Finished intake jobs keep no result (keep_result=0).
+    """
+    intake = [m async for m, _ in redis.zscan_iter(keys.INTAKE_QUEUE, match=f"*:{order_id}:*")]
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.zrem(keys.RENDER_QUEUE, order_id)
+        pipe.zrem(abort_jobs_ss, order_id)
+        if intake:
+            pipe.zrem(keys.INTAKE_QUEUE, *intake)
+        await pipe.execute()
+    job_ids = [order_id, *(m.decode() for m in intake)]
+    return {f"{prefix}{job_id}".encode() for prefix in _JOB_KEY_PREFIXES for job_id in job_ids}

@@ -141,7 +141,9 @@ class RenderWorker:
                     keep_result=RenderWorker.keep_result,
                 ),
             ],
-            "on_startup": partial(start_render, settings=settings, clock=clock),
+            "on_startup": partial(
+                start_render, settings=settings, clock=clock, worker_name=worker_name
+            ),
             "health_check_key": keys.RENDER_HEALTH_PREFIX + worker_name,
         }
 

@@ -15,6 +15,7 @@ from bot.client import make_bot
 from jobs.generation import load_portrait_models
 from studio.clock import Clock
 from studio.domain import Studio
+from studio.queue import register_render_worker, unregister_render_worker
 from studio.settings import Settings
 
 if TYPE_CHECKING:
@@ -55,6 +56,7 @@ class RenderResources(WorkerResources):
     """Rendering also needs the face analyser and the generator."""
 
     models: PortraitModels
+    worker_name: str = ""  # registered for the ETA's count of live render workers
 
 
 R = TypeVar("R", bound=WorkerResources)
@@ -85,21 +87,29 @@ async def start_intake(ctx: dict[str, Any], *, settings: Settings, clock: Clock 
     logger.info("intake worker ready (face pack %s)", settings.face_pack)
 
 
-async def start_render(ctx: dict[str, Any], *, settings: Settings, clock: Clock | None) -> None:
+async def start_render(
+    ctx: dict[str, Any], *, settings: Settings, clock: Clock | None, worker_name: str
+) -> None:
     """Load the face analyser and the generator once; every render reuses them."""
     studio, bot = await _open_common(settings, clock)
     try:
         models = await asyncio.to_thread(load_portrait_models, settings)
+        await register_render_worker(studio.redis, worker_name)
     except BaseException:
         await _close_common(studio, bot)
         raise
-    ctx[RESOURCES] = RenderResources(studio, bot, models=models)
+    ctx[RESOURCES] = RenderResources(studio, bot, models=models, worker_name=worker_name)
     logger.info("render worker ready (device %s)", settings.render_device)
 
 
 async def stop(ctx: dict[str, Any]) -> None:
     found: WorkerResources | None = ctx.pop(RESOURCES, None)
-    if found is not None:
+    if found is None:
+        return
+    try:
+        if isinstance(found, RenderResources) and found.worker_name:
+            await unregister_render_worker(found.studio.redis, found.worker_name)
+    finally:
         await _close_common(found.studio, found.bot)
 
 

@@ -40,6 +40,8 @@ logger = logging.getLogger(__name__)
 # Results landing within one second share one intake status edit (Telegram allows ~1 edit/s/chat).
 STATUS_REFRESH_S = 1.0
 ABORT_POLL_S = 0.1
+# A registered render worker without a health key yet is still starting for at most this long.
+WORKER_START_GRACE_S = 120.0
 
 # A running job stays in arq's sorted set; a render worker runs one job at a time, so the running
 # ones are among the first few members. This many per live worker are inspected for that.
@@ -162,11 +164,37 @@ async def abort_render(redis: Redis, order_id: str, wait_s: float = 15.0) -> boo
     return True
 
 
+async def register_render_worker(redis: Redis, name: str) -> None:
+    """A render worker says it exists; it counts as live while arq refreshes its health key."""
+    await redis.zadd(keys.RENDER_WORKERS, {name: time.time()})
+
+
+async def unregister_render_worker(redis: Redis, name: str) -> None:
+    await redis.zrem(keys.RENDER_WORKERS, name)
+
+
 async def live_render_workers(redis: Redis) -> int:
-    count = 0
-    async for _ in redis.scan_iter(match=keys.RENDER_HEALTH_PREFIX + "*", count=100):
-        count += 1
-    return count
+    """Registered render workers whose health key is alive: two round trips, no keyspace walk.
+
+    A worker that died without unregistering stops counting when its health key lapses, and is
+    dropped from the registry once it has been gone longer than a start takes.
+    """
+    registered = await redis.zrange(keys.RENDER_WORKERS, 0, -1, withscores=True)
+    if not registered:
+        return 0
+    async with redis.pipeline(transaction=False) as pipe:
+        for name, _ in registered:
+            pipe.exists(keys.RENDER_HEALTH_PREFIX + name.decode())
+        alive = [bool(x) for x in await pipe.execute()]
+    now = time.time()
+    gone = [
+        name
+        for (name, since), up in zip(registered, alive, strict=True)
+        if not up and now - since > WORKER_START_GRACE_S
+    ]
+    if gone:
+        await redis.zrem(keys.RENDER_WORKERS, *gone)
+    return sum(alive)
 
 
 async def _head(redis: Redis, count: int) -> list[tuple[str, bool]]:

@@ -13,6 +13,9 @@ PREFIX = "ps:"
 INTAKE_QUEUE = "intake"
 RENDER_QUEUE = "render"
 RENDER_HEALTH_PREFIX = PREFIX + "render:health:"  # one per live render worker, expires itself
+# Sorted set: render worker name -> when it registered. A registered worker counts as live while
+# its health key exists, so counting workers never walks the keyspace.
+RENDER_WORKERS = PREFIX + "render:workers"
 
 # TTLs
 UPDATE_DEDUPE_TTL = timedelta(days=1)  # Telegram re-sends an unconfirmed update for up to a day
@@ -68,6 +71,13 @@ CLOSED_ORDERS = PREFIX + "orders:closed"  # delivered/refunded: reduce after ORD
 def ledger(charge_id: str) -> str:
     """Payments ledger entry: charge id, user id, amount, times, outcome; LEDGER_RETENTION_DAYS."""
     return f"{PREFIX}ledger:{charge_id}"
+
+
+def invoice(invoice_ref: str) -> str:
+    """Invoice reference (the only id in a Stars payload) -> order id. Lives while the order
+    does: erasure and retention delete it by the ref on the order, so Telegram's copy of the
+    payload then resolves to nothing."""
+    return f"{PREFIX}invoice:{invoice_ref}"
 
 
 # The payments reconciler's place in getStarTransactions (oldest first): every transaction

@@ -14,7 +14,7 @@ from enum import StrEnum
 
 from studio.domain import Studio
 from studio.orders import PAID_STATES, Order
-from studio.payments import LedgerEntry, Outcome, verify_payload
+from studio.payments import LedgerEntry, Outcome, invoice_order_id, verify_payload
 from studio.queue import enqueue_render
 
 logger = logging.getLogger(__name__)
@@ -51,7 +51,8 @@ class Settlement:
 async def settle_charge(studio: Studio, charge: Charge) -> Settlement:
     """Record the charge, make its order paid and queue the render; say what is left to do."""
     ref = verify_payload(charge.payload, studio.settings.payload_secret.get_secret_value().encode())
-    order = await studio.orders.get(ref.order_id) if ref is not None else None
+    order_id = await invoice_order_id(studio.redis, ref)
+    order = await studio.orders.get(order_id) if order_id is not None else None
     now = studio.clock.now()
     first = await studio.ledger.record_payment(
         LedgerEntry(

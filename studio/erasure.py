@@ -1,7 +1,8 @@
 """Erasure on request (/delete, also how consent is withdrawn) and of idle users.
 
-Erasure deletes every key that names the user, destroys their data key and blanks the order id
-in their payments-ledger entries; only those entries remain. Deleting is not enough for the
+Erasure deletes every key that names the user (and each order's invoice reference mapping, so the
+Stars payload Telegram keeps resolves to nothing), destroys their data key and blanks the order
+id in their payments-ledger entries; only those entries remain. Deleting is not enough for the
 disk: the AOF and RDB keep old writes until Redis rewrites them, so erasure marks a compaction
 due before it deletes anything and again after its last write, and `finish_erasure` compacts
 (studio/compaction.py; the intake worker's cron compacts any mark left behind).
@@ -96,6 +97,9 @@ async def sweep_user(studio: Studio, user_id: int, order_ids: list[str]) -> int:
     redis = studio.redis
     doomed: set[bytes] = set()
     patterns: list[str] = []
+    for order in await studio.orders.get_many(order_ids):
+        if order is not None and order.invoice_ref:  # what Telegram's copy of the payload names
+            doomed.add(keys.invoice(order.invoice_ref).encode())
     for order_id in order_ids:
         await studio.orders.unlist(order_id)
         await redis.hdel(keys.QUEUE_NOTICES, order_id)  # type: ignore[misc]

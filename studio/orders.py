@@ -65,6 +65,7 @@ class Order(HashRecord):
     pack: str = ""
     price: int = 0
     charge_id: str = ""
+    invoice_ref: str = ""  # the Stars payload's reference; keys.invoice(ref) -> this order
     paid_at: float = 0.0
     render_started_at: float = 0.0
     delivered_at: float = 0.0
@@ -170,9 +171,17 @@ class OrderStore:
         """The Done button: on to the style packs."""
         return await self._move(order_id, {OrderState.SELFIES}, OrderState.STYLE)
 
-    async def choose_pack(self, order_id: str, pack: str, price: int) -> Order | None:
+    async def choose_pack(
+        self, order_id: str, pack: str, price: int, invoice_ref: str = ""
+    ) -> Order | None:
+        """On to payment; `invoice_ref` is the reference the invoice payload will carry."""
         return await self._move(
-            order_id, {OrderState.STYLE}, OrderState.PAYMENT, pack=pack, price=price
+            order_id,
+            {OrderState.STYLE},
+            OrderState.PAYMENT,
+            pack=pack,
+            price=price,
+            invoice_ref=invoice_ref,
         )
 
     async def pay(self, order_id: str, charge_id: str, now: float) -> Order | None:

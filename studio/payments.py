@@ -1,10 +1,16 @@
 """Invoice payloads and the payments ledger.
 
-The payload is an HMAC-signed order reference, so a forged or altered payload is refused at
-pre-checkout. The ledger keeps only what refunds and disputes need: the charge id, the payer's
-Telegram user id (refundStarPayment takes it), amount, currency, times and outcome. The order id
-(whose content id is stamped into every delivered image) is kept only while the order exists:
-erasure and retention blank it, so a portrait cannot be traced to a payer through the ledger.
+The payload is HMAC-signed, so a forged or altered payload is refused at pre-checkout. It names
+no order: Telegram keeps every payload in its transaction history (getStarTransactions returns
+it to whoever holds the bot token), and the order id is the content id stamped into every
+delivered image. It carries an unguessable per-invoice reference instead, which the key
+`keys.invoice(ref)` maps to the order while the order exists; erasure and retention delete that
+key with the order, so afterwards Telegram's copy of the payload resolves to nothing.
+
+The ledger keeps only what refunds and disputes need: the charge id, the payer's Telegram user
+id (refundStarPayment takes it), amount, currency, times and outcome. The order id is kept only
+while the order exists: erasure and retention blank it, so a portrait cannot be traced to a payer
+through the ledger.
 Entries are deleted after LEDGER_RETENTION_DAYS.
 """
 
@@ -13,6 +19,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import secrets
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -22,19 +29,26 @@ from redis.asyncio import Redis
 from studio import keys
 from studio.records import HashRecord
 
-PAYLOAD_VERSION = "v1"
+PAYLOAD_VERSION = "v2"  # v1 carried the order id itself; it is refused
 MAX_PAYLOAD_BYTES = 128
+
+
+def new_invoice_ref() -> str:
+    """128 random bits, URL-safe (no "."): the only reference an invoice payload carries."""
+    return secrets.token_urlsafe(16)
 
 
 @dataclass(frozen=True)
 class PayloadRef:
-    order_id: str
+    invoice_ref: str  # resolves to the order through keys.invoice while the order exists
     user_id: int
     amount: int
 
 
 def sign_payload(ref: PayloadRef, secret: bytes) -> str:
-    body = f"{PAYLOAD_VERSION}.{ref.order_id}.{ref.user_id}.{ref.amount}"
+    if not ref.invoice_ref or "." in ref.invoice_ref:
+        raise ValueError("an invoice reference is non-empty and has no '.'")
+    body = f"{PAYLOAD_VERSION}.{ref.invoice_ref}.{ref.user_id}.{ref.amount}"
     payload = f"{body}.{_mac(body, secret)}"
     if len(payload.encode()) > MAX_PAYLOAD_BYTES:
         raise ValueError(f"invoice payload is {len(payload.encode())} bytes, over 128")
@@ -49,10 +63,39 @@ def verify_payload(payload: str, secret: bytes) -> PayloadRef | None:
     parts = body.split(".")
     if len(parts) != 4 or parts[0] != PAYLOAD_VERSION:
         return None
+    if not parts[1]:
+        return None
     try:
-        return PayloadRef(order_id=parts[1], user_id=int(parts[2]), amount=int(parts[3]))
+        return PayloadRef(invoice_ref=parts[1], user_id=int(parts[2]), amount=int(parts[3]))
     except ValueError:
         return None
+
+
+# KEYS: order hash, invoice key. ARGV: invoice ref, order id. The mapping is written only while
+# the order exists and holds this ref, so an erasure that deleted the order first (and with it
+# the ref erasure would delete the mapping by) never leaves a mapping behind.
+_LINK = """
+if redis.call('HGET', KEYS[1], 'invoice_ref') ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[2], ARGV[2])
+return 1
+"""
+
+
+async def link_invoice(redis: Redis, order_id: str, invoice_ref: str) -> bool:
+    """Map the invoice reference (already on the order) to the order; False if the order is gone."""
+    script = redis.register_script(_LINK)
+    linked = await script(
+        keys=[keys.order(order_id), keys.invoice(invoice_ref)], args=[invoice_ref, order_id]
+    )
+    return bool(linked)
+
+
+async def invoice_order_id(redis: Redis, ref: PayloadRef | None) -> str | None:
+    """The order a verified payload is for; None once the order is erased or reduced."""
+    if ref is None:
+        return None
+    raw = await redis.get(keys.invoice(ref.invoice_ref))
+    return raw.decode() if raw else None
 
 
 def _mac(body: str, secret: bytes) -> str:

@@ -47,6 +47,8 @@ async def purge_expired(studio: Studio) -> RetentionReport:
         if order is None:
             await studio.orders.unlist(order_id)
         else:
+            if order.invoice_ref:  # first: a crash after it still leaves the order to reduce
+                await studio.redis.delete(keys.invoice(order.invoice_ref))
             await studio.orders.reduce(order)
             await studio.ledger.unlink_orders(order.user_id, order_id)
             await studio.sessions.clear_order(order.user_id, order_id)

@@ -28,7 +28,7 @@ from bot.client import make_bot
 from studio.clock import Clock
 from studio.domain import Studio
 from studio.orders import Order, OrderState
-from studio.payments import LedgerEntry, Outcome
+from studio.payments import LedgerEntry, Outcome, link_invoice, new_invoice_ref
 from studio.photos import PhotoRecord, PhotoRole, PhotoStatus
 from studio.queue import enqueue_render
 from studio.settings import Settings
@@ -148,8 +148,9 @@ async def walk_to_payment(studio: Studio, order: Order, pack: str) -> Order:
     """The order through its intake steps, up to the invoice (photos are the caller's)."""
     assert await studio.orders.accept_headshot(order.id)
     assert await studio.orders.finish_selfies(order.id)
-    chosen = await studio.orders.choose_pack(order.id, pack, PRICE)
+    chosen = await studio.orders.choose_pack(order.id, pack, PRICE, new_invoice_ref())
     assert chosen is not None
+    assert await link_invoice(studio.redis, order.id, chosen.invoice_ref)  # as the bot does
     return chosen
 
 

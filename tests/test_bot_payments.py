@@ -28,7 +28,9 @@ async def test_a_forged_payload_is_refused_at_pre_checkout(bot_env: BotEnv) -> N
     env = bot_env
     invoice = await env.reach_invoice(USER)
     order = await env.current_order(USER)
-    forged = sign_payload(PayloadRef(order.id, USER, 1), b"not-our-secret-not-our-secret!!")
+    forged = sign_payload(
+        PayloadRef(order.invoice_ref, USER, 1), b"not-our-secret-not-our-secret!!"
+    )
     result = await env.pay(USER, invoice, payload=forged)
     assert not result["ok"]
     assert (

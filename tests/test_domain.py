@@ -9,7 +9,17 @@ from studio import keys
 from studio.crypto import KeyShredded
 from studio.domain import Studio
 from studio.orders import OrderState
-from studio.payments import LedgerEntry, Outcome, PayloadRef, sign_payload, verify_payload
+from studio.payments import (
+    LedgerEntry,
+    Outcome,
+    PayloadRef,
+    _mac,
+    invoice_order_id,
+    link_invoice,
+    new_invoice_ref,
+    sign_payload,
+    verify_payload,
+)
 from studio.photos import PhotoRecord, PhotoRole, PhotoStatus
 from studio.queue import eta_seconds, queue_position, record_render_duration
 from studio.settings import Mode, Settings
@@ -65,6 +75,33 @@ def test_payload_signature_refuses_tampering() -> None:
     assert verify_payload(payload.replace(".150.", ".1."), secret) is None
     assert verify_payload(payload, b"t" * 32) is None
     assert verify_payload("garbage", secret) is None
+    assert payload.startswith("v2.abcDEF123456.42.150.")
+    # v1 carried the order id itself: refused even when its signature holds.
+    v1 = payload.replace("v2.", "v1.", 1)
+    v1 = v1.rpartition(".")[0]
+    assert verify_payload(f"{v1}.{_mac(v1, secret)}", secret) is None
+    # The reference may not hold the separator (it would shift the fields).
+    with pytest.raises(ValueError):
+        sign_payload(PayloadRef("a.b", 42, 150), secret)
+
+
+async def test_an_invoice_ref_maps_to_its_order_only_while_the_order_holds_it(
+    studio: Studio,
+) -> None:
+    order = await studio.orders.create(user_id=7, chat_id=7, lang="en", now=studio.clock.now())
+    assert await studio.orders.accept_headshot(order.id)
+    assert await studio.orders.finish_selfies(order.id)
+    ref = new_invoice_ref()
+    assert len(ref) >= 22 and "." not in ref and ref != new_invoice_ref()
+    assert await studio.orders.choose_pack(order.id, "film", 150, ref)
+    assert not await link_invoice(studio.redis, order.id, new_invoice_ref())  # not its ref
+    assert await link_invoice(studio.redis, order.id, ref)
+    assert await invoice_order_id(studio.redis, PayloadRef(ref, 7, 150)) == order.id
+    assert await invoice_order_id(studio.redis, PayloadRef(order.id, 7, 150)) is None
+    assert await invoice_order_id(studio.redis, None) is None
+    await studio.redis.delete(keys.order(order.id))  # erased before the link was written
+    assert not await link_invoice(studio.redis, "gone", ref)
+    assert not await link_invoice(studio.redis, order.id, ref)
 
 
 async def test_ledger_first_writer_wins(studio: Studio) -> None:

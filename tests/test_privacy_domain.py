@@ -64,9 +64,13 @@ async def _user_with_paid_order(studio: Studio) -> str:
 
 async def test_erasure_leaves_only_the_ledger_entry(studio: Studio) -> None:
     order_id = await _user_with_paid_order(studio)
+    ref = (await studio.orders.get(order_id)).invoice_ref  # type: ignore[union-attr]
+    assert await studio.redis.get(keys.invoice(ref)) == order_id.encode()
     before = await dump_redis(studio.redis)
 
     report = await erase_user(studio, USER)
+    # The Stars payload Telegram keeps carries only `ref`: it resolves to nothing now.
+    assert not await studio.redis.exists(keys.invoice(ref))
 
     assert report.orders == 1 and report.photos == 3 and report.ledger_entries_kept == 1
     after = await dump_redis(studio.redis)
@@ -232,6 +236,7 @@ async def test_retention_blanks_the_order_id_then_deletes_the_ledger_entry(
     studio: Studio, clock: ManualClock
 ) -> None:
     order_id = await _user_with_paid_order(studio)
+    ref = (await studio.orders.get(order_id)).invoice_ref  # type: ignore[union-attr]
     await studio.orders.claim(order_id, clock.now())
     assert await studio.orders.deliver(order_id, clock.now())
     await studio.ledger.close("CHARGE-1", Outcome.DELIVERED, clock.now())
@@ -243,6 +248,7 @@ async def test_retention_blanks_the_order_id_then_deletes_the_ledger_entry(
     assert report.reduced_orders == 1 and report.ledger_entries_deleted == 0
     entry = await studio.ledger.get("CHARGE-1")
     assert entry is not None and entry.order_id == "" and entry.user_id == USER
+    assert not await studio.redis.exists(keys.invoice(ref))  # the payload's ref leads nowhere
     assert await due_since(studio.redis) is not None  # what retention deleted leaves the disk too
 
     clock.advance((studio.settings.ledger_retention_days - 31) * 86400 - 3600)

@@ -17,6 +17,9 @@ from studio.domain import Studio
 from studio.orders import OrderState
 from studio.payments import (
     PayloadRef,
+    invoice_order_id,
+    link_invoice,
+    new_invoice_ref,
     sign_payload,
     verify_payload,
 )
@@ -40,9 +43,13 @@ async def choose_pack(update: Update, context: StudioContext) -> None:
         await query.answer(text(view.lang, "button_stale"), show_alert=True)
         return
     price = studio.settings.price_stars
-    if await studio.orders.choose_pack(order.id, pack.id, price) is None:
+    invoice_ref = new_invoice_ref()
+    if await studio.orders.choose_pack(order.id, pack.id, price, invoice_ref) is None:
         await query.answer(text(view.lang, "button_already_done"))
         return
+    if not await link_invoice(studio.redis, order.id, invoice_ref):
+        await query.answer(text(view.lang, "button_stale"), show_alert=True)
+        return  # erased meanwhile: no invoice for an order that is gone
     await query.answer()
     await query.edit_message_reply_markup(reply_markup=None)
     await context.bot.send_message(
@@ -50,7 +57,7 @@ async def choose_pack(update: Update, context: StudioContext) -> None:
     )
     portraits = studio.settings.portraits_per_order
     payload = sign_payload(
-        PayloadRef(order.id, view.user_id, price),
+        PayloadRef(invoice_ref, view.user_id, price),
         studio.settings.payload_secret.get_secret_value().encode(),
     )
     await context.bot.send_invoice(
@@ -91,7 +98,8 @@ async def _pre_checkout_refusal(
         return "precheckout_forged"
     if ref.user_id != payer:
         return "precheckout_wrong_user"
-    order = await studio.orders.get(ref.order_id)
+    order_id = await invoice_order_id(studio.redis, ref)
+    order = await studio.orders.get(order_id) if order_id is not None else None
     if order is None or order.user_id != payer:
         return "precheckout_forged"
     if order.state is not OrderState.PAYMENT:

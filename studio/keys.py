@@ -80,13 +80,6 @@ def invoice(invoice_ref: str) -> str:
     return f"{PREFIX}invoice:{invoice_ref}"
 
 
-def invoice(invoice_ref: str) -> str:
-    """Invoice reference (the only id in a Stars payload) -> order id. Lives while the order
-    does: erasure and retention delete it by the ref on the order, so Telegram's copy of the
-    payload then resolves to nothing."""
-    return f"{PREFIX}invoice:{invoice_ref}"
-
-
 # The payments reconciler's place in getStarTransactions (oldest first): every transaction
 # before this offset is in the ledger or needs nothing. A count, no personal data; kept forever.
 STAR_TRANSACTIONS_OFFSET = PREFIX + "payments:star-transactions-offset"

@@ -11,7 +11,9 @@ themselves at LOG_LEVEL=DEBUG and scan their stderr.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import hashlib
 import io
 import logging
 import re
@@ -252,7 +254,11 @@ async def test_python_worker_py_at_debug_logs_no_token(bot_settings: Settings, r
 
 # The filter on the shapes libraries log ------------------------------------------------------
 
-TOKEN = "7123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw0"
+# Shaped like a real token (id, colon, 35 url-safe characters) but made here, so that no
+# token-like string is committed.
+TOKEN = (
+    "7000000001:" + base64.urlsafe_b64encode(hashlib.sha256(b"test-only").digest()).decode()[:35]
+)
 FILE_ID = "AgACAgIAAxkBAAIBZ2Vh3kQx9mXhY0lN7wZ8pQe-JzqRAAI"
 UNIQUE_ID = "AQADq1w2e3r4t5y6"
 

@@ -17,19 +17,19 @@ from studio.queue import abort_render
 async def stop_orders(studio: Studio, bot: Bot, user_id: int) -> int:
     """Cancel every live order, stop its render, refund what was paid; the Stars refunded."""
     refunded = 0
-    for order_id in await studio.sessions.order_ids(user_id):
-        order = await studio.orders.get(order_id)
+    for order in await studio.orders.get_many(await studio.sessions.order_ids(user_id)):
         if order is None:
             continue
         if order.state in PRE_PAYMENT_STATES | PAID_STATES:
             # Cancel first: a render that slips past the abort finds nothing to deliver.
-            await studio.orders.withdraw(order_id, "erased at the user's request")
-            await abort_render(studio.redis, order_id)
-        fresh = await studio.orders.get(order_id)
+            withdrawn = await studio.orders.withdraw(order.id, "erased at the user's request")
+            await abort_render(studio.redis, order.id)
+            # None: it moved on meanwhile (delivered, say); read what it is now.
+            order = withdrawn or await studio.orders.get(order.id)
         if (
-            fresh is not None
-            and fresh.charge_id
-            and await refund_order(studio, bot, fresh, notify=False)
+            order is not None
+            and order.charge_id
+            and await refund_order(studio, bot, order, notify=False)
         ):
-            refunded += fresh.price
+            refunded += order.price
     return refunded

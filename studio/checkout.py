@@ -50,7 +50,7 @@ class Settlement:
 
 async def settle_charge(studio: Studio, charge: Charge) -> Settlement:
     """Record the charge, make its order paid and queue the render; say what is left to do."""
-    ref = verify_payload(charge.payload, studio.settings.payload_secret.get_secret_value().encode())
+    ref = verify_payload(charge.payload, studio.settings.payload_secret_bytes)
     order_id = await invoice_order_id(studio.redis, ref)
     order = await studio.orders.get(order_id) if order_id is not None else None
     now = studio.clock.now()

@@ -129,6 +129,11 @@ class Settings(BaseSettings):
     def master_key_bytes(self) -> bytes:
         return decode_key(self.master_key.get_secret_value())
 
+    @property
+    def payload_secret_bytes(self) -> bytes:
+        """The HMAC key of invoice payloads."""
+        return self.payload_secret.get_secret_value().encode()
+
 
 def generate_master_key() -> str:
     """A fresh 32-byte key in urlsafe base64 (what MASTER_KEY expects)."""

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from typing import TypeVar
 
 from telegram import CallbackQuery
 
@@ -13,6 +15,8 @@ from studio.domain import Studio
 from studio.orders import Order, OrderState
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 async def first_tap(studio: Studio, user_id: int, token: str) -> bool:
@@ -27,6 +31,18 @@ async def refuse_foreign_press(query: CallbackQuery, lang: str) -> bool:
         return False
     await query.answer(text(lang, "button_not_yours"), show_alert=True)
     return True
+
+
+async def parse_press(
+    query: CallbackQuery, lang: str, parse: Callable[[str | None], T | None]
+) -> T | None:
+    """The press's typed data; None after answering a press from another chat or malformed data."""
+    if await refuse_foreign_press(query, lang):
+        return None
+    value = parse(query.data)
+    if value is None:
+        await query.answer()
+    return value
 
 
 async def button_order(

@@ -58,7 +58,7 @@ async def choose_pack(update: Update, context: StudioContext) -> None:
     portraits = studio.settings.portraits_per_order
     payload = sign_payload(
         PayloadRef(invoice_ref, view.user_id, price),
-        studio.settings.payload_secret.get_secret_value().encode(),
+        studio.settings.payload_secret_bytes,
     )
     await context.bot.send_invoice(
         chat_id=order.chat_id,
@@ -93,7 +93,7 @@ async def _pre_checkout_refusal(
     studio: Studio, payload: str, payer: int, amount: int, currency: str
 ) -> str | None:
     """None to approve, else the text key of the reason."""
-    ref = verify_payload(payload, _secret(studio))
+    ref = verify_payload(payload, studio.settings.payload_secret_bytes)
     if ref is None:
         return "precheckout_forged"
     if ref.user_id != payer:
@@ -123,7 +123,3 @@ async def receive_payment(update: Update, context: StudioContext) -> None:
         currency=payment.currency,
         user_id=message.chat.id,
     )
-
-
-def _secret(studio: Studio) -> bytes:
-    return studio.settings.payload_secret.get_secret_value().encode()

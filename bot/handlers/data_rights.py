@@ -10,7 +10,7 @@ from telegram import InputFile, Update
 from bot.consent import erase_confirmation
 from bot.context import StudioContext
 from bot.erasure import stop_orders
-from bot.handlers.buttons import first_tap, refuse_foreign_press
+from bot.handlers.buttons import first_tap, parse_press
 from bot.keyboards import EraseAnswer, erase_keyboard
 from bot.texts import text
 from studio.erasure import begin_erasure, erase_user, finish_erasure
@@ -36,11 +36,8 @@ async def answer_delete(update: Update, context: StudioContext) -> None:
     assert query is not None and query.message is not None
     studio = context.studio
     view = await context.view()
-    if await refuse_foreign_press(query, view.lang):
-        return
-    answer = EraseAnswer.parse(query.data)
+    answer = await parse_press(query, view.lang, EraseAnswer.parse)
     if answer is None:
-        await query.answer()
         return
     if answer.choice == "ask":
         await query.answer()

@@ -8,7 +8,7 @@ from telegram import CallbackQuery, Update
 
 from bot.consent import consent_record, erase_confirmation, send_consent_screen, shown_language
 from bot.context import StudioContext, UserView
-from bot.handlers.buttons import first_tap, refuse_foreign_press
+from bot.handlers.buttons import first_tap, parse_press
 from bot.keyboards import (
     ConsentAnswer,
     LanguageChoice,
@@ -85,11 +85,8 @@ async def answer_consent(update: Update, context: StudioContext) -> None:
     assert query is not None and query.message is not None
     studio = context.studio
     view = await context.view()
-    if await refuse_foreign_press(query, view.lang):
-        return
-    answer = ConsentAnswer.parse(query.data)
+    answer = await parse_press(query, view.lang, ConsentAnswer.parse)
     if answer is None:
-        await query.answer()
         return
     if not await first_tap(studio, view.user_id, f"consent:{query.message.message_id}"):
         await query.answer(text(view.lang, "button_already_done"))

@@ -80,6 +80,9 @@ class Settings(BaseSettings):
     health_check_interval_s: int = 10
 
     # Models: every path is a setting; nothing is downloaded at run time.
+    # The named model stack (pipeline/stacks): "research" is SDXL + IP-Adapter FaceID + insightface
+    # (non-commercial weights); "commercial" is permissive face models + a reference-image generator.
+    model_stack: str = "research"
     face_pack: str = "buffalo_l"
     face_root: Path = Path(".models/insightface")
     sdxl_model: str = ".models/sdxl"

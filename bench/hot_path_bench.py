@@ -179,8 +179,8 @@ async def main(selfies: int, workdir: str, redis_url: str) -> list[str]:
     from bot.texts import text
     from emulator.app import EmulatorConfig, create_app
     from emulator.client import EmulatorClient, latest_text
-    from pipeline.synthetic_photos import synthetic_face_photo
-    from pipeline.tiny_face_pack import build_tiny_face_pack
+    from pipeline.testing.synthetic_photos import synthetic_face_photo
+    from pipeline.testing.tiny_face_pack import build_tiny_face_pack
     from studio.crypto import UserKey
     from studio.domain import Studio
     from studio.queue import CHECK_PHOTO

@@ -47,8 +47,8 @@ def run_tiny(images: int) -> None:
     from pipeline.generator import PortraitGenerator, tiny_generator_config
     from pipeline.portraits import PortraitConfig, PortraitModels, make_portraits
     from pipeline.review import ReviewConfig
-    from pipeline.synthetic_photos import synthetic_face_photo
-    from pipeline.tiny_models import build_tiny_models
+    from pipeline.testing.synthetic_photos import synthetic_face_photo
+    from pipeline.testing.tiny_models import build_tiny_models
 
     root = Path(tempfile.mkdtemp(prefix="bench_tiny_"))
     rows: list[tuple[str, float]] = []
@@ -182,7 +182,7 @@ def _order_estimate(
 ) -> None:
     """20 portraits at the fewest steps, CFG off, adapter on, 896x1152, plus review cost."""
     from pipeline.faces import FaceAnalyzer
-    from pipeline.tiny_face_pack import build_tiny_face_pack
+    from pipeline.testing.tiny_face_pack import build_tiny_face_pack
 
     few = min(args.steps)
     per = [p for s, st, cfg, ad, p in results if s == "896x1152" and st == few and not cfg and ad]

@@ -91,7 +91,7 @@ def _models(args: argparse.Namespace) -> tuple[PortraitModels, PortraitConfig]:
     dtype = torch.float16 if device.startswith("cuda") else torch.float32
     config = PortraitConfig(shots=args.shots)
     if args.tiny:
-        from pipeline.tiny_models import build_tiny_models
+        from pipeline.testing.tiny_models import build_tiny_models
 
         paths = build_tiny_models(args.tiny)
         gen_cfg = tiny_generator_config(args.tiny)

@@ -78,7 +78,7 @@ def random_sdxl_pipeline(device: str, dtype: Any) -> Any:
         CLIPTokenizer,
     )
 
-    from pipeline.tiny_models import _write_tokenizer
+    from pipeline.testing.tiny_models import _write_tokenizer
 
     tok_dir = Path(tempfile.mkdtemp(prefix="tok_"))
     _write_tokenizer(tok_dir)

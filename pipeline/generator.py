@@ -61,8 +61,8 @@ class GeneratorConfig:
 
 
 def tiny_generator_config(models_dir: Path, **overrides: Any) -> GeneratorConfig:
-    """Config for the tiny random models built by `pipeline.tiny_models.build_tiny_models`."""
-    from pipeline.tiny_models import ADAPTER_WEIGHT_NAME
+    """Config for the tiny random models that `pipeline.testing.tiny_models` builds."""
+    from pipeline.testing.tiny_models import ADAPTER_WEIGHT_NAME
 
     base = GeneratorConfig(
         base_model=str(Path(models_dir) / "sdxl"),

@@ -25,8 +25,8 @@ from aiohttp import web
 
 from emulator.app import EmulatorConfig, create_app
 from emulator.client import EmulatorClient, latest_text
-from pipeline.synthetic_photos import synthetic_face_photo
-from pipeline.tiny_models import ADAPTER_WEIGHT_NAME, build_tiny_models
+from pipeline.testing.synthetic_photos import synthetic_face_photo
+from pipeline.testing.tiny_models import ADAPTER_WEIGHT_NAME, build_tiny_models
 from studio.settings import generate_master_key
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -81,7 +81,7 @@ class Settings(BaseSettings):
 
     # Models: every path is a setting; nothing is downloaded at run time.
     # The named model stack (pipeline/stacks): "research" is SDXL + IP-Adapter FaceID + insightface
-    # (non-commercial weights); "commercial" is permissive face models + a reference-image generator.
+    # (non-commercial weights); "commercial": permissive face models + a reference-image generator.
     model_stack: str = "research"
     face_pack: str = "buffalo_l"
     face_root: Path = Path(".models/insightface")

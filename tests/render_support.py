@@ -45,7 +45,7 @@ async def upload_photos(
     emulator: RunningEmulator, user_id: int, identity: int, selfies: int
 ) -> list[dict[str, Any]]:
     """The headshot then `selfies` selfies of one synthetic identity, as the user sent them."""
-    from pipeline.synthetic_photos import synthetic_face_photo
+    from pipeline.testing.synthetic_photos import synthetic_face_photo
 
     sent = []
     for variant in range(selfies + 1):
@@ -166,7 +166,7 @@ def emulator_settings(make_settings: Any, emulator: RunningEmulator, **overrides
 
 def tiny_model_settings(models_dir: Path) -> dict[str, Any]:
     """Settings overrides that make the render worker use the tiny models, fast, on CPU."""
-    from pipeline.tiny_models import ADAPTER_WEIGHT_NAME
+    from pipeline.testing.tiny_models import ADAPTER_WEIGHT_NAME
 
     return {
         "face_pack": "tiny_pack",

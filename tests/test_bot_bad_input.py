@@ -10,7 +10,7 @@ import zlib
 from PIL import Image
 
 from emulator.client import latest_text
-from pipeline.synthetic_photos import synthetic_face_photo
+from pipeline.testing.synthetic_photos import synthetic_face_photo
 from studio import keys
 from studio.orders import OrderState
 from studio.photos import PhotoRole, PhotoStatus

@@ -16,7 +16,7 @@ import pytest
 from bot.consent import agreed_text, consent_text
 from bot.texts import text
 from emulator.client import latest_text
-from pipeline.synthetic_photos import synthetic_face_photo
+from pipeline.testing.synthetic_photos import synthetic_face_photo
 from studio import keys
 from studio.orders import OrderState
 from studio.settings import Settings

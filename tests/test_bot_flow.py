@@ -5,7 +5,7 @@ from __future__ import annotations
 from arq.constants import job_key_prefix
 
 from emulator.client import latest_text
-from pipeline.synthetic_photos import synthetic_face_photo
+from pipeline.testing.synthetic_photos import synthetic_face_photo
 from studio import keys
 from studio.orders import OrderState
 from studio.payments import Outcome

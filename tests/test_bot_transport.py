@@ -7,7 +7,7 @@ import time
 from telegram.ext import ExtBot
 
 from bot.client import make_bot
-from pipeline.synthetic_photos import synthetic_face_photo
+from pipeline.testing.synthetic_photos import synthetic_face_photo
 from studio.domain import Studio
 from tests.fixtures.emulator import RunningEmulator
 from tests.fixtures.studio import SettingsFactory

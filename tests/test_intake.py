@@ -12,8 +12,8 @@ from bot.texts import text
 from emulator.client import latest_text
 from jobs.intake import CHECK_PHOTO_MAX_TRIES, HeadshotCache, check_photo
 from jobs.resources import IntakeResources, resources
-from pipeline.synthetic_photos import synthetic_face_photo, synthetic_face_rgb
-from pipeline.tiny_face_pack import tint_apparent_age
+from pipeline.testing.synthetic_photos import synthetic_face_photo, synthetic_face_rgb
+from pipeline.testing.tiny_face_pack import tint_apparent_age
 from studio.photos import PhotoStatus
 from tests.fixtures.bot import BotEnv, is_status_message
 

@@ -19,8 +19,8 @@ from pipeline.checks import (
 )
 from pipeline.decode import decode_image
 from pipeline.faces import Face, FaceAnalyzer, pose_from_keypoints
-from pipeline.synthetic_photos import synthetic_face_photo, synthetic_face_rgb
-from pipeline.tiny_face_pack import ARCFACE_TEMPLATE, tint_apparent_age
+from pipeline.testing.synthetic_photos import synthetic_face_photo, synthetic_face_rgb
+from pipeline.testing.tiny_face_pack import ARCFACE_TEMPLATE, tint_apparent_age
 
 # Hand-measured on skimage.data.astronaut(): the face box and its five keypoints.
 ASTRONAUT_BOX = (172.0, 62.0, 272.0, 175.0)

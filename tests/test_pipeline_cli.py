@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from pipeline.labels import read_label
-from pipeline.synthetic_photos import synthetic_face_photo
+from pipeline.testing.synthetic_photos import synthetic_face_photo
 
 
 def test_cli_generate_writes_portraits_and_report(tmp_path: Path) -> None:

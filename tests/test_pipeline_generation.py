@@ -28,7 +28,7 @@ from pipeline.portraits import (
 )
 from pipeline.review import ReviewConfig, review_image
 from pipeline.styles import STYLE_PACKS, seeds_for
-from pipeline.synthetic_photos import synthetic_face_photo
+from pipeline.testing.synthetic_photos import synthetic_face_photo
 
 SIZE = (128, 128)
 

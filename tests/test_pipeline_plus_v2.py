@@ -17,8 +17,8 @@ from pipeline.faces import FaceAnalyzer
 from pipeline.generator import PortraitGenerator, tiny_generator_config
 from pipeline.identity import IdentityProfile, build_profile
 from pipeline.styles import STYLE_PACKS
-from pipeline.synthetic_photos import synthetic_face_photo
-from pipeline.tiny_models import (
+from pipeline.testing.synthetic_photos import synthetic_face_photo
+from pipeline.testing.tiny_models import (
     ADAPTER_PLUS_WEIGHT_NAME,
     IMAGE_ENCODER_SUBFOLDER,
     build_tiny_faceid_adapter,

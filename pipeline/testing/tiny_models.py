@@ -12,8 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pipeline.synthetic_photos import synthetic_face_photo, synthetic_face_rgb
-from pipeline.tiny_face_pack import build_tiny_face_pack
+from pipeline.testing.synthetic_photos import synthetic_face_photo, synthetic_face_rgb
+from pipeline.testing.tiny_face_pack import build_tiny_face_pack
 
 if TYPE_CHECKING:
     import torch

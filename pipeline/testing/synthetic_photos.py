@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from pipeline.tiny_face_pack import RECOGNISER_GRID
+from pipeline.testing.tiny_face_pack import RECOGNISER_GRID
 
 PhotoKind = Literal[
     "one", "two_faces", "background_face", "no_face", "dark", "bright", "blurry", "small_face"

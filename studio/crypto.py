@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from redis.asyncio import Redis
 
 from studio import keys
+from studio.key_cache import DataKeyCache
 
 NONCE_BYTES = 12
 WRAP_LABEL = b"ps-dek-v1"
@@ -53,12 +54,18 @@ class UserKey:
 class Vault:
     """Creates, unwraps and destroys per-user data keys."""
 
-    def __init__(self, redis: Redis, master_key: bytes) -> None:
+    def __init__(
+        self, redis: Redis, master_key: bytes, cache: DataKeyCache[UserKey] | None = None
+    ) -> None:
         self._redis = redis
         self._master = AESGCM(master_key)
+        # Unwrapped keys for a few seconds: one GET + unwrap per user per TTL, not per update.
+        self._cache: DataKeyCache[UserKey] = cache if cache is not None else DataKeyCache()
 
     async def key_for(self, user_id: int) -> UserKey:
         """The user's key, created on first use (SET NX so racing replicas agree on one)."""
+        if (cached := self._cache.get(user_id)) is not None:
+            return cached
         wrapped = await self._redis.get(keys.data_key(user_id))
         if wrapped is None:
             raw = AESGCM.generate_key(bit_length=256)
@@ -66,17 +73,25 @@ class Vault:
             wrapped = await self._redis.get(keys.data_key(user_id))
             if wrapped is None:  # erased between the two calls
                 raise KeyShredded(f"data key for user {user_id} was erased")
-        return UserKey(user_id, self._unwrap(user_id, wrapped))
+        return self._remember(UserKey(user_id, self._unwrap(user_id, wrapped)))
 
     async def existing_key(self, user_id: int) -> UserKey:
         """The user's key, without creating one; raises KeyShredded after /delete."""
+        if (cached := self._cache.get(user_id)) is not None:
+            return cached
         wrapped = await self._redis.get(keys.data_key(user_id))
         if wrapped is None:
             raise KeyShredded(f"no data key for user {user_id}")
-        return UserKey(user_id, self._unwrap(user_id, wrapped))
+        return self._remember(UserKey(user_id, self._unwrap(user_id, wrapped)))
 
     async def shred(self, user_id: int) -> None:
+        self._cache.evict(user_id)
         await self._redis.delete(keys.data_key(user_id))
+        self._cache.evict(user_id)  # a read racing the delete may have cached it again
+
+    def _remember(self, key: UserKey) -> UserKey:
+        self._cache.put(key.user_id, key)
+        return key
 
     def _wrap(self, user_id: int, raw: bytes) -> bytes:
         nonce = os.urandom(NONCE_BYTES)

@@ -7,9 +7,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 pytest_plugins = [
+    "tests.fixtures.hermetic",
     "tests.fixtures.redis_server",
-    "tests.fixtures.studio",
     "tests.fixtures.emulator",
+    "tests.fixtures.studio",
     "tests.fixtures.models",
     "tests.fixtures.bot",
     "tests.fixtures.render",

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from pipeline.faces import Face
+from pipeline.faces import EmbeddingSpace, Face
 
 REASONS: tuple[str, ...] = (
     "ok",
@@ -27,10 +27,15 @@ REASONS: tuple[str, ...] = (
 
 @dataclass(frozen=True)
 class CheckConfig:
-    """Every threshold of the photo checks. Defaults hold for real packs and the tiny one."""
+    """Every threshold of the photo checks. Defaults hold for every backend and the tiny pack.
 
-    # Detector confidence below which a box is ignored; SCRFD's own default threshold.
-    min_det_score: float = 0.5
+    Identity thresholds belong to the backend's `EmbeddingSpace`; the fields here override them.
+    """
+
+    # Detector confidence below which a box is ignored. None: the backend's own threshold,
+    # already applied in `analyze` (SCRFD 0.5; dlib HOG margin 0.3). Scores are not
+    # comparable across detectors, so a number here is for one backend only.
+    min_det_score: float | None = None
     # Face box short side in pixels. ArcFace aligns to 112 px; below ~40 px the crop is
     # upsampled 3x and embeddings and IP-Adapter conditioning degrade sharply.
     min_face_px: float = 40.0
@@ -57,9 +62,12 @@ class CheckConfig:
     max_face_luma: float = 235.0
     # Share of face pixels at >= 250: flash glare. A third of the face gone is too much.
     max_clipped_fraction: float = 0.30
-    # Cosine between a selfie's and the headshot's ArcFace embeddings. Same person with
-    # buffalo_l scores ~0.5-0.8, different people < 0.3; 0.45 leaves margin both ways.
-    min_same_person_cosine: float = 0.45
+    # Least similarity (1 - distance in the backend's space) of a selfie to the headshot.
+    # None: the backend's own threshold (`EmbeddingSpace.same_person`: ArcFace cosine 0.45,
+    # dlib Euclidean distance 0.6).
+    min_same_person: float | None = None
+    # The same as a cosine, for cosine spaces only (its older name; refused for another space).
+    min_same_person_cosine: float | None = None
     # Hamming distance between 64-bit perceptual hashes at or under which a photo is a
     # near-duplicate (re-sent, or a burst shot): pHash puts re-encodes within ~4 bits.
     max_duplicate_hamming: int = 6
@@ -67,6 +75,19 @@ class CheckConfig:
     # as a minor's. The service is for adults; the estimate's error is several years either
     # way, so "clearly under 18" is a margin below it: adults are not refused on noise.
     min_apparent_age: float = 16.0
+
+    def max_same_person_distance(self, space: EmbeddingSpace) -> float:
+        """The largest selfie-to-headshot distance accepted in `space`."""
+        if self.min_same_person is not None:
+            return 1.0 - self.min_same_person
+        if self.min_same_person_cosine is not None:
+            if space.metric != "cosine":
+                raise ValueError(
+                    f"min_same_person_cosine applies to cosine spaces, not {space.name}; "
+                    "set min_same_person"
+                )
+            return 1.0 - self.min_same_person_cosine
+        return space.same_person
 
 
 @dataclass
@@ -130,8 +151,9 @@ def measure_face(rgb: np.ndarray, face: Face) -> dict[str, float]:
 def _count_faces(
     faces: list[Face], config: CheckConfig, ignore_small: bool
 ) -> tuple[Face | None, int, dict[str, float]]:
+    floor = config.min_det_score
     real = sorted(
-        (f for f in faces if f.det_score >= config.min_det_score),
+        (f for f in faces if floor is None or f.det_score >= floor),
         key=lambda f: f.area,
         reverse=True,
     )
@@ -163,7 +185,11 @@ def _quality(
 
 
 def _apparent_minor(face: Face, measured: dict[str, float], config: CheckConfig) -> bool:
-    """True when the pack estimates an age and it is clearly under 18 (no estimate: False)."""
+    """True when the backend estimates an age and it is clearly under 18.
+
+    A backend without an age estimator (dlib) gives no estimate: this gate then refuses
+    nothing, and the service relies on the age the user declared at consent (bot/consent.py).
+    """
     if face.age is None:
         return False
     measured["apparent_age"] = float(face.age)
@@ -221,9 +247,9 @@ def check_selfie(
         return CheckResult(False, "minor", measured, main)
     if headshot_embedding is None:
         return CheckResult(False, "identity_unverified", measured, main)
-    cosine = float(np.dot(main.embedding, headshot_embedding))
-    measured["cosine_to_headshot"] = cosine
-    if cosine < config.min_same_person_cosine:
+    distance = main.space.distance(main.embedding, headshot_embedding)
+    measured["distance_to_headshot"] = distance
+    if distance > config.max_same_person_distance(main.space):
         return CheckResult(False, "different_person", measured, main)
     fingerprint = image_fingerprint(rgb)
     distances = [hamming(fingerprint, other) for other in accepted_fingerprints]

@@ -1,13 +1,17 @@
-"""Review of generated images: re-analyse each one, refuse the off ones, rank the rest."""
+"""Review of generated images: re-analyse each one, refuse the off ones, rank the rest.
+
+The reviewer is the stack's own face backend; identity is measured in its space.
+"""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 
-from pipeline.faces import Face
+from pipeline.faces import EmbeddingSpace, Face
 from pipeline.identity import IdentityProfile
 
 
@@ -19,9 +23,10 @@ class Analyzer(Protocol):
 class ReviewConfig:
     """Acceptance rules for generated portraits."""
 
-    # Cosine of the output's face to the profile mean. FaceID portraits of the right person
-    # score ~0.5-0.7 with buffalo_l; under 0.40 they read as a look-alike at best.
-    min_identity: float = 0.40
+    # Least similarity (1 - distance in the face backend's space) of the output's face to the
+    # profile. None: the backend's own (`EmbeddingSpace.review_match`: ArcFace cosine 0.40,
+    # where FaceID portraits of the right person score ~0.5-0.7; dlib distance 0.6).
+    min_identity: float | None = None
     # A portrait is of one person; an extra face is usually a generation artefact.
     require_one_face: bool = True
     # Extra generation rounds (new seeds) for refused shots before giving up on them.
@@ -33,8 +38,15 @@ class ReviewConfig:
     def permissive(cls, keep_per_pack: int = 20) -> ReviewConfig:
         """For random-weight models, whose outputs can never contain a face: accept all."""
         return cls(
-            min_identity=-1.0, require_one_face=False, extra_attempts=0, keep_per_pack=keep_per_pack
+            min_identity=-math.inf,
+            require_one_face=False,
+            extra_attempts=0,
+            keep_per_pack=keep_per_pack,
         )
+
+    def identity_floor(self, space: EmbeddingSpace) -> float:
+        """The least similarity an output's face must reach in `space`."""
+        return 1.0 - space.review_match if self.min_identity is None else self.min_identity
 
 
 @dataclass
@@ -66,16 +78,22 @@ def review_image(
     """Count faces and measure identity against the profile."""
     config = config or ReviewConfig()
     faces = analyzer.analyze(rgb)
+    floor = config.identity_floor(profile.space)
     if not faces:
-        ok = not config.require_one_face and config.min_identity <= -1.0
+        ok = not config.require_one_face and floor == -math.inf
         return ReviewScore(ok, "ok" if ok else "no_face", 0, None, -1.0)
     main = max(faces, key=lambda f: f.area)
+    if main.space != profile.space:
+        raise ValueError(
+            f"the profile lives in {profile.space.name} but the reviewer's faces in "
+            f"{main.space.name}: build the profile with the reviewing backend's space"
+        )
     identity = profile.similarity(main.embedding)
     # Ties on identity go to the more confident, larger face.
-    score = identity + 0.01 * main.det_score
+    score = identity + 0.01 * min(main.det_score, 1.0)
     if config.require_one_face and len(faces) != 1:
         return ReviewScore(False, "multiple_faces", len(faces), identity, score)
-    if identity < config.min_identity:
+    if identity < floor:
         return ReviewScore(False, "low_identity", len(faces), identity, score)
     return ReviewScore(True, "ok", len(faces), identity, score)
 

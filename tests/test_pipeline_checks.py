@@ -18,7 +18,7 @@ from pipeline.checks import (
     image_fingerprint,
 )
 from pipeline.decode import decode_image
-from pipeline.faces import Face, FaceAnalyzer, pose_from_keypoints
+from pipeline.faces import ARCFACE_SPACE, Face, FaceAnalyzer, pose_from_keypoints
 from pipeline.testing.synthetic_photos import synthetic_face_photo, synthetic_face_rgb
 from pipeline.testing.tiny_face_pack import ARCFACE_TEMPLATE, tint_apparent_age
 
@@ -90,10 +90,10 @@ def test_synthetic_faces_are_seen_as_one_face_per_identity(
             assert face.age is not None and 20 <= face.age <= 40  # the pack's genderage model
             assert abs(face.yaw) < 5 and abs(face.pitch) < 5 and abs(face.roll) < 5
             embeddings[identity, variant] = face.embedding
-    same = float(embeddings[1, 0] @ embeddings[1, 3])
-    other = float(embeddings[1, 0] @ embeddings[2, 0])
-    threshold = CheckConfig().min_same_person_cosine
-    assert same > threshold > other
+    same = ARCFACE_SPACE.distance(embeddings[1, 0], embeddings[1, 3])
+    other = ARCFACE_SPACE.distance(embeddings[1, 0], embeddings[2, 0])
+    threshold = CheckConfig().max_same_person_distance(tiny_face_analyzer.space)
+    assert same < threshold < other
 
 
 @pytest.mark.parametrize(
@@ -137,7 +137,7 @@ def test_selfie_checks_person_background_faces_and_duplicates(
     stranger = decode_image(synthetic_face_photo(8, 1, size=(128, 128)))
     result = check_selfie(stranger, tiny_face_analyzer.analyze(stranger), head_emb, accepted)
     assert result.reason == "different_person"
-    assert result.measured["cosine_to_headshot"] < CheckConfig().min_same_person_cosine
+    assert result.measured["distance_to_headshot"] > ARCFACE_SPACE.same_person
     crowd = decode_image(synthetic_face_photo(7, 2, size=(640, 640), kind="background_face"))
     faces = tiny_face_analyzer.analyze(crowd)
     assert len(faces) == 2

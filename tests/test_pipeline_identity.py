@@ -44,9 +44,10 @@ def test_one_person_is_accepted_and_summarised() -> None:
     assert profile.top_embeddings.shape == (4, 512)
     assert int(profile.reference_crops[0][0, 0, 0]) == 10
     # The same person's new photo scores high against the profile, an impostor low.
-    threshold = CheckConfig().min_same_person_cosine
-    assert profile.similarity(_cluster(1, 1, rng)[0]) > threshold
-    assert profile.similarity(_cluster(2, 1, rng)[0]) < threshold
+    threshold = CheckConfig().max_same_person_distance(profile.space)
+    assert profile.distance(_cluster(1, 1, rng)[0]) < threshold
+    assert profile.distance(_cluster(2, 1, rng)[0]) > threshold
+    assert profile.ranked[0] in profile.kept and sorted(profile.ranked) == profile.kept
 
 
 def test_an_outlier_is_dropped() -> None:

@@ -29,6 +29,7 @@ pytest.importorskip("dlib")
 
 def _package_image(package: str, *parts: str) -> np.ndarray:
     module = __import__(package)
+    assert module.__file__ is not None
     path = Path(module.__file__).parent.joinpath(*parts)
     return decode_image(path.read_bytes())
 

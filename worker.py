@@ -8,6 +8,7 @@ resources are opened in `on_startup`, kept in `ctx` (see jobs/resources.py), and
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import os
 import socket
@@ -18,11 +19,13 @@ from typing import Any, ClassVar
 from arq import cron
 from arq.worker import Worker, create_worker, func
 
+import jobs.resources
 from jobs.intake import CHECK_PHOTO_MAX_TRIES
 from jobs.resources import start_intake, start_render, stop
 from studio import keys
 from studio.clock import Clock
 from studio.logs import configure_logging, configure_process
+from studio.metrics_jobs import measured, with_operator_port
 from studio.queue import (
     CHECK_PHOTO,
     FLUSH_INTAKE_STATUS,
@@ -31,6 +34,7 @@ from studio.queue import (
     redis_settings,
     serialize,
 )
+from studio.redis_config import check_redis_at_start
 from studio.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -166,6 +170,11 @@ def build_worker(kind: str, settings: Settings, **overrides: Any) -> Worker:
         **cls.configured(settings, clock),
     }
     options.update(overrides)
+    # Every job measured at its entry; /healthz, /readyz and /metrics on HEALTH_PORT, if set.
+    options["functions"] = [measured(f, cls.queue_name) for f in options["functions"]]
+    options["on_startup"], options["on_shutdown"] = with_operator_port(
+        settings, options["on_startup"], cls.on_shutdown, jobs.resources.RESOURCES
+    )
     # The class's attributes are the fixed options (arq's settings-class protocol wants
     # `functions` there too, so pass them as the mapping arq also accepts).
     return create_worker(dict(vars(cls)), **options)
@@ -179,7 +188,15 @@ def main() -> None:
     configure_process()  # before the first model library is imported (in on_startup)
     settings = Settings()
     configure_logging(os.environ.get("LOG_LEVEL", "INFO"), settings)
-    build_worker(args.kind, settings, burst=args.burst).run()
+    run_worker(args.kind, settings, burst=args.burst)
+
+
+def run_worker(kind: str, settings: Settings, *, burst: bool = False) -> None:
+    """Check Redis (studio.redis_config), then run one worker until SIGTERM (or, burst, idle)."""
+    if kind not in WORKERS:
+        raise SystemExit(f"unknown worker {kind!r}; one of: {', '.join(sorted(WORKERS))}")
+    asyncio.run(check_redis_at_start(settings))
+    build_worker(kind, settings, burst=burst).run()
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from telegram.ext import (
 from bot.client import make_bot
 from bot.context import STUDIO_KEY, StudioApplication, StudioContext
 from bot.handlers import checkout, data_rights, intake, onboarding, status
+from bot.handlers.admin import show_admin
 from bot.handlers.errors import report_error
 from bot.keyboards import (
     SEPARATOR,
@@ -31,6 +32,7 @@ from bot.keyboards import (
     LanguageChoice,
     PackChoice,
 )
+from bot.metrics import add_update_metrics
 from bot.per_user_updates import PerUserUpdateProcessor
 from bot.texts import LANGUAGES, text
 from studio import keys
@@ -83,6 +85,7 @@ def add_handlers(application: StudioApplication) -> None:
         ("mydata", data_rights.send_my_data),
     ):
         application.add_handler(CommandHandler(name, callback))
+    application.add_handler(CommandHandler("admin", show_admin))  # ADMIN_USER_IDS only
     for prefix, callback in (
         (ConsentAnswer.PREFIX, onboarding.answer_consent),
         (LanguageChoice.PREFIX, onboarding.set_language),
@@ -104,6 +107,7 @@ def add_handlers(application: StudioApplication) -> None:
     application.add_handler(MessageHandler(filters.Document.ALL, intake.receive_document))
     application.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, intake.receive_text))
     application.add_error_handler(report_error)  # type: ignore[arg-type]
+    add_update_metrics(application)  # counts and times every update (bot/metrics.py)
 
 
 async def drop_duplicate_update(update: Update, context: StudioContext) -> None:

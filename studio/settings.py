@@ -6,9 +6,10 @@ import base64
 import secrets
 from enum import StrEnum
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret", "token", "xxx"})
 
@@ -16,6 +17,11 @@ PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret", "token",
 class Mode(StrEnum):
     DEV = "dev"
     PROD = "prod"
+
+
+class LogFormat(StrEnum):
+    TEXT = "text"
+    JSON = "json"  # one JSON object per line, for a log shipper
 
 
 class Settings(BaseSettings):
@@ -45,9 +51,20 @@ class Settings(BaseSettings):
     # Redis
     redis_url: str = "redis://127.0.0.1:6379/0"
 
+    # Operations (docs/OPERATIONS.md). Each process serves /healthz, /readyz and /metrics on
+    # HEALTH_PORT (0: no such server; `portrait-studio all` gives its roles PORT, PORT+1, ...).
+    health_port: int = Field(default=0, ge=0, le=65535)
+    health_listen: str = "127.0.0.1"
+    log_format: LogFormat = LogFormat.TEXT
+    # Telegram user ids allowed /admin (queue, workers, failures; no personal data). Comma list.
+    admin_user_ids: Annotated[tuple[int, ...], NoDecode] = ()
+
     # Secrets. master_key: 32 bytes, urlsafe base64. Dev and tests generate one per process.
     master_key: SecretStr = SecretStr("")
     payload_secret: SecretStr = SecretStr("")
+    # Former master keys, comma-separated: data keys wrapped under them stay readable until
+    # `portrait-studio rewrap-keys` wraps them under MASTER_KEY (docs/OPERATIONS.md).
+    master_keys_old: SecretStr = SecretStr("")
 
     # Product
     price_stars: int = Field(default=150, ge=1)
@@ -85,6 +102,15 @@ class Settings(BaseSettings):
     model_stack: str = "research"
     face_pack: str = "buffalo_l"
     face_root: Path = Path(".models/insightface")
+    # The stack's weights folder: pipeline/manifests/<stack>.json names every model file relative
+    # to it (`python -m pipeline weights fetch|verify`); the commercial face models are in dlib/.
+    weights_dir: Path = Path(".models")
+    # Workers check each model file's SHA-256 against the manifest at start and refuse to run on
+    # a mismatch. Off only where tiny test models stand in (tests and the demo say so).
+    weights_verify: bool = True
+    # In production, payments are taken on a stack holding a non-commercial model file only when
+    # this names that stack: the operator states they hold a licence for those weights.
+    model_licence_confirmed: str = ""
     sdxl_model: str = ".models/sdxl"
     ip_adapter_dir: str = ".models/ip-adapter"
     ip_adapter_subfolder: str = ""
@@ -103,6 +129,13 @@ class Settings(BaseSettings):
     review_min_identity: float = 0.45
     review_require_one_face: bool = True
     review_extra_attempts: int = 2
+
+    @field_validator("admin_user_ids", mode="before")
+    @classmethod
+    def _comma_separated_ids(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(int(part) for part in value.replace(" ", "").split(",") if part)
+        return value
 
     @field_validator("max_selfies")
     @classmethod
@@ -131,6 +164,12 @@ class Settings(BaseSettings):
     @property
     def master_key_bytes(self) -> bytes:
         return decode_key(self.master_key.get_secret_value())
+
+    @property
+    def old_master_keys_bytes(self) -> tuple[bytes, ...]:
+        """MASTER_KEYS_OLD, decoded, in the order given."""
+        raw = self.master_keys_old.get_secret_value()
+        return tuple(decode_key(part.strip()) for part in raw.split(",") if part.strip())
 
     @property
     def payload_secret_bytes(self) -> bytes:

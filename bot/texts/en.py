@@ -305,4 +305,11 @@ TEXTS: dict[str, str] = {
         "We're sorry: we couldn't make your portraits this time. Your {amount} Stars have "
         "been refunded. You're welcome to try again with different photos."
     ),
+    # /admin (operators only: ADMIN_USER_IDS). Counts, never a user.
+    "admin_refused": "This command is only for the operators of this bot.",
+    "admin_title": "Operator view, {time} UTC",
+    "admin_queues": "Waiting: {intake} photo checks, {render} renders, {delivery} deliveries",
+    "admin_workers": "Live render workers: {workers}",
+    "admin_orders": "Owed now: {paid} paid, {rendering} rendering, {failed} failed (refund due)",
+    "admin_today": "Today: {paid} paid, {delivered} delivered, {failed} failed, {refunded} refunded",
 }

@@ -270,4 +270,11 @@ TEXTS: dict[str, str] = {
     "refund_apology": (
         "非常抱歉，这次未能为你生成肖像。你支付的 {amount} 颗星已退还。欢迎换一些照片再试一次。"
     ),
+    # /admin（仅限运营人员：ADMIN_USER_IDS）。只有数字，不含任何用户信息。
+    "admin_refused": "此命令仅供本机器人的运营人员使用。",
+    "admin_title": "运营概览，{time} UTC",
+    "admin_queues": "等待中：{intake} 张照片待检查，{render} 单待生成，{delivery} 单待发送",
+    "admin_workers": "在线生成进程：{workers}",
+    "admin_orders": "当前待处理：{paid} 单已付款，{rendering} 单生成中，{failed} 单失败（待退款）",
+    "admin_today": "今日：{paid} 单付款，{delivered} 单已交付，{failed} 单失败，{refunded} 单已退款",
 }

@@ -21,6 +21,7 @@ from arq.worker import Worker, create_worker, func
 
 import jobs.resources
 from jobs.intake import CHECK_PHOTO_MAX_TRIES
+from jobs.maintenance import with_chores
 from jobs.resources import start_intake, start_render, stop
 from studio import keys
 from studio.clock import Clock
@@ -45,21 +46,7 @@ class IntakeWorker:
 
     queue_name = keys.INTAKE_QUEUE
     cron_jobs: ClassVar[list[Any]] = [
-        cron(
-            "jobs.reconcile.reconcile",
-            name="reconcile",
-            second={0, 30},
-            run_at_startup=True,
-            unique=True,
-            timeout=120,
-        ),
-        cron(
-            "jobs.reconcile.reconcile_payments",
-            name="reconcile_payments",
-            second=45,
-            unique=True,
-            timeout=120,
-        ),
+        # The reconcilers are not here: they run in every worker (jobs/maintenance.py).
         cron(
             "jobs.retention.purge_expired",
             name="purge_expired",
@@ -172,8 +159,10 @@ def build_worker(kind: str, settings: Settings, **overrides: Any) -> Worker:
     options.update(overrides)
     # Every job measured at its entry; /healthz, /readyz and /metrics on HEALTH_PORT, if set.
     options["functions"] = [measured(f, cls.queue_name) for f in options["functions"]]
+    # The reconcilers run in every worker process, whatever its queue (jobs/maintenance.py).
+    on_startup, on_shutdown = with_chores(options["on_startup"], cls.on_shutdown)
     options["on_startup"], options["on_shutdown"] = with_operator_port(
-        settings, options["on_startup"], cls.on_shutdown, jobs.resources.RESOURCES
+        settings, on_startup, on_shutdown, jobs.resources.RESOURCES
     )
     # The class's attributes are the fixed options (arq's settings-class protocol wants
     # `functions` there too, so pass them as the mapping arq also accepts).

@@ -167,3 +167,14 @@ def render_lease(order_id: str) -> str:
 def render_suspect(order_id: str) -> str:
     """Set by the reconciler when it first sees a running render job with no lease."""
     return f"{PREFIX}order:{order_id}:render-suspect"
+
+
+# Repair chores run in every worker (jobs/maintenance.py).
+def chore_period(name: str) -> str:
+    """Claimed by the one worker that runs the chore this period; expires with the period."""
+    return f"{PREFIX}chore:{name}:period"
+
+
+def chore_running(name: str) -> str:
+    """Held (a token) while a run of the chore is live; expires after the chore's timeout."""
+    return f"{PREFIX}chore:{name}:running"

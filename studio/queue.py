@@ -29,6 +29,7 @@ from arq.utils import timestamp_ms
 from redis.asyncio import Redis
 
 from studio import keys
+from studio.reconnect import reconnecting
 from studio.settings import Settings
 
 CHECK_PHOTO = "check_photo"
@@ -68,7 +69,8 @@ def _fallback(obj: Any) -> Any:
 
 
 def redis_settings(settings: Settings) -> RedisSettings:
-    return RedisSettings.from_dsn(settings.redis_url)
+    """Where Redis is, and commands retried through an outage (studio/reconnect.py)."""
+    return reconnecting(RedisSettings.from_dsn(settings.redis_url), settings.redis_reconnect_s)
 
 
 async def connect_queue(settings: Settings) -> ArqRedis:

@@ -50,6 +50,8 @@ class Settings(BaseSettings):
 
     # Redis
     redis_url: str = "redis://127.0.0.1:6379/0"
+    # Every process rides out a Redis restart, failover or blip this long (studio/reconnect.py).
+    redis_reconnect_s: float = Field(default=90.0, ge=0)
 
     # Operations (docs/OPERATIONS.md). Each process serves /healthz, /readyz and /metrics on
     # HEALTH_PORT (0: no such server; `portrait-studio all` gives its roles PORT, PORT+1, ...).

@@ -10,6 +10,7 @@ from arq.constants import job_key_prefix, retry_key_prefix
 from telegram.error import NetworkError
 
 from bot.payments import refund_order
+from jobs.maintenance import Chore, run_chore_once
 from jobs.reconcile import reconcile
 from jobs.render_lease import RenderLease, lease_seconds
 from jobs.resources import RESOURCES, WorkerResources
@@ -82,11 +83,14 @@ async def test_a_job_that_ran_out_of_tries_is_refunded(
             break
         await asyncio.sleep(0.05)
 
+    # The worker's own reconciler (jobs/maintenance.py) may get there first: either way, once.
     report = await reconcile({RESOURCES: WorkerResources(studio, bot)})
 
-    assert report.refunded == 1 and report.requeued == 0
+    assert report.refunded <= 1 and report.requeued == 0
     after = await studio.orders.get(order.id)
     assert after is not None and after.state is OrderState.REFUNDED
+    refunds = await emulator.client.calls("refundStarPayment")
+    assert [c["status"] for c in refunds] == [200]
     photos, documents = await bot_media(emulator, 1303)
     assert (photos, documents) == ([], [])
 
@@ -137,3 +141,65 @@ async def test_the_deadline_spares_a_render_whose_lease_is_held(
     assert still is not None and still.state is OrderState.RENDERING and not still.refunded
     await lease.release()  # the worker is gone: now the deadline applies
     assert (await reconcile(ctx)).refunded == 1
+
+
+# The reconcilers run in every worker (jobs/maintenance.py) ---------------------------------
+
+
+async def test_a_chore_runs_once_per_period_across_workers(studio_bot: StudioBot) -> None:
+    studio, bot = studio_bot
+    runs: list[str] = []
+
+    async def count(ctx: dict[str, Any]) -> None:
+        runs.append(ctx["who"])
+
+    chore = Chore("test-chore", count, every_s=0.5, timeout_s=5)
+    first = {RESOURCES: WorkerResources(studio, bot), "who": "intake"}
+    second = {RESOURCES: WorkerResources(studio, bot), "who": "render"}
+
+    assert await run_chore_once(first, chore, "intake")
+    assert not await run_chore_once(second, chore, "render")  # this period is taken
+    await asyncio.sleep(max(0, await studio.redis.pttl(keys.chore_period(chore.name))) / 1000)
+    assert await run_chore_once(second, chore, "render")  # the next period: any worker
+    assert runs == ["intake", "render"]
+
+
+async def test_a_slow_chore_is_never_run_twice_at_once(studio_bot: StudioBot) -> None:
+    studio, bot = studio_bot
+    release = asyncio.Event()
+    live = 0
+    most = 0
+
+    async def slow(ctx: dict[str, Any]) -> None:
+        nonlocal live, most
+        live += 1
+        most = max(most, live)
+        await release.wait()
+        live -= 1
+
+    chore = Chore("slow-chore", slow, every_s=0.01, timeout_s=30)
+    ctx: dict[str, Any] = {RESOURCES: WorkerResources(studio, bot)}
+    running = asyncio.create_task(run_chore_once(ctx, chore, "a"))
+    while not live:
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.05)  # the period (10 ms) is over, the run is not
+    assert not await run_chore_once(ctx, chore, "b")
+    release.set()
+    assert await running
+    assert most == 1
+    assert not await studio.redis.exists(keys.chore_running(chore.name))
+
+
+async def test_a_render_worker_alone_picks_up_a_paid_order_without_a_job(
+    render_live: RenderLive, emulator: RunningEmulator
+) -> None:
+    """No intake worker at all: the render worker's own reconciler re-enqueues, then renders."""
+    studio, _, start_worker = render_live
+    order = await make_paid_order(studio, emulator, 1306, pack=PACK, enqueue=False)
+    assert not await render_job_exists(studio.redis, order.id)
+
+    await start_worker()  # reconcile runs at a worker's start (then every 30 s)
+
+    await wait_for_state(studio, order.id, {OrderState.DELIVERED}, timeout=120)
+    photos, documents = await bot_media(emulator, 1306)
+    assert (len(photos), len(documents)) == (4, 4)

@@ -1,5 +1,7 @@
 """CLI: python -m pipeline generate --headshot H --selfies DIR --pack P --out DIR.
 
+Also `python -m pipeline weights list|fetch|verify --stack S [--dest DIR]` (weights_cli.py).
+
 Model locations come from options or environment variables (PORTRAIT_BASE_MODEL,
 PORTRAIT_ADAPTER_DIR, ...). `--tiny DIR` builds tiny random models there instead (demo).
 """
@@ -61,6 +63,9 @@ def _parser() -> argparse.ArgumentParser:
     gen.add_argument("--face-root", type=Path, default=env("PORTRAIT_FACE_ROOT"))
     gen.add_argument("--face-pack", default=env("PORTRAIT_FACE_PACK", "buffalo_l"))
     gen.add_argument("--device", default=None, help="cuda or cpu (default: cuda if present)")
+    from pipeline import weights_cli
+
+    weights_cli.add_parser(sub)
     return parser
 
 
@@ -161,6 +166,10 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "generate":
         return generate(args)
+    if args.command == "weights":
+        from pipeline import weights_cli
+
+        return weights_cli.run(args)
     return 1
 
 

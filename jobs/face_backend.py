@@ -1,0 +1,46 @@
+"""The face backend of the configured model stack (`MODEL_STACK`), for intake and render workers.
+
+research: insightface from `FACE_ROOT`/`FACE_PACK`. commercial: dlib from `WEIGHTS_DIR/dlib`.
+Before loading, the model files are checked against the stack's manifest (`WEIGHTS_VERIFY`).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from studio.settings import Settings
+
+if TYPE_CHECKING:
+    from pipeline.faces import FaceBackend
+
+logger = logging.getLogger(__name__)
+
+
+def load_face_backend_for(settings: Settings, providers: list[str] | None = None) -> FaceBackend:
+    """Verify the stack's face model files, then load them (blocking: call in a thread)."""
+    from pipeline.face_backends import load_face_backend
+
+    verify_weights_for(settings, components=("face",))
+    return load_face_backend(
+        settings.model_stack,
+        face_pack=settings.face_pack,
+        face_root=settings.face_root,
+        dlib_models_dir=settings.weights_dir / "dlib",
+        providers=providers,
+    )
+
+
+def verify_weights_for(settings: Settings, components: tuple[str, ...]) -> None:
+    """Raise `WeightsMismatch` naming every missing or altered file, unless verification is off."""
+    from pipeline.model_manifest import load_manifest, verify_weights
+
+    if not settings.weights_verify:
+        logger.warning(
+            "WEIGHTS_VERIFY is off: %s model files are not checked against the manifest",
+            settings.model_stack,
+        )
+        return
+    manifest = load_manifest(settings.model_stack)
+    verify_weights(manifest, settings.weights_dir, components=components)
+    logger.info("%s weights verified (%s)", settings.model_stack, ", ".join(components))

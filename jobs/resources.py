@@ -20,7 +20,7 @@ from studio.settings import Settings
 
 if TYPE_CHECKING:
     from jobs.intake import HeadshotCache
-    from pipeline.faces import FaceAnalyzer
+    from pipeline.faces import FaceBackend
     from pipeline.portraits import PortraitModels
 
 logger = logging.getLogger(__name__)
@@ -45,9 +45,9 @@ class WorkerResources:
 class IntakeResources(WorkerResources):
     """Intake also checks faces (CPU), and remembers headshot embeddings in this process only."""
 
-    analyzer: FaceAnalyzer
+    analyzer: FaceBackend  # the model stack's face backend (jobs/face_backend.py)
     headshots: HeadshotCache
-    # insightface models keep per-call state on the instance: one analysis at a time.
+    # insightface models keep per-call state on the instance: one analysis at a time (dlib too).
     analyzer_lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -71,28 +71,29 @@ def resources(ctx: Mapping[str, Any], kind: type[R]) -> R:
 
 
 async def start_intake(ctx: dict[str, Any], *, settings: Settings, clock: Clock | None) -> None:
-    """Intake needs face analysis (CPU) but never the generator."""
+    """Intake needs face analysis (CPU) but never the generator; its model files are verified."""
+    from jobs.face_backend import load_face_backend_for
     from jobs.intake import HeadshotCache  # jobs.intake reads its resources through this module
-    from pipeline.faces import FaceAnalyzer
 
     studio, bot = await _open_common(settings, clock)
     try:
-        analyzer = await asyncio.to_thread(
-            FaceAnalyzer, settings.face_pack, settings.face_root, providers=None
-        )
+        analyzer = await asyncio.to_thread(load_face_backend_for, settings)
     except BaseException:
         await _close_common(studio, bot)
         raise
     ctx[RESOURCES] = IntakeResources(studio, bot, analyzer=analyzer, headshots=HeadshotCache())
-    logger.info("intake worker ready (face pack %s)", settings.face_pack)
+    logger.info("intake worker ready (%s stack, %s faces)", settings.model_stack, analyzer.name)
 
 
 async def start_render(
     ctx: dict[str, Any], *, settings: Settings, clock: Clock | None, worker_name: str
 ) -> None:
-    """Load the face analyser and the generator once; every render reuses them."""
+    """Verify the stack's model files, load the face analyser and the generator once."""
+    from jobs.face_backend import verify_weights_for
+
     studio, bot = await _open_common(settings, clock)
     try:
+        await asyncio.to_thread(verify_weights_for, settings, ("face", "generator"))
         models = await asyncio.to_thread(load_portrait_models, settings)
         await register_render_worker(studio.redis, worker_name)
     except BaseException:

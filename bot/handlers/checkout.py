@@ -14,6 +14,7 @@ from bot.packs import find_pack
 from bot.payments import STARS
 from bot.texts import text
 from studio.domain import Studio
+from studio.model_licence import unlicensed_model_files
 from studio.orders import OrderState
 from studio.payments import (
     PayloadRef,
@@ -79,6 +80,19 @@ async def answer_pre_checkout(update: Update, context: StudioContext) -> None:
     assert query is not None
     studio = context.studio
     view = await context.view()
+    unlicensed = unlicensed_model_files(studio.settings)
+    if unlicensed:
+        # Production on weights a paid service may not run: no charge is taken.
+        logger.warning(
+            "pre-checkout refused: the %s stack holds non-commercial model files: %s "
+            "(set MODEL_LICENCE_CONFIRMED=%s only if you hold a licence for them)",
+            studio.settings.model_stack,
+            ", ".join(unlicensed),
+            studio.settings.model_stack,
+        )
+        message = text(view.lang, "precheckout_unlicensed", files=", ".join(unlicensed))
+        await query.answer(ok=False, error_message=message)
+        return
     refusal = await _pre_checkout_refusal(
         studio, query.invoice_payload, query.from_user.id, query.total_amount, query.currency
     )

@@ -160,6 +160,10 @@ TEXTS: dict[str, str] = {
         "This order can't be paid any more (it was cancelled or already paid). Send /start."
     ),
     "precheckout_amount": "The price of this invoice changed. Please use the latest invoice.",
+    "precheckout_unlicensed": (
+        "Payments are paused: this service runs model files whose licence does not allow paid "
+        "use ({files}). Nothing was charged."
+    ),
     "payment_received": (
         "Payment received, thank you! ⭐\n"
         "Your place in the queue: {position}. Estimated time: {eta}.\n"

@@ -137,6 +137,7 @@ TEXTS: dict[str, str] = {
     "precheckout_wrong_user": "这张账单属于其他人。",
     "precheckout_not_payable": "这个订单已无法付款（已取消或已付款）。请发送 /start。",
     "precheckout_amount": "这张账单的价格已变更。请使用最新的账单。",
+    "precheckout_unlicensed": "付款已暂停：本服务使用的模型文件的许可不允许付费使用（{files}）。未扣款。",
     "payment_received": (
         "已收到付款，谢谢！⭐\n"
         "你在队列中的位置：{position}。预计时间：{eta}。\n"

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
+from xml.sax.saxutils import escape, quoteattr, unescape
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont, PngImagePlugin
@@ -23,38 +26,15 @@ _EXIF_IFD = 0x8769
 # IPTC's term for media made by a generative model (what C2PA and platforms look for).
 DIGITAL_SOURCE_TYPE = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
 
-# 12x12 bitmaps of 生 and 成, used when no CJK font is configured: the mark must be
-# bilingual even on a bare server, and shipping a 10 MB CJK font for two glyphs is silly.
-_GLYPHS = {
-    "生": [
-        "....#..#....",
-        "...##..#....",
-        "..#.#######.",
-        ".#.....#....",
-        ".......#....",
-        "..#########.",
-        ".......#....",
-        ".......#....",
-        ".......#....",
-        ".......#....",
-        "############",
-        "............",
-    ],
-    "成": [
-        ".......#.#..",
-        ".......#..#.",
-        ".###########",
-        ".#.....#....",
-        ".#.....#...#",
-        ".#####.#..#.",
-        ".#...#..#.#.",
-        ".#...#..##..",
-        ".#...#..#...",
-        "#..#.#.#.#..",
-        "#...#.#...##",
-        "............",
-    ],
-}
+# The mark's font: a subset of Noto Sans CJK SC Bold (OFL, pipeline/fonts/OFL.txt) holding just the
+# glyphs the mark draws (printable ASCII, "·", 生成), so the Chinese is real type, not bitmaps.
+MARK_FONT = Path(__file__).resolve().parent / "fonts" / "mark-cjk-subset.otf"
+# GB 45438-2025 implicit label: the metadata key and its XMP namespace (TC260's).
+AIGC_KEY = "AIGC"
+AIGC_XMP_NS = "http://www.tc260.org.cn/ns/AIGC/1.0/"
+_EXIF_XP_COMMENT = 0x9C9C  # Windows' UTF-16LE comment tag: Unicode text may go here
+_EXIF_USER_COMMENT = 0x9286  # Exif IFD; an 8-byte charset code, then the text
+_UNICODE_PREFIX = b"UNICODE\x00"
 
 
 @dataclass(frozen=True)
@@ -62,7 +42,7 @@ class LabelConfig:
     """Who we are in the metadata, and how the visible mark is drawn."""
 
     provider: str = "Portrait Studio"
-    # A font with CJK glyphs (e.g. Noto Sans CJK); None uses DejaVu plus built-in glyphs.
+    # A font with Latin and CJK glyphs for the mark; None uses the packaged subset (MARK_FONT).
     font_path: str | None = None
     # Mark height as a share of the image height; 3 % stays legible on a phone and small.
     mark_height_fraction: float = 0.03
@@ -89,35 +69,14 @@ def content_id(order_id: str, shot_index: int, seed: int) -> str:
     return hashlib.sha256(f"{order_id}|{shot_index}|{seed}".encode()).hexdigest()[:24]
 
 
-def _latin_font(size: int, font_path: str | None) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
-    candidates = [font_path] if font_path else []
-    candidates.append("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf")
-    for path in candidates:
-        if path and Path(path).is_file():
-            return ImageFont.truetype(path, size)
-    return ImageFont.load_default(size)
-
-
-def _split_cjk(line: str, cjk_font: bool) -> tuple[str, str]:
-    """(drawn with the font, drawn from bitmaps): without a CJK font, 生成 comes from _GLYPHS."""
-    if cjk_font:
-        return line, ""
-    latin = line.rstrip("".join(_GLYPHS))
-    return latin, line[len(latin) :]
-
-
-def _glyph_px(font_px: int) -> int:
-    # The built-in glyphs sit on the cap height of the Latin text beside them.
-    return max(3, round(font_px * 0.8))
+def _font(size: int, font_path: str | None) -> ImageFont.FreeTypeFont:
+    return ImageFont.truetype(font_path or str(MARK_FONT), size)
 
 
 def _line_size(line: str, font_px: int, config: LabelConfig) -> tuple[int, int]:
-    """Ink width and height of one line, from the font's own bounding boxes."""
-    font = _latin_font(font_px, config.font_path)
-    latin, cjk = _split_cjk(line, config.font_path is not None)
-    left, top, right, bottom = font.getbbox(latin)
-    glyphs = len(cjk) * _glyph_px(font_px) + (max(1, font_px // 8) if cjk else 0)
-    return int(right - left) + glyphs, int(bottom - top)
+    """Ink width and height of one line, from the font's own bounding box."""
+    left, top, right, bottom = _font(font_px, config.font_path).getbbox(line)
+    return int(right - left), int(bottom - top)
 
 
 def _plate_size(lines: tuple[str, ...], font_px: int, config: LabelConfig) -> tuple[int, int, int]:
@@ -150,34 +109,19 @@ def mark_layout(width: int, height: int, config: LabelConfig | None = None) -> M
     raise ValueError(f"image {width}x{height} is too small for the AI mark")
 
 
-def _glyph_mask(glyph: str, px: int) -> Image.Image:
-    rows = _GLYPHS[glyph]
-    bitmap = np.array([[255 if bit == "#" else 0 for bit in row] for row in rows], np.uint8)
-    resample = Image.Resampling.NEAREST if px >= len(rows) else Image.Resampling.BOX
-    return Image.fromarray(bitmap, "L").resize((px, px), resample)
-
-
 def render_mark(layout: MarkLayout, config: LabelConfig | None = None) -> Image.Image:
     """The mark's ink alone, as an "L" mask the size of its plate (255 = white ink)."""
     config = config or LabelConfig()
     x0, y0, x1, y1 = layout.box
     ink = Image.new("L", (x1 - x0, y1 - y0), 0)
     draw = ImageDraw.Draw(ink)
-    font = _latin_font(layout.font_px, config.font_path)
+    font = _font(layout.font_px, config.font_path)
     gap = max(1, layout.font_px // 6)
     y = layout.pad
     for line in layout.lines:
-        latin, cjk = _split_cjk(line, config.font_path is not None)
-        left, top, right, bottom = font.getbbox(latin)
+        left, top, _, bottom = font.getbbox(line)
         # Anchor by the ink box, not the font's ascent, so nothing lands outside the plate.
-        draw.text((layout.pad - left, y - top), latin, font=font, fill=255)
-        gx = layout.pad + int(right - left) + max(1, layout.font_px // 8)
-        cap_bottom = font.getbbox("A")[3]
-        glyph_px = _glyph_px(layout.font_px)
-        gy = y + max(0, int(cap_bottom - top) - glyph_px)
-        for glyph in cjk:
-            ink.paste(255, (gx, gy), _glyph_mask(glyph, glyph_px))
-            gx += glyph_px
+        draw.text((layout.pad - left, y - top), line, font=font, fill=255)
         y += int(bottom - top) + gap
     return ink
 
@@ -211,34 +155,66 @@ def apply_labels(image: Image.Image, cid: str, config: LabelConfig | None = None
     return Image.fromarray(embed(np.asarray(marked), payload_from_content_id(cid)))
 
 
+def aigc_label(provider: str, cid: str) -> dict[str, str]:
+    """The GB 45438-2025 implicit label: content attribute, producer and content id.
+
+    `Label` "1" means AI-generated (2: possibly, 3: suspected); the propagator fields are for
+    platforms that pass the file on, and stay empty at the source.
+    """
+    return {
+        "Label": "1",
+        "ContentProducer": provider,
+        "ProduceID": cid,
+        "ReservedCode1": "",
+        "ContentPropagator": "",
+        "PropagateID": "",
+        "ReservedCode2": "",
+    }
+
+
+def _aigc_json(provider: str, cid: str) -> str:
+    return json.dumps(aigc_label(provider, cid), ensure_ascii=False, separators=(",", ":"))
+
+
 def _xmp(provider: str, cid: str) -> str:
     return (
         '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF '
         'xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
         '<rdf:Description xmlns:Iptc4xmpExt="http://iptc.org/std/Iptc4xmpExt/2008-02-29/" '
-        'xmlns:dc="http://purl.org/dc/elements/1.1/" '
-        f'Iptc4xmpExt:DigitalSourceType="{DIGITAL_SOURCE_TYPE}">'
-        f"<dc:creator><rdf:Seq><rdf:li>{provider}</rdf:li></rdf:Seq></dc:creator>"
-        f"<dc:identifier>{cid}</dc:identifier>"
+        f'xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:TC260="{AIGC_XMP_NS}" '
+        f'Iptc4xmpExt:DigitalSourceType="{DIGITAL_SOURCE_TYPE}" '
+        f"TC260:AIGC={quoteattr(_aigc_json(provider, cid))}>"
+        f"<dc:creator><rdf:Seq><rdf:li>{escape(provider)}</rdf:li></rdf:Seq></dc:creator>"
+        f"<dc:identifier>{escape(cid)}</dc:identifier>"
         "</rdf:Description></rdf:RDF></x:xmpmeta>"
     )
 
 
 def _exif(provider: str, cid: str) -> Image.Exif:
+    """ASCII tags hold ASCII only; the bilingual text goes in the Unicode comment tags."""
     exif = Image.Exif()
-    exif[_EXIF_DESCRIPTION] = f"AI-generated image (AI生成) by {provider}; content id {cid}"
-    exif[_EXIF_SOFTWARE] = provider
-    exif[_EXIF_ARTIST] = provider
-    exif.get_ifd(_EXIF_IFD)[_EXIF_IMAGE_UNIQUE_ID] = cid
+    ascii_provider = provider if provider.isascii() else ""
+    by = f" by {ascii_provider}" if ascii_provider else ""
+    exif[_EXIF_DESCRIPTION] = f"AI-generated image{by}; content id {cid}"
+    if ascii_provider:
+        exif[_EXIF_SOFTWARE] = ascii_provider
+        exif[_EXIF_ARTIST] = ascii_provider
+    comment = f"{MARK_TEXT} — {provider}; content id {cid}"
+    exif[_EXIF_XP_COMMENT] = comment.encode("utf-16-le") + b"\x00\x00"
+    ifd = exif.get_ifd(_EXIF_IFD)
+    ifd[_EXIF_IMAGE_UNIQUE_ID] = cid
+    # Pillow writes little-endian TIFF ("II"), so UTF-16LE is the byte order Exif asks for.
+    ifd[_EXIF_USER_COMMENT] = _UNICODE_PREFIX + comment.encode("utf-16-le")
     return exif
 
 
 def encode_labelled_png(image: Image.Image, provider: str, cid: str) -> bytes:
-    """PNG with tEXt/iTXt provenance: ai_generated, provider, content_id, XMP source type."""
+    """PNG with tEXt/iTXt provenance: ai_generated, provider, content_id, AIGC, XMP source type."""
     info = PngImagePlugin.PngInfo()
     info.add_text("ai_generated", "true")
-    info.add_text("provider", provider)
+    info.add_itxt("provider", provider)
     info.add_text("content_id", cid)
+    info.add_itxt(AIGC_KEY, _aigc_json(provider, cid))
     info.add_itxt("Description", f"{MARK_TEXT} — {provider}", lang="en")
     info.add_itxt("XML:com.adobe.xmp", _xmp(provider, cid))
     buf = io.BytesIO()
@@ -247,7 +223,7 @@ def encode_labelled_png(image: Image.Image, provider: str, cid: str) -> bytes:
 
 
 def encode_labelled_jpeg(image: Image.Image, provider: str, cid: str, quality: int = 90) -> bytes:
-    """JPEG with EXIF provenance (description, software, ImageUniqueID = content id)."""
+    """JPEG with EXIF provenance (description, ImageUniqueID = content id) and XMP (AIGC)."""
     buf = io.BytesIO()
     image.save(
         buf,
@@ -259,6 +235,23 @@ def encode_labelled_jpeg(image: Image.Image, provider: str, cid: str, quality: i
     return buf.getvalue()
 
 
+def read_aigc(data: bytes) -> dict[str, str] | None:
+    """The GB 45438 implicit label of a PNG or JPEG we produced (None if absent)."""
+    img = Image.open(io.BytesIO(data))
+    text = getattr(img, "text", {}) or {}
+    raw: str | None = text.get(AIGC_KEY)
+    if raw is None:
+        xmp = img.info.get("xmp") or text.get("XML:com.adobe.xmp")
+        if xmp:
+            xml = xmp.decode("utf-8") if isinstance(xmp, bytes) else str(xmp)
+            found = re.search(r'TC260:AIGC=("[^"]*"|\'[^\']*\')', xml)
+            raw = unescape(found.group(1)[1:-1], {"&quot;": '"', "&apos;": "'"}) if found else None
+    if raw is None:
+        return None
+    parsed = json.loads(raw)
+    return {str(k): str(v) for k, v in parsed.items()}
+
+
 def read_label(data: bytes) -> dict[str, str]:
     """Provenance fields found in a PNG or JPEG we produced (empty if none)."""
     img = Image.open(io.BytesIO(data))
@@ -267,6 +260,12 @@ def read_label(data: bytes) -> dict[str, str]:
     for key in ("ai_generated", "provider", "content_id"):
         if key in text:
             found[key] = str(text[key])
+    aigc = read_aigc(data)
+    if aigc is not None:
+        found.setdefault("provider", aigc["ContentProducer"])
+        found.setdefault("content_id", aigc["ProduceID"])
+        if aigc.get("Label") == "1":
+            found.setdefault("ai_generated", "true")
     exif = img.getexif()
     if _EXIF_SOFTWARE in exif:
         found.setdefault("provider", str(exif[_EXIF_SOFTWARE]))

@@ -67,7 +67,9 @@ def test_whole_mark_is_inside_the_image(width: int, height: int) -> None:
     ink = _ink(marked)
     ix0, iy0, ix1, iy1 = _bbox(ink)
     assert ix0 > x0 and iy0 > y0 and ix1 < width and iy1 < height
-    assert (ix0 - x0, iy0 - y0, ix1 - x0, iy1 - y0) == (ax0, ay0, ax1, ay1)
+    # (to a pixel: an anti-aliased edge pixel at half coverage may round either way)
+    placed = (ix0 - x0, iy0 - y0, ix1 - x0, iy1 - y0)
+    assert all(abs(a - b) <= 1 for a, b in zip(placed, (ax0, ay0, ax1, ay1), strict=True))
     assert ink.sum() == pytest.approx(alone.sum(), rel=0.1)
 
     # Same proportions as the mark drawn large: a truncated mark would be too narrow.

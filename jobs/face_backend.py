@@ -22,13 +22,20 @@ def load_face_backend_for(settings: Settings, providers: list[str] | None = None
     from pipeline.face_backends import load_face_backend
 
     verify_weights_for(settings, components=("face",))
-    return load_face_backend(
+    backend = load_face_backend(
         settings.model_stack,
         face_pack=settings.face_pack,
         face_root=settings.face_root,
         dlib_models_dir=settings.weights_dir / "dlib",
         providers=providers,
     )
+    if not backend.estimates_age:
+        logger.warning(
+            "the %s face backend estimates no age: photos are not refused as a minor's; the "
+            "age gate is the age group the user declares at consent",
+            backend.name,
+        )
+    return backend
 
 
 def verify_weights_for(settings: Settings, components: tuple[str, ...]) -> None:

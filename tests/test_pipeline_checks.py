@@ -18,7 +18,14 @@ from pipeline.checks import (
     image_fingerprint,
 )
 from pipeline.decode import decode_image
-from pipeline.faces import ARCFACE_SPACE, Face, FaceAnalyzer, pose_from_keypoints
+from pipeline.face_backends import load_face_backend
+from pipeline.faces import (
+    ARCFACE_SPACE,
+    Face,
+    FaceAnalyzer,
+    pose_from_eyes_and_nose,
+    pose_from_keypoints,
+)
 from pipeline.testing.synthetic_photos import synthetic_face_photo, synthetic_face_rgb
 from pipeline.testing.tiny_face_pack import ARCFACE_TEMPLATE, tint_apparent_age
 
@@ -266,3 +273,40 @@ def test_fingerprint_is_stable_under_reencoding_and_differs_between_photos() -> 
     assert 0 <= fa < 2**64
     assert hamming(fa, image_fingerprint(a_jpeg)) <= CheckConfig().max_duplicate_hamming
     assert hamming(fa, fb) > CheckConfig().max_duplicate_hamming
+
+
+def test_pose_from_eyes_and_nose_reads_turn_tilt_and_nod() -> None:
+    left, right = np.array([40.0, 50.0]), np.array([80.0, 50.0])
+    nose = np.array([60.0, 50.0 + 0.85 * 40])  # the nose base on a frontal face
+    assert all(abs(v) < 1 for v in pose_from_eyes_and_nose(left, right, nose, 0.85))
+    yaw, _, _ = pose_from_eyes_and_nose(left, right, nose + np.array([12.0, 0.0]), 0.85)
+    assert yaw > 20
+    _, pitch, _ = pose_from_eyes_and_nose(left, right, np.array([60.0, 50.0 + 0.5 * 40]), 0.85)
+    assert pitch < -20  # the nose foreshortened towards the eyes: a nod
+    angle = np.radians(30)
+    rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    tilted_left, tilted_right, tilted_nose = np.array([left, right, nose]) @ rot.T
+    _, _, roll = pose_from_eyes_and_nose(tilted_left, tilted_right, tilted_nose, 0.85)
+    assert 25 < roll < 35
+
+
+def test_the_model_stack_picks_the_face_backend(tiny_face_root: Path) -> None:
+    from tests.fixtures.models import TINY_FACE_PACK
+
+    research = load_face_backend("research", face_pack=TINY_FACE_PACK, face_root=tiny_face_root)
+    assert (research.name, research.space, research.estimates_age) == (
+        "insightface",
+        ARCFACE_SPACE,
+        True,
+    )
+    pytest.importorskip("dlib")
+    commercial = load_face_backend("commercial")
+    assert (commercial.name, commercial.space.metric, commercial.estimates_age) == (
+        "dlib",
+        "euclidean",
+        False,
+    )
+    with pytest.raises(ValueError, match="unknown model stack"):
+        load_face_backend("qwen")
+    with pytest.raises(ValueError, match="min_same_person_cosine applies to cosine spaces"):
+        CheckConfig(min_same_person_cosine=0.4).max_same_person_distance(commercial.space)

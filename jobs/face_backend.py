@@ -17,11 +17,18 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-def load_face_backend_for(settings: Settings, providers: list[str] | None = None) -> FaceBackend:
-    """Verify the stack's face model files, then load them (blocking: call in a thread)."""
+def load_face_backend_for(
+    settings: Settings, providers: list[str] | None = None, *, verified: bool = False
+) -> FaceBackend:
+    """Verify the stack's face model files, then load them (blocking: call in a thread).
+
+    `verified=True` when the caller has just verified them (the render worker checks the whole
+    stack at start), so a large pack is not hashed twice.
+    """
     from pipeline.face_backends import load_face_backend
 
-    verify_weights_for(settings, components=("face",))
+    if not verified:
+        verify_weights_for(settings, components=("face",))
     backend = load_face_backend(
         settings.model_stack,
         face_pack=settings.face_pack,

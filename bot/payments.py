@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import logging
 
-from telegram import Bot
+from telegram import Bot, StarTransaction, TransactionPartnerUser
 from telegram.error import BadRequest, TelegramError
 
 from bot.texts import format_wait, text
+from studio import keys
 from studio.checkout import Charge, Settled, Settlement, record_refund, settle_charge
 from studio.domain import Studio
 from studio.orders import REFUNDABLE_STATES, Order
@@ -23,6 +24,7 @@ from studio.queue import place_and_eta
 logger = logging.getLogger(__name__)
 
 STARS = "XTR"
+STAR_PAGE = 100  # getStarTransactions' largest limit
 
 _ALREADY_REFUNDED = "charge_already_refunded"
 
@@ -93,15 +95,25 @@ async def complete_payment(
     amount: int,
     currency: str,
     user_id: int,
-) -> Outcome:
+    listed: bool = False,
+) -> Outcome | None:
     """A charge Telegram made: settled in the domain, then the user's place, or a refund.
 
     Shared by the successful_payment handler and the payments reconciler, and safe to run for
     the same charge any number of times (see `studio.checkout.settle_charge`). Returns PAID when
     the order holds this charge, else REFUNDED (refunded here, or by the caller that recorded it
-    first).
+    first), or None when Telegram does not list the charge (nothing is fulfilled then).
+
+    `listed`: the caller read the charge from Telegram's own history (the reconciler). Otherwise
+    (a successful_payment update, which anyone holding the webhook secret could forge) the
+    charge is looked up in getStarTransactions first.
     """
     charge = Charge(charge_id, payload, amount, currency, user_id)
+    if not listed and not await _confirmed_by_telegram(studio, bot, charge):
+        await bot.send_message(
+            user_id, text(await _lang_of(studio, user_id), "payment_unconfirmed")
+        )
+        return None
     settlement = await settle_charge(studio, charge)
     if settlement.settled is Settled.PAID:
         if settlement.announce and settlement.order is not None:
@@ -150,3 +162,55 @@ async def _refund_unservable(studio: Studio, bot: Bot, charge: Charge, settled: 
     await bot.send_message(
         charge.user_id, text(lang, "payment_refunded_unknown", amount=charge.amount)
     )
+
+
+async def _confirmed_by_telegram(studio: Studio, bot: Bot, charge: Charge) -> bool:
+    """Telegram's Stars history lists this charge, paid by this user, for this amount.
+
+    The history is oldest first; the charge of a successful_payment is recent, so the search
+    starts a page before the payments reconciler's checkpoint. A charge not found, or a history
+    that cannot be read now, is left unfulfilled: a real one is completed by the payments
+    reconciler once Telegram lists it (jobs/reconcile.py), a forged one never is.
+    """
+    checkpoint = int(await studio.redis.get(keys.STAR_TRANSACTIONS_OFFSET) or 0)
+    offset = max(0, checkpoint - STAR_PAGE)
+    try:
+        while True:
+            page = (await bot.get_star_transactions(offset=offset, limit=STAR_PAGE)).transactions
+            if any(_is_charge(t, charge) for t in page):
+                return True
+            if len(page) < STAR_PAGE:
+                break
+            offset += len(page)
+    except TelegramError:
+        logger.warning(
+            "a successful_payment could not be checked with Telegram now; left to "
+            "the payments reconciler",
+            exc_info=True,
+        )
+        return False
+    logger.error(
+        "ALERT: a successful_payment names a charge Telegram does not list; not fulfilled "
+        "(a forged update, or Telegram's history is late: the reconciler completes a real one)"
+    )
+    return False
+
+
+def _is_charge(transaction: StarTransaction, charge: Charge) -> bool:
+    source = transaction.source
+    return (
+        transaction.id == charge.charge_id
+        and isinstance(source, TransactionPartnerUser)
+        and source.user.id == charge.user_id
+        and transaction.amount == charge.amount
+        and charge.currency == STARS
+    )
+
+
+async def _lang_of(studio: Studio, user_id: int) -> str:
+    """The language of the user's current order, else their chosen one, else English."""
+    session = await studio.sessions.get(user_id)
+    order = await studio.orders.get(session.order_id) if session.order_id else None
+    if order is not None:
+        return order.lang
+    return session.language or "en"

@@ -25,7 +25,7 @@ from jobs.resources import WorkerResources, resources
 from studio import keys
 from studio.domain import Studio
 from studio.orders import PAID_STATES, Order, OrderState
-from studio.payments import Outcome
+from studio.payments import Outcome, ledger_since
 from studio.queue import enqueue_render, free_dead_render, queued_among, render_job_status
 
 logger = logging.getLogger(__name__)
@@ -162,6 +162,7 @@ class PaymentsReport:
     refunded: int = 0
     failed: int = 0
     offset: int = 0
+    held: bool = False  # the ledger was lost: nothing was done (see reconcile_payments)
 
 
 async def reconcile_payments(ctx: dict[str, Any]) -> PaymentsReport:
@@ -176,6 +177,18 @@ async def reconcile_payments(ctx: dict[str, Any]) -> PaymentsReport:
     now = studio.clock.now()
     start = int(await studio.redis.get(keys.STAR_TRANSACTIONS_OFFSET) or 0)
     report = PaymentsReport(offset=start)
+    since = await ledger_since(studio.redis, now)
+    if start == 0 and await _payments_before(studio, bot, since):
+        # No checkpoint, and Telegram lists payments from before this Redis's ledger began that
+        # the ledger never saw: Redis lost its data. Replaying them would refund delivered
+        # orders (their orders and invoices are gone too), so an operator decides.
+        logger.error(
+            "ALERT: Telegram lists Stars payments older than this Redis's payments ledger "
+            "(Redis data loss?). No payment is completed or refunded automatically until an "
+            "operator confirms: python -m jobs.payments_ledger --help"
+        )
+        report.held = True
+        return report
     position = start  # index of the next transaction to look at
     blocked = False
     while True:
@@ -224,6 +237,7 @@ async def _settle(
             amount=transaction.amount,
             currency=STARS,
             user_id=source.user.id,
+            listed=True,  # read from Telegram's own history just now
         )
     except TelegramError:
         # The checkpoint stays here, so the next run tries this charge again.
@@ -248,3 +262,18 @@ async def _recorded(studio: Studio, charge_id: str) -> bool:
     # paid transition. complete_payment finishes it (or finds the order unservable).
     order = await studio.orders.get(entry.order_id)
     return order is None or order.charge_id == charge_id
+
+
+async def _payments_before(studio: Studio, bot: Bot, since: float) -> bool:
+    """The first page of Telegram's history holds a payment from before `since` (with a clock
+    margin of GRACE_S) that the ledger does not know."""
+    page = (await bot.get_star_transactions(offset=0, limit=PAGE)).transactions
+    for transaction in page:
+        source = transaction.source
+        if not isinstance(source, TransactionPartnerUser) or source.invoice_payload is None:
+            continue
+        if transaction.date.timestamp() >= since - GRACE_S:
+            break
+        if await studio.ledger.get(transaction.id) is None:
+            return True
+    return False

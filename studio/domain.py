@@ -9,7 +9,7 @@ from arq.connections import ArqRedis
 from studio.clock import Clock, SystemClock
 from studio.crypto import Vault
 from studio.orders import Order, OrderStore
-from studio.payments import Ledger
+from studio.payments import Ledger, ledger_since
 from studio.photos import PhotoStore
 from studio.queue import connect_queue
 from studio.ratelimit import Rate, RedisRateLimiter
@@ -35,6 +35,8 @@ class Studio:
     async def open(cls, settings: Settings, clock: Clock | None = None) -> Studio:
         redis = await connect_queue(settings)
         clock = clock or SystemClock()
+        # The first process on a fresh (or emptied) Redis dates its ledger (jobs/reconcile.py).
+        await ledger_since(redis, clock.now())
         return cls(
             settings=settings,
             redis=redis,

@@ -83,6 +83,11 @@ def invoice(invoice_ref: str) -> str:
 # The payments reconciler's place in getStarTransactions (oldest first): every transaction
 # before this offset is in the ledger or needs nothing. A count, no personal data; kept forever.
 STAR_TRANSACTIONS_OFFSET = PREFIX + "payments:star-transactions-offset"
+# Since when this Redis's ledger has recorded every payment (unix time; set once, by the first
+# process to open the domain on it, or by an operator: python -m jobs.payments_ledger). A Redis
+# that lost its data gets a new, later one, so Telegram's older payments that the ledger never
+# saw show the loss; the payments reconciler then holds (jobs/reconcile.py). Kept forever.
+LEDGER_SINCE = PREFIX + "payments:ledger-since"
 
 ORDER_INDEXES = (OPEN_ORDERS, PAID_ORDERS, CLOSED_ORDERS)
 LEDGER_INDEX = PREFIX + "ledger:index"  # sorted set of charge ids by payment time

@@ -217,3 +217,17 @@ class Ledger:
             deleted += n
             if n < batch:
                 return deleted
+
+
+# Since when the ledger is complete (keys.LEDGER_SINCE) ----------------------------------------
+
+
+async def ledger_since(redis: Redis, now: float) -> float:
+    """Since when this Redis's ledger has recorded every payment; `now` on a fresh Redis."""
+    await redis.set(keys.LEDGER_SINCE, repr(now), nx=True)
+    return float(await redis.get(keys.LEDGER_SINCE) or now)
+
+
+async def vouch_ledger_since(redis: Redis, since: float) -> None:
+    """An operator's word: the ledger records every payment since `since` (0: all of them)."""
+    await redis.set(keys.LEDGER_SINCE, repr(since))

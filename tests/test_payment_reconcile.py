@@ -12,6 +12,7 @@ from telegram.ext import ExtBot
 
 from bot.client import make_bot
 from emulator.client import latest_text
+from jobs.payments_ledger import confirm_ledger
 from jobs.reconcile import GRACE_S, reconcile_payments
 from jobs.resources import RESOURCES, WorkerResources
 from studio import keys
@@ -166,3 +167,134 @@ async def test_reconciler_racing_a_late_successful_payment_completes_once(
     queued = [m.decode() for m in await env.studio.redis.zrange(keys.RENDER_QUEUE, 0, -1)]
     assert queued == [order.id]
     assert not await env.emulator.client.calls("refundStarPayment")
+
+
+# Payments checked against Telegram -------------------------------------------------------
+
+UNCONFIRMED = "Telegram has not confirmed this payment to us yet"
+
+
+async def _forge_successful_payment(env: BotEnv, user: int, invoice: Message, charge: str) -> int:
+    """A successful_payment update Telegram never sent (anyone holding the webhook secret can)."""
+    who = {"id": user, "is_bot": False, "first_name": "Mallory"}
+    return await env.client.inject_update(
+        {
+            "message": {
+                "message_id": invoice["message_id"] + 1,
+                "date": int(time.time()),
+                "chat": {"id": user, "type": "private", "first_name": "Mallory"},
+                "from": who,
+                "successful_payment": {
+                    "currency": "XTR",
+                    "total_amount": invoice["invoice"]["total_amount"],
+                    "invoice_payload": invoice["invoice"]["payload"],
+                    "telegram_payment_charge_id": charge,
+                    "provider_payment_charge_id": "forged",
+                },
+            }
+        }
+    )
+
+
+async def test_a_successful_payment_telegram_does_not_list_is_not_fulfilled(
+    bot_env: BotEnv, caplog: pytest.LogCaptureFixture
+) -> None:
+    env, user = bot_env, 2104
+    invoice = await env.reach_invoice(user)
+    order = await env.current_order(user)
+
+    await _forge_successful_payment(env, user, invoice, "stxt-made-up-charge")
+
+    await env.wait_text(user, UNCONFIRMED)
+    after = await env.studio.orders.get(order.id)
+    assert after is not None and after.state is OrderState.PAYMENT and not after.charge_id
+    assert await env.studio.ledger.get("stxt-made-up-charge") is None
+    assert await env.studio.redis.zcard(keys.RENDER_QUEUE) == 0
+    assert not await _received_texts(env, user, RECEIVED)
+    assert any(
+        "ALERT" in r.getMessage() and "does not list" in r.getMessage() for r in caplog.records
+    )
+
+
+async def test_a_real_payment_that_cannot_be_checked_yet_is_completed_by_the_reconciler(
+    bot_env: BotEnv, worker_bot: ExtBot[None]
+) -> None:
+    """Telegram's history fails while the handler checks: nothing lost, completed later."""
+    env, user = bot_env, 2105
+    _catch_up(env)
+    invoice = await env.reach_invoice(user)
+    order = await env.current_order(user)
+    await env.client.inject_fault("getStarTransactions", count=1, status=500)
+
+    receipt = await env.pay(user, invoice)
+    await env.wait_text(user, UNCONFIRMED)
+    held = await env.studio.orders.get(order.id)
+    assert held is not None and held.state is OrderState.PAYMENT
+    env.clock.advance(GRACE_S + 120)
+    report = await reconcile_payments({RESOURCES: WorkerResources(env.studio, worker_bot)})
+
+    assert report.completed == 1
+    paid = await env.studio.orders.get(order.id)
+    assert paid is not None and paid.state is OrderState.PAID
+    assert paid.charge_id == receipt["charge_id"]
+    await env.wait_text(user, RECEIVED)
+    assert not await env.emulator.client.calls("refundStarPayment")
+
+
+async def test_a_lost_ledger_refunds_no_delivered_order(
+    bot_env: BotEnv, worker_bot: ExtBot[None], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Finding 7: Redis loses everything (no persistence, restarted); the user has portraits."""
+    env, user = bot_env, 2106
+    _catch_up(env)
+    invoice = await env.reach_invoice(user)
+    order = await env.current_order(user)
+    await env.pay(user, invoice)
+    await env.wait_text(user, RECEIVED)
+    now = env.clock.now()
+    assert await env.studio.orders.claim(order.id, now)
+    assert await env.studio.orders.deliver(order.id, now)  # every portrait sent
+    await env.studio.redis.flushall()  # what a restart without persistence leaves
+    env.clock.advance(GRACE_S + 120)
+    ctx: dict[str, Any] = {RESOURCES: WorkerResources(env.studio, worker_bot)}
+
+    runs = [await reconcile_payments(ctx) for _ in range(2)]
+
+    assert all(r.held and r.completed == r.refunded == 0 for r in runs)
+    assert not await env.emulator.client.calls("refundStarPayment")
+    assert not [c for c in await env.emulator.client.payments() if c["refunded"]]
+    assert any("ALERT" in r.getMessage() for r in caplog.records)
+
+    # The operator looks and confirms: the history so far was settled (the user was delivered).
+    status = await confirm_ledger(env.studio, worker_bot, "end")
+    after = await reconcile_payments(ctx)
+
+    assert (status.listed, status.unknown) == (1, 1)
+    assert not after.held and after.refunded == after.completed == 0
+    assert not await env.emulator.client.calls("refundStarPayment")
+
+
+async def test_a_payment_after_the_operator_confirmed_is_reconciled_as_usual(
+    bot_env: BotEnv, worker_bot: ExtBot[None]
+) -> None:
+    env = bot_env
+    _catch_up(env)
+    first = await env.reach_invoice(2107)
+    await env.pay(2107, first)
+    await env.wait_text(2107, RECEIVED)
+    await env.studio.redis.flushall()
+    env.clock.advance(GRACE_S + 120)
+    ctx: dict[str, Any] = {RESOURCES: WorkerResources(env.studio, worker_bot)}
+    assert (await reconcile_payments(ctx)).held
+    await confirm_ledger(env.studio, worker_bot, "end")
+
+    invoice = await env.reach_invoice(2108)  # a new user pays; the update is lost
+    order = await env.current_order(2108)
+    await pay_with_update_lost(env, 2108, invoice)
+    _catch_up(env)
+    env.clock.advance(GRACE_S + 120)
+    report = await reconcile_payments(ctx)
+
+    assert not report.held and report.completed == 1
+    paid = await env.studio.orders.get(order.id)
+    assert paid is not None and paid.state is OrderState.PAID

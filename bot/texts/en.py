@@ -180,6 +180,11 @@ TEXTS: dict[str, str] = {
         "This payment did not match an open order (it may have been a second payment for the "
         "same order), so your {amount} ⭐ are being refunded automatically."
     ),
+    "payment_unconfirmed": (
+        "Telegram has not confirmed this payment to us yet. If it went through, your order "
+        "starts by itself within a few minutes, and you will hear from us here; if it did not, "
+        "nothing was charged. /paysupport if nothing happens."
+    ),
     # Commands --------------------------------------------------------------------------------
     "cmd_start": "Start or continue",
     "cmd_status": "Where is my order",

@@ -58,7 +58,8 @@ def sign_payload(ref: PayloadRef, secret: bytes) -> str:
 def verify_payload(payload: str, secret: bytes) -> PayloadRef | None:
     """The order reference if the signature holds, else None."""
     body, _, mac = payload.rpartition(".")
-    if not body or not hmac.compare_digest(mac, _mac(body, secret)):
+    # As bytes: compare_digest refuses str with non-ASCII characters (a forged payload's).
+    if not body or not hmac.compare_digest(mac.encode(), _mac(body, secret).encode()):
         return None
     parts = body.split(".")
     if len(parts) != 4 or parts[0] != PAYLOAD_VERSION:

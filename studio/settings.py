@@ -11,6 +11,8 @@ from typing import Annotated
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from studio.secret_strength import production_secret_problems
+
 PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret", "token", "xxx"})
 
 
@@ -161,7 +163,25 @@ class Settings(BaseSettings):
         if self.webhook_url and not self.webhook_secret.get_secret_value():
             raise ValueError("WEBHOOK_SECRET must be set when WEBHOOK_URL is")
         decode_key(self.master_key.get_secret_value())
+        if self.mode is Mode.PROD:
+            self._refuse_weak_secrets()
         return self
+
+    def _refuse_weak_secrets(self) -> None:
+        """Production runs on strong secrets of its own (studio/secret_strength.py)."""
+        problems = production_secret_problems(
+            self.master_key_bytes,
+            self.master_key.get_secret_value(),
+            self.payload_secret_bytes,
+            {"WEBHOOK_SECRET": self.webhook_secret.get_secret_value()},
+        )
+        if problems:
+            raise ValueError(
+                "refusing weak secrets in production mode: " + "; ".join(problems) + ". Make "
+                "new ones: MASTER_KEY with python -c 'from studio.settings import "
+                "generate_master_key as g; print(g())', PAYLOAD_SECRET with python -c "
+                "'import secrets; print(secrets.token_urlsafe(32))'"
+            )
 
     @property
     def master_key_bytes(self) -> bytes:

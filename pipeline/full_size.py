@@ -1,7 +1,8 @@
-"""Full-size SDXL and FaceID architectures with random weights, for GPU cost benchmarks.
+"""Full-size architectures with random weights, for GPU cost benchmarks, one per stack.
 
 Configs are those of stabilityai/stable-diffusion-xl-base-1.0 and h94/IP-Adapter-FaceID
-(SDXL); the weights are noise, so images are meaningless but FLOPs and memory are real.
+(research) and of black-forest-labs/FLUX.2-klein-4B with its Qwen3-4B text encoder (commercial);
+the weights are noise, so images are meaningless but FLOPs and memory are real.
 """
 
 from __future__ import annotations
@@ -143,3 +144,66 @@ def write_random_faceid_adapter(folder: Path, unet: Any, seed: int = 0) -> str:
     folder.mkdir(parents=True, exist_ok=True)
     save_file(state, str(folder / FACEID_WEIGHT_NAME))
     return FACEID_WEIGHT_NAME
+
+
+# FLUX.2 [klein] 4B: 5 double-stream + 20 single-stream blocks, 24 heads of 128, 128 latent
+# channels (32 VAE channels patchified 2x2), text from Qwen3-4B's layers 9/18/27 (3 x 2560).
+FLUX2_KLEIN_4B_TRANSFORMER: dict[str, Any] = dict(
+    patch_size=1,
+    in_channels=128,
+    num_layers=5,
+    num_single_layers=20,
+    attention_head_dim=128,
+    num_attention_heads=24,
+    joint_attention_dim=7680,
+    timestep_guidance_channels=256,
+    mlp_ratio=3.0,
+    axes_dims_rope=(32, 32, 32, 32),
+    rope_theta=2000,
+    guidance_embeds=False,
+)
+QWEN3_4B: dict[str, Any] = dict(
+    hidden_size=2560,
+    intermediate_size=9728,
+    num_hidden_layers=36,
+    num_attention_heads=32,
+    num_key_value_heads=8,
+    head_dim=128,
+    vocab_size=151936,
+    max_position_embeddings=40960,
+    rope_theta=1000000,
+    tie_word_embeddings=True,
+)
+
+
+def random_flux2_klein_pipeline(device: str, dtype: Any) -> Any:
+    """Flux2KleinPipeline of the real 4B size, random weights, built on `device`."""
+    import tempfile
+
+    import torch
+    from diffusers import (
+        AutoencoderKLFlux2,
+        FlowMatchEulerDiscreteScheduler,
+        Flux2KleinPipeline,
+        Flux2Transformer2DModel,
+    )
+    from transformers import Qwen2TokenizerFast, Qwen3Config, Qwen3ForCausalLM
+
+    from pipeline.testing.tiny_flux2 import build_tiny_qwen_tokenizer
+
+    # A byte-level tokenizer: token ids differ from Qwen's, sequence lengths (padded to 512) not.
+    tokenizer = Qwen2TokenizerFast.from_pretrained(
+        build_tiny_qwen_tokenizer(Path(tempfile.mkdtemp(prefix="qwen_tok_")))
+    )
+    with torch.device(device):  # initialise in place: no detour through host memory
+        transformer = Flux2Transformer2DModel(**FLUX2_KLEIN_4B_TRANSFORMER).to(dtype)
+        text_encoder = Qwen3ForCausalLM(Qwen3Config(**QWEN3_4B)).to(dtype)
+        vae = AutoencoderKLFlux2().to(dtype)  # the defaults are the released VAE's shape
+    return Flux2KleinPipeline(
+        scheduler=FlowMatchEulerDiscreteScheduler(shift=3.0, use_dynamic_shifting=True),
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+        transformer=transformer,
+        is_distilled=True,
+    )

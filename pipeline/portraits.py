@@ -1,4 +1,10 @@
-"""Orchestration: photos in, labelled portraits plus a report out. Called by the worker and CLI."""
+"""Photos in, labelled portraits plus a report out: `PortraitPipeline`, in named stages.
+
+Read like a diffusers pipeline: the components (face backend, generator, signer) go to the
+constructor, `__call__` runs numbered steps, and each stage is a method of its own (check,
+profile, generate, review, label) that a notebook can call alone. `make_portraits` is the
+one-call form the worker and the CLI use.
+"""
 
 from __future__ import annotations
 
@@ -13,9 +19,8 @@ import numpy as np
 
 from pipeline.checks import CheckConfig, CheckResult, check_headshot, check_selfie, face_crop
 from pipeline.checks import image_fingerprint as fingerprint
-from pipeline.faces import FaceAnalyzer
-from pipeline.generator import PortraitGenerator
-from pipeline.identity import IdentityConfig, build_profile
+from pipeline.faces import Face, FaceBackend
+from pipeline.identity import IdentityConfig, IdentityProfile, build_profile
 from pipeline.labels import (
     LabelConfig,
     apply_labels,
@@ -24,12 +29,17 @@ from pipeline.labels import (
     encode_labelled_png,
 )
 from pipeline.review import ReviewConfig, ReviewScore, rank, review_image
-from pipeline.styles import STYLE_PACKS, Shot, seeds_for
+from pipeline.styles import STYLE_PACKS, Shot, StylePack, seeds_for
 
 if TYPE_CHECKING:
     from PIL import Image
 
+    from pipeline.generators import Generator
+    from pipeline.provenance import ProvenanceSigner
+
 logger = logging.getLogger(__name__)
+
+Progress = Callable[[int, int], None]
 
 
 class NoUsablePhotos(Exception):
@@ -46,10 +56,14 @@ class NoAcceptablePortraits(Exception):
 
 @dataclass
 class PortraitModels:
-    """Heavy resources, loaded once per worker process."""
+    """Heavy resources, loaded once per worker process: the stack's face backend and generator.
 
-    analyzer: FaceAnalyzer
-    generator: PortraitGenerator
+    `signer` adds a C2PA manifest to every delivered file (None: metadata labels only).
+    """
+
+    analyzer: FaceBackend
+    generator: Generator
+    signer: ProvenanceSigner | None = None
 
 
 @dataclass(frozen=True)
@@ -63,6 +77,9 @@ class PortraitConfig:
     shots: int | None = None  # None: the pack's whole shot list
     min_selfies: int = 1
     jpeg_quality: int = 90
+    # A reference image is the face's box grown this many times around its centre (a head and
+    # shoulders crop: enough hair and outline for an editing model to keep).
+    reference_margin: float = 2.4
 
 
 @dataclass
@@ -84,6 +101,24 @@ class PortraitResult:
     report: dict[str, Any]
 
 
+@dataclass
+class CheckedPhotos:
+    """The check stage's outcome: every verdict, and the accepted photos with their faces."""
+
+    head: CheckResult
+    selfies: list[CheckResult]
+    accepted: list[tuple[np.ndarray, Face]]  # headshot first, then the usable selfies
+
+
+@dataclass
+class Candidate:
+    """The best output so far for one shot."""
+
+    image: Image.Image
+    score: ReviewScore
+    seed: int
+
+
 class _Stages:
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
@@ -97,22 +132,212 @@ class _Stages:
             self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
 
 
-def _check_photos(
-    headshot: np.ndarray, selfies: list[np.ndarray], models: PortraitModels, config: PortraitConfig
-) -> tuple[CheckResult, list[CheckResult]]:
-    head = check_headshot(headshot, models.analyzer.analyze(headshot), config.checks)
-    if not head.ok or head.face is None:
-        raise NoUsablePhotos(f"headshot_{head.reason}")
-    accepted: list[int] = [fingerprint(headshot)]
-    results = []
-    for rgb in selfies:
-        result = check_selfie(
-            rgb, models.analyzer.analyze(rgb), head.face.embedding, accepted, config.checks
+def reference_crop(rgb: np.ndarray, face: Face, margin: float) -> np.ndarray:
+    """A square head-and-shoulders crop around `face`, shifted (not cut) to stay in the image."""
+    h, w = rgb.shape[:2]
+    x1, y1, x2, y2 = (float(v) for v in face.bbox)
+    side = min(max(x2 - x1, y2 - y1) * margin, float(w), float(h))
+    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2 + 0.15 * (y2 - y1)  # a little below: the shoulders
+    left = round(min(max(cx - side / 2, 0.0), w - side))
+    top = round(min(max(cy - side / 2, 0.0), h - side))
+    size = round(side)
+    return rgb[top : top + size, left : left + size]
+
+
+class PortraitPipeline:
+    """check -> profile -> generate -> review (with retries) -> label, for one order."""
+
+    def __init__(
+        self,
+        analyzer: FaceBackend,
+        generator: Generator,
+        config: PortraitConfig | None = None,
+        signer: ProvenanceSigner | None = None,
+    ) -> None:
+        self.analyzer = analyzer
+        self.generator = generator
+        self.config = config or PortraitConfig()
+        self.signer = signer
+
+    def check_inputs(self, pack_id: str) -> StylePack:
+        """The pack, or KeyError naming the unknown one (a caller's bug, not the user's)."""
+        if pack_id not in STYLE_PACKS:
+            raise KeyError(f"unknown style pack {pack_id!r}")
+        return STYLE_PACKS[pack_id]
+
+    def check(self, headshot: np.ndarray, selfies: list[np.ndarray]) -> CheckedPhotos:
+        """The photo checks of intake again, on the pixels this render will use."""
+        checks = self.config.checks
+        head = check_headshot(headshot, self.analyzer.analyze(headshot), checks)
+        if not head.ok or head.face is None:
+            raise NoUsablePhotos(f"headshot_{head.reason}")
+        seen: list[int] = [fingerprint(headshot)]
+        results: list[CheckResult] = []
+        accepted: list[tuple[np.ndarray, Face]] = [(headshot, head.face)]
+        for rgb in selfies:
+            result = check_selfie(
+                rgb, self.analyzer.analyze(rgb), head.face.embedding, seen, checks
+            )
+            if result.ok and result.face is not None:
+                seen.append(fingerprint(rgb))
+                accepted.append((rgb, result.face))
+            results.append(result)
+        if len(accepted) - 1 < self.config.min_selfies:
+            raise NoUsablePhotos("too_few_selfies", f"{len(accepted) - 1} usable")
+        return CheckedPhotos(head, results, accepted)
+
+    def profile(self, checked: CheckedPhotos) -> IdentityProfile:
+        """The identity profile, in the face backend's own embedding space."""
+        faces = [face for _, face in checked.accepted]
+        return build_profile(
+            [face.embedding for face in faces],
+            crops=[face_crop(rgb, face) for rgb, face in checked.accepted],
+            frontality=[abs(face.yaw) + abs(face.pitch) for face in faces],
+            config=self.config.identity,
+            space=faces[0].space,
         )
-        if result.ok:
-            accepted.append(fingerprint(rgb))
-        results.append(result)
-    return head, results
+
+    def references(self, checked: CheckedPhotos, profile: IdentityProfile) -> list[np.ndarray]:
+        """The headshot, then the selfies closest to the profile's centre, as many as wanted."""
+        wanted = self.generator.references_wanted
+        if wanted <= 0:
+            return []
+        order = [0] + [i for i in profile.ranked if i != 0]
+        margin = self.config.reference_margin
+        return [reference_crop(*checked.accepted[i], margin) for i in order[:wanted]]
+
+    def generate(
+        self,
+        profile: IdentityProfile,
+        references: list[np.ndarray],
+        pack: StylePack,
+        shots: list[Shot],
+        seeds: list[int],
+        progress: Progress | None = None,
+    ) -> list[Image.Image]:
+        return self.generator.generate(
+            profile, pack, shots, seeds, progress=progress, references=references
+        )
+
+    def review(self, images: list[Image.Image], profile: IdentityProfile) -> list[ReviewScore]:
+        """Each output re-analysed by the stack's own face backend, against the profile."""
+        return [
+            review_image(np.asarray(im.convert("RGB")), self.analyzer, profile, self.config.review)
+            for im in images
+        ]
+
+    def label(self, order_id: str, index: int, best: Candidate, shot: Shot) -> PortraitImage:
+        """Visible mark and watermark in the pixels; metadata labels; a C2PA manifest if signing."""
+        labels = self.config.labels
+        cid = content_id(order_id, index, best.seed)
+        marked = apply_labels(best.image, cid, labels)
+        png = encode_labelled_png(marked, labels.provider, cid)
+        jpeg = encode_labelled_jpeg(marked, labels.provider, cid, self.config.jpeg_quality)
+        if self.signer is not None:
+            png = self.signer.sign(png, "image/png", cid, f"portrait-{index + 1:02d}.png")
+            jpeg = self.signer.sign(jpeg, "image/jpeg", cid, f"portrait-{index + 1:02d}.jpg")
+        return PortraitImage(png, jpeg, shot, index, best.seed, best.score.score, cid)
+
+    def __call__(
+        self,
+        headshot: np.ndarray,
+        selfies: list[np.ndarray],
+        pack_id: str,
+        order_id: str,
+        progress: Progress | None = None,
+    ) -> PortraitResult:
+        stage = _Stages()
+        # 1. Check inputs
+        pack = self.check_inputs(pack_id)
+        # 2. Check the photos
+        with stage("checks"):
+            checked = self.check(headshot, selfies)
+        # 3. Identity profile, and the reference images a reference-image generator needs
+        with stage("profile"):
+            profile = self.profile(checked)
+            references = self.references(checked, profile)
+        n = min(self.config.shots or len(pack.shots), len(pack.shots))
+        shots = list(pack.shots[:n])
+        # 4. Generate, 5. review; refused shots get new seeds, up to extra_attempts more rounds
+        final: dict[int, Candidate] = {}
+        outputs: list[dict[str, object]] = []
+        pending = list(range(n))
+        for attempt in range(self.config.review.extra_attempts + 1):
+            if not pending:
+                break
+            seeds = seeds_for(order_id, n, attempt)
+            with stage("generate"):
+                images = self.generate(
+                    profile,
+                    references,
+                    pack,
+                    [shots[i] for i in pending],
+                    [seeds[i] for i in pending],
+                    progress if attempt == 0 else None,
+                )
+            with stage("review"):
+                scores = self.review(images, profile)
+            still = []
+            for idx, image, score in zip(pending, images, scores, strict=True):
+                outputs.append(
+                    {"shot": idx, "attempt": attempt, "seed": seeds[idx], **score.as_report()}
+                )
+                best = final.get(idx)
+                if (
+                    best is None
+                    or score.score > best.score.score
+                    or (score.ok and not best.score.ok)
+                ):
+                    final[idx] = Candidate(image, score, seeds[idx])
+                if not score.ok:
+                    still.append(idx)
+            pending = still
+        kept = rank([final[i].score for i in range(n)], self.config.review.keep_per_pack)
+        if not kept:
+            raise NoAcceptablePortraits(f"0 of {n} portraits passed review")
+        # 6. Label (and sign) what is delivered
+        with stage("label"):
+            out = [self.label(order_id, idx, final[idx], shots[idx]) for idx in sorted(kept)]
+        if progress is not None:
+            progress(n, n)
+        logger.info(
+            "order portraits: %d delivered of %d planned, consistency %.2f",
+            len(out),
+            n,
+            profile.consistency,
+        )
+        report = self._report(pack_id, checked, profile, references, outputs, out, stage)
+        return PortraitResult(images=out, report=report)
+
+    def _report(
+        self,
+        pack_id: str,
+        checked: CheckedPhotos,
+        profile: IdentityProfile,
+        references: list[np.ndarray],
+        outputs: list[dict[str, object]],
+        delivered: list[PortraitImage],
+        stage: _Stages,
+    ) -> dict[str, Any]:
+        return {
+            "pack": pack_id,
+            "stack": self.generator.stack,
+            "headshot": checked.head.as_report(),
+            "selfies": [{"index": i, **r.as_report()} for i, r in enumerate(checked.selfies)],
+            "identity": {
+                "consistency": round(profile.consistency, 4),
+                "photos_used": len(profile.kept),
+                "photos_dropped": len(profile.dropped),
+                "references": len(references),
+            },
+            "outputs": outputs,
+            "delivered": [
+                {"shot": p.shot_index, "content_id": p.content_id, "score": round(p.score, 4)}
+                for p in delivered
+            ],
+            "signed": self.signer is not None,
+            "seconds": {k: round(v, 3) for k, v in stage.seconds.items()},
+        }
 
 
 def make_portraits(
@@ -122,111 +347,8 @@ def make_portraits(
     order_id: str,
     models: PortraitModels,
     config: PortraitConfig | None = None,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Progress | None = None,
 ) -> PortraitResult:
     """Check, profile, generate, review (with retries), label. Raises typed errors."""
-    config = config or PortraitConfig()
-    if pack_id not in STYLE_PACKS:
-        raise KeyError(f"unknown style pack {pack_id!r}")
-    pack = STYLE_PACKS[pack_id]
-    stage = _Stages()
-    with stage("checks"):
-        head, selfie_results = _check_photos(headshot, selfies, models, config)
-    ok_selfies = [(i, r) for i, r in enumerate(selfie_results) if r.ok]
-    if len(ok_selfies) < config.min_selfies:
-        raise NoUsablePhotos("too_few_selfies", f"{len(ok_selfies)} usable")
-    with stage("profile"):
-        photos = [(headshot, head)] + [(selfies[i], r) for i, r in ok_selfies]
-        profile = build_profile(
-            [r.face.embedding for _, r in photos if r.face is not None],
-            crops=[face_crop(rgb, r.face) for rgb, r in photos if r.face is not None],
-            frontality=[
-                abs(r.face.yaw) + abs(r.face.pitch) for _, r in photos if r.face is not None
-            ],
-            config=config.identity,
-        )
-    n = min(config.shots or len(pack.shots), len(pack.shots))
-    shots = list(pack.shots[:n])
-    seeds = seeds_for(order_id, n)
-    final: dict[int, tuple[Image.Image, ReviewScore, int]] = {}
-    all_scores: list[dict[str, object]] = []
-    pending = list(range(n))
-    for attempt in range(config.review.extra_attempts + 1):
-        if not pending:
-            break
-        attempt_seeds = seeds if attempt == 0 else seeds_for(order_id, n, attempt)
-        with stage("generate"):
-            images = models.generator.generate(
-                profile,
-                pack,
-                [shots[i] for i in pending],
-                [attempt_seeds[i] for i in pending],
-                progress=progress if attempt == 0 else None,
-            )
-        still = []
-        with stage("review"):
-            for idx, image in zip(pending, images, strict=True):
-                score = review_image(
-                    np.asarray(image.convert("RGB")), models.analyzer, profile, config.review
-                )
-                all_scores.append(
-                    {
-                        "shot": idx,
-                        "attempt": attempt,
-                        "seed": attempt_seeds[idx],
-                        **score.as_report(),
-                    }
-                )
-                best = final.get(idx)
-                if best is None or score.score > best[1].score or (score.ok and not best[1].ok):
-                    final[idx] = (image, score, attempt_seeds[idx])
-                if not score.ok:
-                    still.append(idx)
-        pending = still
-    kept = rank([final[i][1] for i in range(n)], config.review.keep_per_pack)
-    if not kept:
-        raise NoAcceptablePortraits(f"0 of {n} portraits passed review")
-    out: list[PortraitImage] = []
-    with stage("label"):
-        for idx in sorted(kept):
-            image, score, seed = final[idx]
-            cid = content_id(order_id, idx, seed)
-            marked = apply_labels(image, cid, config.labels)
-            out.append(
-                PortraitImage(
-                    png=encode_labelled_png(marked, config.labels.provider, cid),
-                    jpeg=encode_labelled_jpeg(
-                        marked, config.labels.provider, cid, config.jpeg_quality
-                    ),
-                    shot=shots[idx],
-                    shot_index=idx,
-                    seed=seed,
-                    score=score.score,
-                    content_id=cid,
-                )
-            )
-    if progress is not None:
-        progress(n, n)
-    report: dict[str, Any] = {
-        "pack": pack_id,
-        "headshot": head.as_report(),
-        "selfies": [{"index": i, **r.as_report()} for i, r in enumerate(selfie_results)],
-        "identity": {
-            "consistency": round(profile.consistency, 4),
-            "photos_used": len(profile.kept),
-            "photos_dropped": len(profile.dropped),
-        },
-        "outputs": all_scores,
-        "delivered": [
-            {"shot": p.shot_index, "content_id": p.content_id, "score": round(p.score, 4)}
-            for p in out
-        ],
-        "seconds": {k: round(v, 3) for k, v in stage.seconds.items()},
-    }
-    logger.info(
-        "order portraits: %d delivered of %d planned, consistency %.2f",
-        len(out),
-        n,
-        profile.consistency,
-    )
-    return PortraitResult(images=out, report=report)
+    pipeline = PortraitPipeline(models.analyzer, models.generator, config, models.signer)
+    return pipeline(headshot, selfies, pack_id, order_id, progress=progress)

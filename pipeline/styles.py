@@ -49,6 +49,19 @@ class StylePack:
     def prompt(self, shot: Shot) -> str:
         return self.prompt_template.format(shot=shot.describe())
 
+    def reference_prompt(self, shot: Shot, references: int) -> str:
+        """The prompt for a reference-image generator: keep the person, restage the picture.
+
+        Editing models (FLUX.2 [klein], Qwen-Image-Edit) take no negative prompt, so what the
+        negative prompt avoids is asked for positively here: one person, a clean frame.
+        """
+        which = "image 1" if references == 1 else f"images 1 to {references}"
+        return (
+            f"The same person as in reference {which}: keep their face, identity, hair and skin "
+            f"tone exactly. New photograph of them alone, {self.prompt(shot)}, no text, "
+            "no watermark, one person only, realistic photo"
+        )
+
 
 def plan_shots(lightings: tuple[str, ...], count: int = 20) -> tuple[Shot, ...]:
     """`count` half-body shots cycling angles and expressions against the pack's lightings."""

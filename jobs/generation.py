@@ -1,26 +1,33 @@
-"""Generation for the render job: settings -> the pipeline's config and models, and one run."""
+"""Generation for the render job: settings -> the stack's models and config, and one run.
+
+`MODEL_STACK` picks the face backend (jobs/face_backend.py) and the generator; each stack's
+generator config is built from settings by one function in `GENERATOR_CONFIGS`, so a new stack
+is a generator module in pipeline/generators plus one entry here.
+"""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from bot.delivery import PortraitFile
 from jobs.render_inputs import PermanentRenderError, RenderInputs
 from studio.orders import Order
-from studio.settings import Settings
+from studio.settings import Mode, Settings
 
 if TYPE_CHECKING:
-    from pipeline.generator import GeneratorConfig
+    from pipeline.generators.flux2_klein import Flux2KleinConfig
+    from pipeline.generators.sdxl_faceid import GeneratorConfig
     from pipeline.portraits import PortraitConfig, PortraitModels
+    from pipeline.provenance import ProvenanceSigner
 
 logger = logging.getLogger(__name__)
 
 
 def generator_config(settings: Settings) -> GeneratorConfig:
-    """Every generator knob comes from a setting, so tests and deployments point it anywhere."""
-    from pipeline.generator import GeneratorConfig
+    """The research generator (SDXL + FaceID): every knob comes from a setting."""
+    from pipeline.generators.sdxl_faceid import GeneratorConfig
 
     return GeneratorConfig(
         base_model=settings.sdxl_model,
@@ -37,6 +44,29 @@ def generator_config(settings: Settings) -> GeneratorConfig:
         height=settings.render_height,
         compile=settings.render_compile,
     )
+
+
+def flux2_config(settings: Settings) -> Flux2KleinConfig:
+    """The commercial generator (FLUX.2 [klein]): reference images instead of a face embedding."""
+    from pipeline.generators.flux2_klein import Flux2KleinConfig
+
+    return Flux2KleinConfig(
+        model=settings.flux2_model,
+        steps=settings.flux2_steps,
+        guidance=settings.flux2_guidance,
+        width=settings.render_width,
+        height=settings.render_height,
+        references=settings.flux2_references,
+        reference_px=settings.flux2_reference_px,
+        compile=settings.render_compile,
+    )
+
+
+# Stack name -> its generator's config from settings (the generator class is the pipeline's).
+GENERATOR_CONFIGS: dict[str, Callable[[Settings], Any]] = {
+    "research": generator_config,
+    "commercial": flux2_config,
+}
 
 
 def portrait_config(settings: Settings) -> PortraitConfig:
@@ -57,23 +87,57 @@ def portrait_config(settings: Settings) -> PortraitConfig:
     )
 
 
+def load_signer(settings: Settings) -> ProvenanceSigner | None:
+    """The operator's C2PA signer; production refuses to render without one."""
+    from pipeline.labels import LabelConfig
+    from pipeline.provenance import C2paCredentials, ProvenanceSigner
+
+    if settings.c2pa_cert_path is None or settings.c2pa_key_path is None:
+        if settings.mode is Mode.PROD:
+            raise RuntimeError(
+                "C2PA_CERT_PATH and C2PA_KEY_PATH must be set in production mode: every "
+                "delivered file carries a signed C2PA manifest"
+            )
+        logger.warning("C2PA_CERT_PATH/C2PA_KEY_PATH unset: delivered files are not C2PA-signed")
+        return None
+    credentials = C2paCredentials.from_files(
+        settings.c2pa_cert_path,
+        settings.c2pa_key_path,
+        timestamp_url=settings.c2pa_timestamp_url or None,
+    )
+    return ProvenanceSigner(credentials, LabelConfig().provider)
+
+
 def load_portrait_models(settings: Settings) -> PortraitModels:
-    """Face analyser + generator, loaded from local folders only (blocking: call in a thread)."""
+    """The stack's face backend + generator (+ C2PA signer), from local files (blocking)."""
     import torch
 
-    from pipeline.faces import FaceAnalyzer
-    from pipeline.generator import PortraitGenerator
+    from jobs.face_backend import load_face_backend_for
+    from pipeline.generators import generator_class
     from pipeline.portraits import PortraitModels
 
+    if settings.model_stack not in GENERATOR_CONFIGS:
+        raise ValueError(
+            f"MODEL_STACK={settings.model_stack!r}: expected one of {sorted(GENERATOR_CONFIGS)}"
+        )
+    signer = load_signer(settings)
     providers = ["CPUExecutionProvider"] if settings.render_device == "cpu" else None
-    analyzer = FaceAnalyzer(settings.face_pack, settings.face_root, providers=providers)
-    generator = PortraitGenerator.load(
-        generator_config(settings),
+    # The render worker verified the stack's files (faces and generator) before this call.
+    analyzer = load_face_backend_for(settings, providers, verified=True)
+    generator = generator_class(settings.model_stack).load(
+        GENERATOR_CONFIGS[settings.model_stack](settings),
         device=settings.render_device,
         dtype=getattr(torch, settings.render_dtype),
     )
-    logger.info("portrait models loaded on %s (%s)", settings.render_device, settings.render_dtype)
-    return PortraitModels(analyzer=analyzer, generator=generator)
+    logger.info(
+        "%s stack loaded on %s (%s): %s faces, %s generator",
+        settings.model_stack,
+        settings.render_device,
+        settings.render_dtype,
+        analyzer.name,
+        type(generator).__name__,
+    )
+    return PortraitModels(analyzer=analyzer, generator=generator, signer=signer)
 
 
 def generate_portraits(

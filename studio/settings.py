@@ -133,6 +133,19 @@ class Settings(BaseSettings):
     review_min_identity: float = 0.45
     review_require_one_face: bool = True
     review_extra_attempts: int = 2
+    # The commercial stack's generator: FLUX.2 [klein] 4B, a diffusers folder (the manifest's
+    # `flux2-klein` under WEIGHTS_DIR), step-distilled for 4 steps without guidance. It conditions
+    # on reference images: the headshot and the selfies closest to the identity profile.
+    flux2_model: str = ".models/flux2-klein"
+    flux2_steps: int = Field(default=4, ge=1)
+    flux2_guidance: float = 1.0
+    flux2_references: int = Field(default=4, ge=1, le=10)
+    flux2_reference_px: int = Field(default=512, ge=64, le=1024)
+    # C2PA: every delivered file is signed with the operator's certificate chain (PEM, signing
+    # certificate first) and private key (PEM). Required in production; unset in dev: unsigned.
+    c2pa_cert_path: Path | None = None
+    c2pa_key_path: Path | None = None
+    c2pa_timestamp_url: str = ""  # an RFC 3161 timestamp authority, if the operator has one
 
     @field_validator("admin_user_ids", mode="before")
     @classmethod

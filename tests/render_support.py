@@ -7,13 +7,14 @@ stand on their own. Also here: settings for the tiny models, the studio and bot 
 emulator, and waiting for an order's state or a user's media.
 
 Random-weight tiny SDXL draws no faces, so review is permissive in `tiny_model_settings`
-(review_require_one_face=False, review_min_identity=-1.0); the identity path itself is covered
+(review_require_one_face=False, review_min_identity=-inf); the identity path itself is covered
 by the pipeline's tests.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -180,7 +181,7 @@ def tiny_model_settings(models_dir: Path) -> dict[str, Any]:
         "render_device": "cpu",
         "render_dtype": "float32",
         "review_require_one_face": False,
-        "review_min_identity": -1.0,
+        "review_min_identity": -math.inf,  # ReviewConfig.permissive(): faceless outputs pass
         "review_extra_attempts": 0,
         "render_max_tries": 2,
         "render_job_timeout_s": 60,

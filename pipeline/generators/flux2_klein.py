@@ -62,8 +62,6 @@ class Flux2KleinConfig:
 
 def tiny_flux2_config(models_dir: Path, **overrides: Any) -> Flux2KleinConfig:
     """Config for the tiny random pipeline that `pipeline.testing.tiny_flux2` builds."""
-    from pipeline.testing.tiny_flux2 import TEXT_OUT_LAYERS
-
     base = Flux2KleinConfig(
         model=str(Path(models_dir) / "flux2_klein"),
         steps=2,
@@ -71,8 +69,6 @@ def tiny_flux2_config(models_dir: Path, **overrides: Any) -> Flux2KleinConfig:
         height=80,
         references=3,
         reference_px=MIN_REFERENCE_PX,
-        max_sequence_length=64,
-        text_encoder_out_layers=TEXT_OUT_LAYERS,
     )
     return replace(base, **overrides)
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 
 TEXT_HIDDEN = 16
-TEXT_LAYERS = 3
-# The layers whose hidden states are stacked into the prompt embedding (the real model: 9, 18, 27).
-TEXT_OUT_LAYERS = (1, 2, 3)
+# As deep as the layers the released pipeline stacks into the prompt embedding (9, 18, 27), so
+# the tiny folder runs with the production config; 16 wide, so 28 layers cost nothing.
+TEXT_LAYERS = 28
+TEXT_OUT_LAYERS = (9, 18, 27)
 # Chat template of the shape the pipeline applies (a user turn, the assistant's start, no thinking).
 CHAT_TEMPLATE = (
     "{% for message in messages %}<|im_start|>{{ message['role'] }}\n"

@@ -22,8 +22,9 @@ TEXTS: dict[str, str] = {
         "any model.\n"
         "You can erase everything at any time with /delete.\n\n"
         "Only your own face, and only adults: send photos of yourself alone, never of "
-        "someone else. The service is for adults (18 and over); photos in which a person "
-        "looks under 18 are refused.\n\n"
+        "someone else. The service is for adults (18 and over): you state your age group "
+        "below, and where our face models estimate age, photos in which a person looks under "
+        "18 are refused.\n\n"
         "Do you agree to the processing of your face photos for this purpose? To agree, "
         "tap your age group: that also confirms the photos you send will show you."
     ),
@@ -51,7 +52,9 @@ TEXTS: dict[str, str] = {
         "a hash of the exact text you agreed to, the time). The service is for adults: "
         "“I'm under 18” ends here, with nothing stored but that decision. Every selfie is "
         "compared with your headshot and refused if it shows someone else, or if that cannot "
-        "be checked; any photo whose face is estimated to be clearly under 18 is refused.\n"
+        "be checked. Where our face models estimate age (not every model set does), any photo "
+        "whose face is estimated to be clearly under 18 is refused; otherwise the age group you "
+        "state is what we rely on.\n"
         "Policy changes: when this policy's version changes, we ask for your consent again "
         "before we take any new photo; orders already paid are finished as agreed."
     ),
@@ -203,7 +206,8 @@ TEXTS: dict[str, str] = {
         "4. Choose a style and pay {price} ⭐.\n"
         "5. Your {portraits} portraits arrive here.\n\n"
         "Only photos of yourself: selfies that don't look like your headshot are refused, "
-        "and so is any photo in which the face looks under 18.\n\n"
+        "and, where our face models estimate age, so is any photo in which the face looks "
+        "under 18.\n\n"
         "/status: where your order is · /cancel: start the photos over · "
         "/language: language · /privacy · /paysupport · /delete · /mydata"
     ),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bot.delivery import PortraitFile
@@ -92,7 +93,7 @@ def load_signer(settings: Settings) -> ProvenanceSigner | None:
     from pipeline.labels import LabelConfig
     from pipeline.provenance import C2paCredentials, ProvenanceSigner
 
-    if settings.c2pa_cert_path is None or settings.c2pa_key_path is None:
+    if not settings.c2pa_cert_path or not settings.c2pa_key_path:
         if settings.mode is Mode.PROD:
             raise RuntimeError(
                 "C2PA_CERT_PATH and C2PA_KEY_PATH must be set in production mode: every "
@@ -101,8 +102,8 @@ def load_signer(settings: Settings) -> ProvenanceSigner | None:
         logger.warning("C2PA_CERT_PATH/C2PA_KEY_PATH unset: delivered files are not C2PA-signed")
         return None
     credentials = C2paCredentials.from_files(
-        settings.c2pa_cert_path,
-        settings.c2pa_key_path,
+        Path(settings.c2pa_cert_path),
+        Path(settings.c2pa_key_path),
         timestamp_url=settings.c2pa_timestamp_url or None,
     )
     return ProvenanceSigner(credentials, LabelConfig().provider)

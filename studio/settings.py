@@ -143,8 +143,8 @@ class Settings(BaseSettings):
     flux2_reference_px: int = Field(default=512, ge=64, le=1024)
     # C2PA: every delivered file is signed with the operator's certificate chain (PEM, signing
     # certificate first) and private key (PEM). Required in production; unset in dev: unsigned.
-    c2pa_cert_path: Path | None = None
-    c2pa_key_path: Path | None = None
+    c2pa_cert_path: str = ""
+    c2pa_key_path: str = ""
     c2pa_timestamp_url: str = ""  # an RFC 3161 timestamp authority, if the operator has one
 
     @field_validator("admin_user_ids", mode="before")

@@ -88,8 +88,8 @@ def bot_settings(
         review_extra_attempts=0,
         render_max_tries=2,
         render_job_timeout_s=120,
-        c2pa_cert_path=cert,
-        c2pa_key_path=key,
+        c2pa_cert_path=str(cert),
+        c2pa_key_path=str(key),
     )
     return settings
 

@@ -66,6 +66,7 @@ def test_signed_file_reads_back_trusted_with_ai_source_and_labels_kept(
     assert SOURCE_TYPE in trusted.digital_source_types
     assert trusted.aigc is not None and trusted.aigc["ProduceID"] == "cid-1"
     assert "Portrait Studio" in trusted.claim_generator
+    assert len(signed) - len(data) < 20_000  # the manifest, no embedded thumbnail copy
     # The metadata labels and the pixels survive signing.
     assert read_label(signed) == read_label(data)
     assert np.array_equal(

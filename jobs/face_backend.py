@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from studio.model_licence import unlicensed_model_files
 from studio.settings import Settings
 
 if TYPE_CHECKING:
@@ -49,6 +50,15 @@ def verify_weights_for(settings: Settings, components: tuple[str, ...]) -> None:
     """Raise `WeightsMismatch` naming every missing or altered file, unless verification is off."""
     from pipeline.model_manifest import load_manifest, verify_weights
 
+    unlicensed = unlicensed_model_files(settings)
+    if unlicensed:
+        logger.warning(
+            "production on the %s stack, whose files %s are not licensed for paid use: every "
+            "payment is refused until MODEL_LICENCE_CONFIRMED=%s states that you hold a licence",
+            settings.model_stack,
+            ", ".join(unlicensed),
+            settings.model_stack,
+        )
     if not settings.weights_verify:
         logger.warning(
             "WEIGHTS_VERIFY is off: %s model files are not checked against the manifest",

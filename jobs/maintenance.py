@@ -30,6 +30,7 @@ from typing import Any
 from jobs.reconcile import reconcile, reconcile_payments
 from jobs.resources import RESOURCES, WorkerResources, resources
 from studio import keys
+from studio.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -53,10 +54,13 @@ class Chore:
     at_startup: bool = False  # a worker's first round may run it without waiting a period
 
 
-CHORES: tuple[Chore, ...] = (
-    Chore("reconcile", reconcile, every_s=30, timeout_s=120, at_startup=True),
-    Chore("reconcile_payments", reconcile_payments, every_s=60, timeout_s=120),
-)
+def chores(settings: Settings) -> tuple[Chore, ...]:
+    """The reconcilers, every RECONCILE_INTERVAL_S (the payments one half as often)."""
+    every = settings.reconcile_interval_s
+    return (
+        Chore("reconcile", reconcile, every_s=every, timeout_s=120, at_startup=True),
+        Chore("reconcile_payments", reconcile_payments, every_s=2 * every, timeout_s=120),
+    )
 
 
 async def run_chore_once(ctx: dict[str, Any], chore: Chore, worker: str) -> bool:
@@ -92,14 +96,15 @@ async def _loop(ctx: dict[str, Any], chore: Chore, worker: str) -> None:
         await asyncio.sleep(POLL_S)
 
 
-def start_chores(ctx: dict[str, Any], chores: tuple[Chore, ...] = CHORES) -> None:
+def start_chores(ctx: dict[str, Any]) -> None:
     """Start this worker's chore tasks (after its resources are in ctx)."""
     if RESOURCES not in ctx:
         return
     worker = uuid.uuid4().hex[:12]
+    settings = resources(ctx, WorkerResources).settings
     ctx[TASKS] = [
         asyncio.create_task(_loop(ctx, chore, worker), name=f"chore:{chore.name}")
-        for chore in chores
+        for chore in chores(settings)
     ]
 
 

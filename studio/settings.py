@@ -54,6 +54,8 @@ class Settings(BaseSettings):
     redis_url: str = "redis://127.0.0.1:6379/0"
     # Every process rides out a Redis restart, failover or blip this long (studio/reconnect.py).
     redis_reconnect_s: float = Field(default=90.0, ge=0)
+    # The reconcilers run this often in every worker (jobs/maintenance.py); payments at twice it.
+    reconcile_interval_s: float = Field(default=30.0, gt=0)
 
     # Operations (docs/OPERATIONS.md). Each process serves /healthz, /readyz and /metrics on
     # HEALTH_PORT (0: no such server; `portrait-studio all` gives its roles PORT, PORT+1, ...).

@@ -1,0 +1,67 @@
+"""Shared by the chaos tests: a Redis of the test's own to kill, and the end-of-test invariants.
+
+A chaos test module overrides `redis_server`/`redis_url` with `own_redis_server`, so the whole
+standard system (bot_env, the workers) runs on a Redis that the test may SIGTERM or SIGKILL and
+restart on the same port and socket, from its AOF. Every chaos test ends with `assert_settled`:
+no paid order lost, none delivered twice, none charged without a delivery or a refund, nobody
+stuck.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+from studio.domain import Studio
+from studio.orders import Order, OrderState
+from tests.fixtures.emulator import RunningEmulator
+from tests.fixtures.redis_server import RedisServer, launch_redis_server
+from tests.render_support import bot_media
+
+
+def own_redis_server(directory: Path) -> Iterator[RedisServer]:
+    """A redis-server for one test (production persistence), stopped after it."""
+    server = launch_redis_server(directory)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+async def kill_redis(server: RedisServer, sig: signal.Signals) -> None:
+    """SIGTERM (a clean stop: the AOF is flushed) or SIGKILL (a crash) of the test's Redis."""
+    server.proc.send_signal(sig)
+    await asyncio.to_thread(server.proc.wait, 10)
+
+
+def restart_redis(server: RedisServer) -> None:
+    """The same server again on the same port, socket and directory (it loads its AOF)."""
+    again = launch_redis_server(server.directory, server.port)
+    server.proc, server.run_id = again.proc, again.run_id
+
+
+async def assert_settled(
+    studio: Studio, emulator: RunningEmulator, orders: list[Order], portraits: int
+) -> None:
+    """Every charge ends delivered exactly once or refunded; no order is left in between."""
+    charges = {c["charge_id"]: c for c in await emulator.client.payments()}
+    for placed in orders:
+        order = await studio.orders.get(placed.id)
+        assert order is not None, f"order {placed.id} was lost"
+        photos, documents = await bot_media(emulator, order.chat_id)
+        charge = charges.get(order.charge_id)
+        if order.state is OrderState.DELIVERED:
+            assert (len(photos), len(documents)) == (portraits, portraits), "delivered twice?"
+            assert charge is not None and not charge["refunded"]
+        else:
+            assert order.state is OrderState.REFUNDED, f"order {order.id} stuck in {order.state}"
+            assert charge is not None and charge["refunded"], (
+                "charged, neither delivered nor refunded"
+            )
+    refunds: dict[str, int] = {}
+    for call in await emulator.client.calls("refundStarPayment"):
+        if call["status"] == 200:
+            refunds[str(call["chat_id"])] = refunds.get(str(call["chat_id"]), 0) + 1
+    assert all(n == 1 for n in refunds.values()), f"refunded more than once: {refunds}"

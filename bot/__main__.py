@@ -1,4 +1,5 @@
-"""`python -m bot`: run the bot, on a webhook when WEBHOOK_URL is set, else with long polling."""
+"""`python -m bot` (or `portrait-studio bot`): the bot, on a webhook when WEBHOOK_URL is set,
+else with long polling; its operator port (/healthz, /readyz, /metrics) on HEALTH_PORT."""
 
 from __future__ import annotations
 
@@ -7,23 +8,23 @@ import contextlib
 import logging
 import os
 import signal
-from collections.abc import Awaitable
+from collections.abc import AsyncIterator, Awaitable
 
 from aiohttp import web
 
 from bot.app import ALLOWED_UPDATES, build_application, start_application
 from bot.context import StudioApplication
+from bot.polling import Poller
+from bot.update_pipeline import UpdatePipeline
 from bot.webhook import create_webhook_app, stop_application
 from studio.domain import Studio
 from studio.logs import configure_logging, configure_process
+from studio.metrics_server import HealthServer
+from studio.redis_config import check_redis_config
 from studio.settings import Settings
 
 logger = logging.getLogger(__name__)
 
-# PTB's polling shutdown makes one last getUpdates with the long-poll read timeout (30 s), so a
-# Bot API that does not answer would hold SIGTERM and SIGINT that long. That call only confirms
-# updates already handed over, and Redis dedupe covers a redelivery: not worth waiting for.
-POLL_STOP_S = 3.0
 # aiohttp waits this long for webhook requests in flight; ours answer in milliseconds.
 HTTP_SHUTDOWN_S = 2.0
 
@@ -34,13 +35,35 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
         stop = stop_on_signals()
     studio = await Studio.open(settings)
     try:
+        await check_redis_config(studio.redis, settings.mode)
         application = build_application(settings, studio)
-        if settings.webhook_url:
-            await _serve_webhook(application, settings, stop)
-        else:
-            await _poll(application, stop)
+        async with operator_port(settings, studio, application):
+            if settings.webhook_url:
+                await _serve_webhook(application, settings, stop)
+            else:
+                await _poll(application, studio, stop)
     finally:
         await studio.close()
+
+
+@contextlib.asynccontextmanager
+async def operator_port(
+    settings: Settings, studio: Studio, application: StudioApplication
+) -> AsyncIterator[None]:
+    """/healthz, /readyz and /metrics on HEALTH_PORT (in polling mode too); 0: none."""
+    if not settings.health_port:
+        yield
+        return
+
+    async def ready() -> dict[str, bool]:
+        return {"bot": application.running}
+
+    server = HealthServer(studio.redis, ready, settings.health_listen, settings.health_port)
+    await server.start()
+    try:
+        yield
+    finally:
+        await server.stop()
 
 
 def stop_on_signals() -> asyncio.Event:
@@ -52,21 +75,21 @@ def stop_on_signals() -> asyncio.Event:
     return stop
 
 
-async def _poll(application: StudioApplication, stop: asyncio.Event) -> None:
+async def _poll(application: StudioApplication, studio: Studio, stop: asyncio.Event) -> None:
+    pipeline = UpdatePipeline(application, studio)
+    poller = Poller(pipeline, ALLOWED_UPDATES)
     try:
         if not await _unless_stopped(start_application(application), stop):
             return
-        assert application.updater is not None
-        await application.updater.start_polling(allowed_updates=ALLOWED_UPDATES)
+        await pipeline.start()
+        await poller.start()
         logger.info("bot polling")
         await stop.wait()
         logger.info("stopping")
-        try:
-            await asyncio.wait_for(application.updater.stop(), POLL_STOP_S)
-        except TimeoutError:
-            logger.warning("Bot API did not confirm the last updates; they may come again")
+        # Fetch nothing more, confirm what was taken, then finish or give back the rest.
+        await poller.stop()
     finally:
-        await stop_application(application)
+        await stop_application(application, pipeline)
 
 
 async def _serve_webhook(

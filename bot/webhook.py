@@ -15,7 +15,7 @@ from telegram import Update
 
 from bot.app import ALLOWED_UPDATES, start_application
 from bot.context import STUDIO_KEY, StudioApplication
-from bot.failures import collect_failures
+from bot.update_pipeline import Offer, UpdatePipeline
 from studio.domain import Studio
 from studio.settings import Settings
 
@@ -25,8 +25,9 @@ SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 HEALTH_PATH = "/healthz"
 # Telegram opens at most 100 connections per bot; 40 is its default.
 MAX_CONNECTIONS = 40
-# In-flight updates get this long to finish on shutdown; past it they are dropped (Telegram
-# was already told 200). Kept well under the 30 s a supervisor usually waits before SIGKILL.
+# Taken updates get this long to finish on shutdown; past it they are given back to Redis
+# (bot/update_store.py), for the next start or another replica. Kept well under the 30 s a
+# supervisor usually waits before SIGKILL.
 STOP_GRACE_S = 10.0
 HEALTH_TIMEOUT_S = 2.0
 
@@ -34,6 +35,8 @@ APPLICATION = web.AppKey("application", StudioApplication)
 STUDIO = web.AppKey("studio", Studio)
 SECRET = web.AppKey("secret", bytes)
 WEBHOOK_URL = web.AppKey("webhook_url", str)
+PIPELINE = web.AppKey("pipeline", UpdatePipeline)
+RETRY_LATER = {"Retry-After": "1"}
 
 
 def create_webhook_app(application: StudioApplication, settings: Settings) -> web.Application:
@@ -50,6 +53,7 @@ def create_webhook_app(application: StudioApplication, settings: Settings) -> we
     app[STUDIO] = application.bot_data[STUDIO_KEY]
     app[SECRET] = secret.encode()
     app[WEBHOOK_URL] = settings.webhook_url
+    app[PIPELINE] = UpdatePipeline(application, app[STUDIO])
     app.router.add_post(webhook_path(settings.webhook_url), receive_update)
     app.router.add_get(HEALTH_PATH, health)
     app.cleanup_ctx.append(run_bot)
@@ -62,42 +66,46 @@ def webhook_path(url: str) -> str:
 
 
 async def receive_update(request: web.Request) -> web.Response:
-    """Queue one update and answer at once; a payment is handled first, and a failure is a 500."""
+    """Answer 200 once the update is taken (persisted) or handled; 503 while full or stopping.
+
+    A payment is answered only once handled, so that a crash or a failing handler makes
+    Telegram deliver it again (its claim was released) rather than losing it; it goes ahead of
+    every other update. Anything else is answered as soon as it is safely in Redis.
+    """
     given = request.headers.get(SECRET_HEADER, "").encode()
     if not hmac.compare_digest(given, request.app[SECRET]):
         logger.warning("webhook call without the right secret token from %s", request.remote)
         raise web.HTTPForbidden()
     application = request.app[APPLICATION]
-    if not application.running:
+    pipeline = request.app[PIPELINE]
+    if not application.running or not pipeline.accepting:
         # Stopping: a 503 makes Telegram retry, and the retry lands on a live replica.
-        raise web.HTTPServiceUnavailable()
+        raise web.HTTPServiceUnavailable(headers=RETRY_LATER)
     try:
         data = json.loads(await request.read())
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise web.HTTPBadRequest(text="body is not JSON") from None
     if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
         raise web.HTTPBadRequest(text="body is not an update")
     try:
         update = Update.de_json(data, application.bot)
+    except RecursionError:
+        raise web.HTTPBadRequest(text="update nested too deeply") from None
     except (TypeError, ValueError, KeyError, AttributeError):
         # It came with our secret, so it is Telegram's and a retry would fail the same way;
         # Telegram holds back later updates while one keeps failing, so drop it with a 200.
         logger.exception("webhook update %s could not be parsed; dropped", data["update_id"])
         return web.Response()
-    if must_handle_before_answer(update):
-        # Money: answered only once handled, so that a crash or a failing handler makes
-        # Telegram deliver it again (the error handler released its dedupe key) rather than
-        # losing the payment. Through the update processor, to keep each user's order.
-        with collect_failures() as failures:
-            await application.update_processor.process_update(
-                update, application.process_update(update)
-            )
-        if failures:
-            raise web.HTTPInternalServerError(text="update failed; deliver it again")
-        return web.Response()
-    # The queue, not process_update: the Application's fetcher hands queued updates to
-    # PerUserUpdateProcessor, which bounds concurrency and keeps each user's order.
-    await application.update_queue.put(update)
+    try:
+        offer = await pipeline.offer(update, data, wait=must_handle_before_answer(update))
+    except RedisError:
+        logger.warning("update %s not taken: Redis unavailable", update.update_id)
+        raise web.HTTPServiceUnavailable(headers=RETRY_LATER) from None
+    if offer is Offer.FULL:
+        # Backpressure: Telegram keeps the update and sends it again later.
+        raise web.HTTPServiceUnavailable(headers=RETRY_LATER)
+    if offer is Offer.FAILED:
+        raise web.HTTPInternalServerError(text="update failed; deliver it again")
     return web.Response()
 
 
@@ -124,8 +132,10 @@ async def health(request: web.Request) -> web.Response:
 async def run_bot(app: web.Application) -> AsyncIterator[None]:
     """Start the Application and point Telegram at us; on cleanup stop it, leave the webhook."""
     application = app[APPLICATION]
+    pipeline = app[PIPELINE]
     await start_application(application)
     try:
+        await pipeline.start()
         await application.bot.set_webhook(
             url=app[WEBHOOK_URL],
             secret_token=app[SECRET].decode(),
@@ -133,16 +143,22 @@ async def run_bot(app: web.Application) -> AsyncIterator[None]:
             max_connections=MAX_CONNECTIONS,
         )
     except BaseException:
-        await stop_application(application)
+        await stop_application(application, pipeline)
         raise
     logger.info("webhook set; serving updates")
     yield
     # No deleteWebhook: the other replicas behind the balancer keep serving it.
-    await stop_application(application)
+    await stop_application(application, pipeline)
 
 
-async def stop_application(application: StudioApplication, grace_s: float = STOP_GRACE_S) -> None:
-    """Stop handling updates (waiting up to `grace_s` for those in flight), then shut down."""
+async def stop_application(
+    application: StudioApplication,
+    pipeline: UpdatePipeline | None = None,
+    grace_s: float = STOP_GRACE_S,
+) -> None:
+    """Finish the taken updates within `grace_s` and give back the rest; then shut down."""
+    if pipeline is not None and pipeline.accepting:
+        await pipeline.stop(grace_s)
     if application.running:
         try:
             await asyncio.wait_for(application.stop(), grace_s)

@@ -35,6 +35,7 @@ from bot.keyboards import (
 from bot.metrics import add_update_metrics
 from bot.per_user_updates import PerUserUpdateProcessor
 from bot.texts import LANGUAGES, text
+from bot.update_pipeline import CLAIMED_UPDATE
 from studio import keys
 from studio.domain import Studio
 from studio.settings import Settings
@@ -111,7 +112,13 @@ def add_handlers(application: StudioApplication) -> None:
 
 
 async def drop_duplicate_update(update: Update, context: StudioContext) -> None:
-    """Each update is handled once across all replicas (Telegram and load balancers retry)."""
+    """Each update is handled once across all replicas (Telegram and load balancers retry).
+
+    Updates from the pipeline (bot/update_pipeline.py) were claimed when taken and are marked
+    done when handled; this guard is for those fed straight into the Application's queue.
+    """
+    if CLAIMED_UPDATE.get() == update.update_id:
+        return
     ttl_ms = int(keys.UPDATE_DEDUPE_TTL.total_seconds() * 1000)
     studio = context.studio
     async with studio.redis.pipeline(transaction=False) as pipe:

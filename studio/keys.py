@@ -18,7 +18,15 @@ RENDER_HEALTH_PREFIX = PREFIX + "render:health:"  # one per live render worker, 
 RENDER_WORKERS = PREFIX + "render:workers"
 
 # TTLs
-UPDATE_DEDUPE_TTL = timedelta(days=1)  # Telegram re-sends an unconfirmed update for up to a day
+# An update is marked "done" when its handling completes. Telegram keeps an unconfirmed update up
+# to 24 h (Bot API, getUpdates), but a taken one is never unconfirmed for long: polling starts
+# again from the offset stored with the last update taken (UPDATES_OFFSET), and webhook mode
+# answers 200 once the update is persisted, so Telegram re-sends a taken update only when that
+# 200 was lost (Bot API, setWebhook: it repeats the request "and gives up after a reasonable
+# amount of attempts"; the emulator's retries back off to a minute). An hour covers those retries
+# with a wide margin; a repeat after it is handled again, which each action's own guard (photo
+# token, charge id, state transitions) makes harmless. 1 h at 1,000 updates/s: 3.6 M keys.
+UPDATE_DEDUPE_TTL = timedelta(hours=1)
 TAP_DEDUPE_TTL = timedelta(seconds=30)  # a double tap arrives within a second or two
 RATE_BUCKET_TTL = timedelta(seconds=10)  # buckets refill in a few seconds; idle ones vanish
 
@@ -109,11 +117,24 @@ COMPACTED_AT = PREFIX + "disk:compacted-at"
 
 
 def update_seen(update_id: int) -> str:
-    """Dedupe of Telegram updates across bot replicas."""
+    """Dedupe of Telegram updates across bot replicas: "run" while claimed, "done" once handled."""
     return f"{PREFIX}update:{update_id}"
 
 
 def tap(user_id: int, token: str) -> str:
+# Hash: update id -> the update (sealed), from when a process took it until it was handled. The
+# next start (or any replica's sweep, once the claim lapsed) replays what is left in it.
+UPDATES_PENDING = PREFIX + "updates:pending"
+# Polling mode: the getUpdates offset past the last update taken (persisted), where a restart
+# resumes, so Telegram never hands a taken update over again. A number; kept forever.
+UPDATES_OFFSET = PREFIX + "updates:offset"
+
+
+def user_limit(user_id: int, kind: str, window: int) -> str:
+    """Per-user update counter for one limit window (bot/fairness.py); expires with the window."""
+    return f"{PREFIX}limit:{user_id}:{kind}:{window}"
+
+
     """Dedupe of a button press (double taps)."""
     return f"{PREFIX}tap:{user_id}:{token}"
 
@@ -151,6 +172,7 @@ def user_key_patterns(user_id: int) -> list[str]:
         user_charges(user_id),
         f"{PREFIX}tap:{user_id}:*",
         chat_bucket(user_id),  # private chats: chat id == user id
+        f"{PREFIX}limit:{user_id}:*",
     ]
 
 

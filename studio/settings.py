@@ -42,6 +42,24 @@ class Settings(BaseSettings):
     webhook_listen: str = "0.0.0.0"
     webhook_port: int = 8443
     bot_concurrency: int = 256
+    # The update pipeline (bot/update_pipeline.py). Updates waiting in one process, past which
+    # webhook mode answers 503 (Telegram retries) and polling stops fetching; payments bypass it.
+    bot_update_queue_max: int = Field(default=2048, ge=1)
+    # A taken update is claimed in Redis this long (refreshed while it waits); a process that
+    # dies leaves it to the next replica's sweep or start once the claim lapses.
+    update_claim_s: float = Field(default=60.0, gt=0)
+    # Per-user limits per window, kept in Redis; the first update past one gets one answer.
+    user_limit_window_s: float = Field(default=60.0, gt=0)
+    user_messages_per_window: int = Field(default=30, ge=1)
+    user_photos_per_window: int = Field(default=80, ge=1)
+    user_commands_per_window: int = Field(default=30, ge=1)
+    # Outgoing message units one order may cost, /start to the final message (bench/load.py
+    # and tests/test_message_budget.py count them from what the emulator received).
+    message_budget_per_order: int = Field(default=25, ge=1)
+    # Paid broadcasts (Bot API allow_paid_broadcast: up to 1,000 messages/s, 0.1 Star each past
+    # the free 30/s) for bulk sends in a surge, capped in Stars per hour; off by default.
+    allow_paid_broadcast: bool = False
+    paid_broadcast_stars_per_hour: int = Field(default=0, ge=0)
 
     # Outgoing Bot API rate limits, shared by every process through Redis. A little under
     # Telegram's own 30/s and 1/s: our buckets and Telegram's run on different clocks, so a call

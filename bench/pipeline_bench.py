@@ -1,12 +1,16 @@
-"""Pipeline benchmark: seconds per stage and images/s.
+"""Pipeline benchmark per model stack: s/image, s per order (with review), peak memory, variants.
 
-    python bench/pipeline_bench.py                       # CPU, tiny models, < 1 min
-    python bench/pipeline_bench.py --device cuda --full-size \
-        --steps 4 8 30 --sizes 1024x1024 896x1152 --images 8 --batch 4 [--compile]
+    python bench/pipeline_bench.py --stack commercial            # CPU, tiny random models, ~20 s
+    python bench/pipeline_bench.py --stack research              # CPU, tiny random models, ~20 s
+    python bench/pipeline_bench.py --stack all --device cuda --full-size   # GPU readiness, ~10 min
 
-The GPU mode builds the full-size SDXL + FaceID architecture with random weights (real
-FLOPs, no hub) and times every combination of size x steps x CFG on/off x adapter on/off,
-then an order of 20 portraits with review at the few-step setting.
+Tiny mode loads the stack's tiny random folder through the real `from_pretrained` path. Full-size
+mode builds the stack's real architecture with random weights on the device (SDXL + FaceID for
+`research`; FLUX.2 [klein] 4B with Qwen3-4B for `commercial`): images are noise, FLOPs and memory
+are real. For each stack and variant (eager, channels_last, torch.compile) it prints s/image at
+`--steps` (4) and `--size` (896x1152), then one order of `--order` (20) portraits at the best
+variant: generation, review by the stack's own face backend (on CPU), labelling and C2PA signing.
+Targets (issue 12): <= 0.5 s/image and <= 30 s of GPU time per order on an H100/H200.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import argparse
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +27,38 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+STACKS = ("research", "commercial")
+VARIANTS = ("eager", "channels_last", "compile")
+
+
+@dataclass
+class Row:
+    stack: str
+    variant: str
+    per_image: float
+    peak_gib: float | None
+
 
 def _sync(device: str) -> None:
     import torch
 
     if device.startswith("cuda"):
         torch.cuda.synchronize()
+
+
+def _peak_reset(device: str) -> None:
+    import torch
+
+    if device.startswith("cuda"):
+        torch.cuda.reset_peak_memory_stats()
+
+
+def _peak_gib(device: str) -> float | None:
+    import torch
+
+    if device.startswith("cuda"):
+        return torch.cuda.max_memory_allocated() / 2**30
+    return None
 
 
 def _timed(fn: Any, device: str) -> float:
@@ -38,184 +69,198 @@ def _timed(fn: Any, device: str) -> float:
     return time.perf_counter() - start
 
 
-def run_tiny(images: int) -> None:
-    """Every stage of make_portraits on CPU with tiny models and synthetic photos."""
+def _generator(stack: str, args: argparse.Namespace, dtype: Any) -> Any:
+    """The stack's generator: tiny random folder via from_pretrained, or full-size random."""
+    from pipeline.generators import generator_class
+
+    width, height = (int(v) for v in args.size.split("x"))
+    cls = generator_class(stack)
+    if stack == "research":
+        from pipeline.generators.sdxl_faceid import GeneratorConfig, tiny_generator_config
+
+        if args.full_size:
+            config: Any = GeneratorConfig(base_model="random", adapter_dir="")
+        else:
+            root = Path(tempfile.mkdtemp(prefix="bench_sdxl_"))
+            from pipeline.testing.tiny_models import build_tiny_faceid_adapter, build_tiny_sdxl
+
+            build_tiny_sdxl(root / "sdxl")
+            build_tiny_faceid_adapter(root / "faceid", unet_folder=root / "sdxl" / "unet")
+            config = tiny_generator_config(root)
+        # The few-step recipe (SDXL-Lightning/Hyper-SD style): trailing Euler, no CFG.
+        config = replace(config, scheduler="euler_trailing", guidance=1.0)
+    else:
+        from pipeline.generators.flux2_klein import Flux2KleinConfig, tiny_flux2_config
+
+        if args.full_size:
+            config = Flux2KleinConfig(model="random", references=args.references)
+        else:
+            root = Path(tempfile.mkdtemp(prefix="bench_flux2_"))
+            from pipeline.testing.tiny_flux2 import build_tiny_flux2_klein
+
+            build_tiny_flux2_klein(root / "flux2_klein")
+            config = tiny_flux2_config(root)
+    config = replace(config, steps=args.steps, width=width, height=height, batch_size=args.batch)
+    if args.full_size:
+        return cls.random_full_size(config, device=args.device, dtype=dtype)
+    return cls.load(config, device=args.device, dtype=dtype)
+
+
+def _denoiser_name(generator: Any) -> str:
+    return "unet" if hasattr(generator.pipe, "unet") else "transformer"
+
+
+def _set_variant(generator: Any, variant: str, device: str) -> None:
+    """eager: contiguous; channels_last: NHWC conv weights; compile: that + torch.compile."""
     import torch
 
-    from pipeline.decode import decode_image
-    from pipeline.faces import FaceAnalyzer
-    from pipeline.generator import PortraitGenerator, tiny_generator_config
-    from pipeline.portraits import PortraitConfig, PortraitModels, make_portraits
-    from pipeline.review import ReviewConfig
-    from pipeline.testing.synthetic_photos import synthetic_face_photo
-    from pipeline.testing.tiny_models import build_tiny_models
-
-    root = Path(tempfile.mkdtemp(prefix="bench_tiny_"))
-    rows: list[tuple[str, float]] = []
-    t = time.perf_counter()
-    paths = build_tiny_models(root)
-    rows.append(("build tiny models", time.perf_counter() - t))
-    t = time.perf_counter()
-    analyzer = FaceAnalyzer("tiny_pack", paths["face_root"], providers=["CPUExecutionProvider"])
-    generator = PortraitGenerator.load(
-        tiny_generator_config(root, width=128, height=160), "cpu", torch.float32
-    )
-    rows.append(("load models", time.perf_counter() - t))
-    t = time.perf_counter()
-    head = decode_image(synthetic_face_photo(1, 0, (640, 640)))
-    selfies = [decode_image(synthetic_face_photo(1, v, (640, 640))) for v in range(1, 21)]
-    rows.append(("draw + decode 21 synthetic photos (640 px)", time.perf_counter() - t))
-    config = PortraitConfig(review=ReviewConfig.permissive(), shots=images)
-    models = PortraitModels(analyzer, generator)
-    make_portraits(
-        head,
-        selfies,
-        "business",
-        "warmup",
-        models,
-        PortraitConfig(review=ReviewConfig.permissive(), shots=1),
-    )
-    t = time.perf_counter()
-    result = make_portraits(head, selfies, "business", "bench", models, config)
-    total = time.perf_counter() - t
-    seconds = result.report["seconds"]
-    assert isinstance(seconds, dict)
-    for stage, value in seconds.items():
-        rows.append((f"order: {stage}", float(value)))
-    rows.append((f"order total ({images} images 128x160, {generator.config.steps} steps)", total))
-    print("CPU, tiny random models")
-    print(f"{'stage':<58}{'seconds':>10}")
-    for name, value in rows:
-        print(f"{name:<58}{value:>10.3f}")
-    gen_s = float(seconds["generate"])
-    print(f"{'images/s (generation only)':<58}{images / gen_s:>10.2f}")
-    print(f"{'images/s (whole order)':<58}{images / total:>10.2f}")
+    pipe = generator.pipe
+    fmt = torch.contiguous_format if variant == "eager" else torch.channels_last
+    for part in ("unet", "vae"):  # the convolutional parts (FLUX's transformer has none)
+        if hasattr(pipe, part):
+            getattr(pipe, part).to(memory_format=fmt)
+    name = _denoiser_name(generator)
+    if not hasattr(generator, "_eager_denoiser"):
+        generator._eager_denoiser = getattr(pipe, name)
+    if variant == "compile":
+        mode = "max-autotune-no-cudagraphs" if device.startswith("cuda") else None
+        setattr(pipe, name, torch.compile(generator._eager_denoiser, mode=mode))
+    else:
+        setattr(pipe, name, generator._eager_denoiser)
 
 
-def _embeds(n: int, cfg: bool, device: str, dtype: Any) -> list[Any]:
-    import torch
+def _inputs(stack: str, backend: Any) -> tuple[Any, list[np.ndarray]]:
+    """A profile in the backend's space and reference images (the commercial stack's input)."""
+    from pipeline.identity import build_profile
+    from pipeline.testing.synthetic_photos import synthetic_face_rgb
 
-    pos = torch.randn(n, 1, 1, 512)
-    pos = pos / pos.norm(dim=-1, keepdim=True)
-    if cfg:
-        pos = torch.cat([torch.zeros_like(pos), pos])
-    return [pos.to(device, dtype)]
-
-
-def run_full_size(args: argparse.Namespace) -> None:
-    """Random-weight full-size SDXL + FaceID on the chosen device."""
-    import torch
-
-    from pipeline.generator import GeneratorConfig, PortraitGenerator
-
-    dtype = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}[args.dtype]
-    t = time.perf_counter()
-    gen = PortraitGenerator.random_full_size(
-        GeneratorConfig(
-            base_model="random", adapter_dir="", compile=args.compile, scheduler="euler_trailing"
-        ),
-        device=args.device,
-        dtype=dtype,
-    )
-    print(f"build random full-size SDXL + FaceID: {time.perf_counter() - t:.1f} s")
-    pipe = gen.pipe
-    results: list[tuple[str, int, bool, bool, float]] = []
-    for adapter in (True, False):
-        if not adapter:
-            pipe.unload_ip_adapter()
-        for size in args.sizes:
-            w, h = (int(v) for v in size.split("x"))
-            for steps in args.steps:
-                for cfg in (True, False):
-                    guidance = 5.0 if cfg else 1.0
-                    n = args.images
-
-                    def call(
-                        count: int,
-                        w: int = w,
-                        h: int = h,
-                        steps: int = steps,
-                        cfg: bool = cfg,
-                        guidance: float = guidance,
-                        adapter: bool = adapter,
-                    ) -> None:
-                        for start in range(0, count, args.batch):
-                            b = min(args.batch, count - start)
-                            extra = (
-                                {"ip_adapter_image_embeds": _embeds(b, cfg, args.device, dtype)}
-                                if adapter
-                                else {}
-                            )
-                            with torch.inference_mode():
-                                pipe(
-                                    prompt=["portrait photo of a person"] * b,
-                                    negative_prompt=["blurry"] * b if cfg else None,
-                                    num_inference_steps=steps,
-                                    guidance_scale=guidance,
-                                    width=w,
-                                    height=h,
-                                    output_type="pil",
-                                    **extra,
-                                )
-
-                    call(min(args.batch, n))  # warm-up (and compilation)
-                    secs = _timed(lambda call=call, n=n: call(n), args.device)
-                    results.append((size, steps, cfg, adapter, secs / n))
-                    print(
-                        f"{size:>10} steps={steps:<3} cfg={'on ' if cfg else 'off'} "
-                        f"adapter={'on ' if adapter else 'off'} {secs / n:7.3f} s/image "
-                        f"{n / secs:6.2f} images/s",
-                        flush=True,
-                    )
-    print("\n| size | steps | CFG | adapter | s/image | images/s |")
-    print("|---|---|---|---|---|---|")
-    for size, steps, cfg, adapter, per in results:
-        print(
-            f"| {size} | {steps} | {'on' if cfg else 'off'} | {'on' if adapter else 'off'} "
-            f"| {per:.3f} | {1 / per:.2f} |"
-        )
-    _order_estimate(args, results)
+    rng = np.random.default_rng(0)
+    space = backend.space
+    centre = rng.normal(size=space.dim).astype(np.float32)
+    centre /= np.linalg.norm(centre)
+    rows = centre + 0.01 * rng.normal(size=(4, space.dim)).astype(np.float32)
+    references = [synthetic_face_rgb(1, v, (640, 640)) for v in range(4)]
+    return build_profile(rows, space=space), references
 
 
-def _order_estimate(
-    args: argparse.Namespace, results: list[tuple[str, int, bool, bool, float]]
-) -> None:
-    """20 portraits at the fewest steps, CFG off, adapter on, 896x1152, plus review cost."""
+def _face_backend(stack: str) -> Any:
+    """The stack's reviewer on CPU: dlib's real models (commercial) or the tiny insightface pack."""
+    if stack == "commercial":
+        from pipeline.face_backends.dlib import DlibBackend
+
+        return DlibBackend()
     from pipeline.faces import FaceAnalyzer
     from pipeline.testing.tiny_face_pack import build_tiny_face_pack
 
-    few = min(args.steps)
-    per = [p for s, st, cfg, ad, p in results if s == "896x1152" and st == few and not cfg and ad]
-    if not per:
-        return
     root = Path(tempfile.mkdtemp(prefix="bench_faces_"))
     build_tiny_face_pack(root, "tiny_pack")
-    analyzer = FaceAnalyzer("tiny_pack", root)
-    rgb = np.zeros((1152, 896, 3), np.uint8)
-    review = _timed(lambda: [analyzer.analyze(rgb) for _ in range(20)], "cpu")
-    print(
-        f"\norder of 20 at 896x1152, {few} steps, CFG off: generation {20 * per[0]:.1f} s + "
-        f"review {review:.2f} s (tiny face pack; buffalo_l on GPU adds ~0.02 s/image)"
-    )
+    return FaceAnalyzer("tiny_pack", root, providers=["CPUExecutionProvider"])
+
+
+def _signer() -> Any:
+    from pipeline.provenance import C2paCredentials, ProvenanceSigner
+    from pipeline.testing.c2pa_certs import make_test_chain
+
+    chain = make_test_chain()
+    credentials = C2paCredentials(chain.cert_chain_pem, chain.private_key_pem)
+    return ProvenanceSigner(credentials, "Portrait Studio")
+
+
+def bench_stack(stack: str, args: argparse.Namespace) -> tuple[list[Row], dict[str, float], str]:
+    import torch
+
+    from pipeline.portraits import Candidate, PortraitConfig, PortraitPipeline
+    from pipeline.review import ReviewConfig
+    from pipeline.styles import STYLE_PACKS, seeds_for
+
+    dtype = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}[args.dtype]
+    if not args.full_size:
+        dtype = torch.float32
+    t = time.perf_counter()
+    generator = _generator(stack, args, dtype)
+    build_s = time.perf_counter() - t
+    params = sum(p.numel() for p in getattr(generator.pipe, _denoiser_name(generator)).parameters())
+    print(f"[{stack}] built in {build_s:.1f} s; denoiser {params / 1e9:.3f} B params", flush=True)
+    backend = _face_backend(stack)
+    profile, references = _inputs(stack, backend)
+    pack = STYLE_PACKS["business"]
+    rows: list[Row] = []
+    for variant in args.variants:
+        _set_variant(generator, variant, args.device)
+        n = args.images
+        shots, seeds = list(pack.shots[:n]), list(range(n))
+
+        def call(count: int, shots: list[Any] = shots, seeds: list[int] = seeds) -> None:
+            generator.generate(profile, pack, shots[:count], seeds[:count], references=references)
+
+        call(min(args.batch, n))  # warm-up (and compilation)
+        _peak_reset(args.device)
+        seconds = _timed(lambda call=call, n=n: call(n), args.device)
+        rows.append(Row(stack, variant, seconds / n, _peak_gib(args.device)))
+        print(f"[{stack}] {variant:<14}{seconds / n:8.3f} s/image", flush=True)
+    best = min(rows, key=lambda r: r.per_image)
+    _set_variant(generator, best.variant, args.device)
+    config = PortraitConfig(review=ReviewConfig.permissive(), shots=args.order)
+    pipeline = PortraitPipeline(backend, generator, config, signer=_signer())
+    shots = list(pack.shots[: args.order])
+    seeds = seeds_for("bench", args.order)
+    order: dict[str, float] = {}
+    _peak_reset(args.device)
+    t = time.perf_counter()
+    images = pipeline.generate(profile, references, pack, shots, seeds)
+    _sync(args.device)
+    order["generate"] = time.perf_counter() - t
+    t = time.perf_counter()
+    scores = pipeline.review(images, profile)
+    order["review"] = time.perf_counter() - t
+    t = time.perf_counter()
+    for i, (image, score) in enumerate(zip(images, scores, strict=True)):
+        pipeline.label("bench", i, Candidate(image, score, seeds[i]), shots[i])
+    order["label + sign"] = time.perf_counter() - t
+    order["peak_gib"] = _peak_gib(args.device) or 0.0
+    return rows, order, best.variant
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    parser.add_argument("--stack", choices=[*STACKS, "all"], default="commercial")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--full-size", action="store_true")
-    parser.add_argument("--steps", type=int, nargs="+", default=[4, 8, 30])
-    parser.add_argument("--sizes", nargs="+", default=["1024x1024", "896x1152"])
-    parser.add_argument("--images", type=int, default=8)
+    parser.add_argument("--steps", type=int, default=4)
+    parser.add_argument("--size", default=None, help="WxH; default 896x1152 (tiny: 64x80)")
+    parser.add_argument("--images", type=int, default=8, help="images timed per variant")
     parser.add_argument("--batch", type=int, default=4)
-    parser.add_argument("--dtype", choices=["fp16", "bf16", "fp32"], default="fp16")
-    parser.add_argument("--compile", action="store_true")
+    parser.add_argument("--order", type=int, default=20, help="portraits in the order run")
+    parser.add_argument("--references", type=int, default=4, help="commercial: reference images")
+    parser.add_argument("--dtype", choices=["fp16", "bf16", "fp32"], default="bf16")
+    parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=None)
     args = parser.parse_args()
-    if args.full_size:
-        run_full_size(args)
-    else:
-        run_tiny(images=args.images)
+    args.size = args.size or ("896x1152" if args.full_size else "64x80")
+    if args.variants is None:  # compiling on CPU takes minutes and says nothing about a GPU
+        args.variants = list(VARIANTS if args.device.startswith("cuda") else VARIANTS[:2])
+    stacks = STACKS if args.stack == "all" else (args.stack,)
+    results = [(stack, *bench_stack(stack, args)) for stack in stacks]
+    kind = "full-size random" if args.full_size else "tiny random"
+    print(f"\n{args.device}, {kind} weights, {args.size}, {args.steps} steps, batch {args.batch}")
+    print("\n| stack | variant | s/image | peak GPU GiB |")
+    print("|---|---|---|---|")
+    for _, rows, _, _ in results:
+        for row in rows:
+            peak = "-" if row.peak_gib is None else f"{row.peak_gib:.1f}"
+            print(f"| {row.stack} | {row.variant} | {row.per_image:.3f} | {peak} |")
+    print(
+        f"\n| stack (variant) | order of {args.order}: generate s | review s | label + sign s "
+        "| total s | peak GPU GiB |"
+    )
+    print("|---|---|---|---|---|---|")
+    for stack, _, order, variant in results:
+        total = order["generate"] + order["review"] + order["label + sign"]
+        print(
+            f"| {stack} ({variant}) | {order['generate']:.2f} | {order['review']:.2f} | "
+            f"{order['label + sign']:.2f} | {total:.2f} | {order['peak_gib']:.1f} |"
+        )
 
 
 if __name__ == "__main__":

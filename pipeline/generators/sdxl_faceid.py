@@ -131,7 +131,7 @@ class PortraitGenerator:
 
         dtype = dtype or torch.float32
         pipe = StableDiffusionXLPipeline.from_pretrained(
-            config.base_model, torch_dtype=dtype, variant=config.variant
+            config.base_model, dtype=dtype, variant=config.variant
         )
         return cls._finish(pipe, config, device, dtype)
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from bot.texts import text
-from jobs.resources import RenderResources, resources
+from jobs.resources import RESOURCES, RenderResources, resources
 from pipeline.__main__ import main as pipeline_cli
 from pipeline.generators.flux2_klein import Flux2KleinGenerator
 from pipeline.labels import DIGITAL_SOURCE_TYPE, read_aigc, read_label
@@ -31,6 +31,7 @@ from tests.fixtures.bot import BotEnv, RenderWorkerStarter, button
 from tests.fixtures.emulator import RunningEmulator
 from tests.fixtures.real_photos import hanks_headshot, hanks_selfies, jpeg_bytes
 from tests.fixtures.studio import SettingsFactory
+from tests.privacy_scans import DiskWatch
 from tests.render_support import bot_media, wait_for_state
 
 pytest.importorskip("dlib")
@@ -104,13 +105,8 @@ async def _wait_media(env: BotEnv, photos: int, documents: int, timeout: float) 
         await asyncio.sleep(0.05)
 
 
-async def test_a_commercial_order_is_delivered_with_signed_c2pa_files(
-    bot_env: BotEnv,
-    render_workers: RenderWorkerStarter,
-    chain: tuple[ThrowawayChain, Path, Path],
-) -> None:
-    env = bot_env
-    worker = await render_workers()
+async def _order_through_the_conversation(env: BotEnv) -> str:
+    """Consent, a real headshot and three selfies, Done, a pack, pay; until all is delivered."""
     await env.consent(USER)
     await env.client.send_photo(USER, jpeg_bytes(hanks_headshot()))
     await env.status_message(USER)
@@ -124,9 +120,29 @@ async def test_a_commercial_order_is_delivered_with_signed_c2pa_files(
     invoice = await env.wait_for(USER, lambda m: m["kind"] == "invoice")
     order = await env.current_order(USER)
     assert (await env.pay(USER, invoice))["ok"]
-
     await _wait_media(env, photos=4, documents=4, timeout=120)
-    delivered = await wait_for_state(env.studio, order.id, {OrderState.DELIVERED}, timeout=30)
+    return order.id
+
+
+async def test_a_commercial_order_is_delivered_with_signed_c2pa_files(
+    bot_env: BotEnv,
+    render_workers: RenderWorkerStarter,
+    chain: tuple[ThrowawayChain, Path, Path],
+) -> None:
+    env = bot_env
+    worker = await render_workers()
+    deadline = time.monotonic() + 60
+    while RESOURCES not in worker.ctx:  # loaded, before the disk is watched
+        assert time.monotonic() < deadline, "the render worker did not start"
+        await asyncio.sleep(0.05)
+    redis_dir = Path(str((await env.studio.redis.config_get("dir"))["dir"]))
+    caches = [Path.cwd() / name for name in (".mypy_cache", ".ruff_cache", ".pytest_cache")]
+    with DiskWatch(ignore=[redis_dir, *caches]) as disk:
+        order_id = await _order_through_the_conversation(env)
+    # Photos, references and portraits stayed in memory, C2PA signing included: nothing (native
+    # code too) wrote a file from the first photo to the last delivered file.
+    assert disk.unexpected() == [], (disk.mechanism, disk.unexpected())
+    delivered = await wait_for_state(env.studio, order_id, {OrderState.DELIVERED}, timeout=30)
     assert delivered.delivered_at > 0
     assert text("en", "render_delivered", total=4) in await env.client.texts(USER)
     models = resources(worker.ctx, RenderResources).models  # what the render worker loaded

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from pipeline.decode import decode_image
@@ -134,3 +135,18 @@ def test_the_registry_names_each_stack_generator() -> None:
         generator_class("qwen-edit")
     with pytest.raises(ValueError, match="multiple of 16"):
         Flux2KleinConfig(model="x", width=100)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_full_size_random_flux2_klein_on_gpu() -> None:
+    gen = Flux2KleinGenerator.random_full_size(
+        Flux2KleinConfig(model="random", steps=2, batch_size=2, references=2),
+        device="cuda",
+        dtype=torch.bfloat16,
+    )
+    head, selfies = _photos(41, 1)
+    profile = build_profile([np.eye(512, dtype=np.float32)[0]])
+    pack = STYLE_PACKS["business"]
+    images = gen.generate(profile, pack, list(pack.shots[:2]), [1, 2], references=[head, *selfies])
+    assert [im.size for im in images] == [(896, 1152)] * 2

@@ -14,12 +14,13 @@ from emulator import methods_bot, methods_edit, methods_payments, methods_send
 from emulator.errors import ApiError, status_error
 from emulator.keys import STATE_KEY
 from emulator.params import Params, read_params
-from emulator.state import EmulatorState
+from emulator.state import EmulatorState, Fault
 from emulator.validation import chat_id_of
 
 logger = logging.getLogger(__name__)
 
 Handler = Callable[[EmulatorState, Params], Awaitable[Any]]
+DOWNLOAD = "download"  # the fault name of file downloads (not a Bot API method)
 
 METHODS: dict[str, Handler] = {
     "getMe": methods_bot.get_me,
@@ -71,8 +72,11 @@ def _check_token(state: EmulatorState, token: str) -> None:
 
 async def _apply_fault(state: EmulatorState, method: str) -> None:
     fault = state.take_fault(method)
-    if fault is None:
-        return
+    if fault is not None:
+        await _apply(fault)
+
+
+async def _apply(fault: Fault) -> None:
     if fault.delay:
         await asyncio.sleep(fault.delay)
     if fault.status:
@@ -139,7 +143,7 @@ def _log_call(
         logger.debug("%s for chat %s failed: %s %s", method, chat_id, status, description)
 
 
-async def handle_download(request: web.Request) -> web.Response:
+async def handle_download(request: web.Request) -> web.StreamResponse:
     """Exact bytes of a file previously returned by getFile."""
     state = request.app[STATE_KEY]
     try:
@@ -149,9 +153,31 @@ async def handle_download(request: web.Request) -> web.Response:
     stored = state.files.by_path(request.match_info["file_path"])
     if stored is None or stored.size > state.config.max_download_bytes:
         return web.json_response(ApiError(404, "Not Found").payload(), status=404)
+    # Only faults named "download": a "*" fault stays with the Bot API methods.
+    fault = state.take_fault(DOWNLOAD) if state.faults.get(DOWNLOAD) else None
+    if fault is not None and fault.trickle:
+        return await _trickle(request, stored.data, fault.trickle)
+    if fault is not None:
+        try:
+            await _apply(fault)
+        except ApiError as error:
+            return web.json_response(error.payload(), status=error.error_code)
     return web.Response(
         body=stored.data, content_type=stored.mime_type or "application/octet-stream"
     )
+
+
+async def _trickle(
+    request: web.Request, data: bytes, bytes_per_second: float
+) -> web.StreamResponse:
+    """A stalled download: the file, one byte at a time, `bytes_per_second` of them."""
+    response = web.StreamResponse(headers={"Content-Length": str(len(data))})
+    await response.prepare(request)
+    for i in range(len(data)):
+        await asyncio.sleep(1 / bytes_per_second)
+        await response.write(data[i : i + 1])
+    await response.write_eof()
+    return response
 
 
 def add_routes(app: web.Application) -> None:

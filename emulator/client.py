@@ -240,8 +240,12 @@ class EmulatorClient:
         retry_after: int | None = None,
         delay: float | None = None,
         description: str | None = None,
+        trickle: float | None = None,
     ) -> None:
-        """The next `count` calls of `method` wait `delay` s and/or fail with `status`."""
+        """The next `count` calls of `method` wait `delay` s and/or fail with `status`.
+
+        `method="download"` faults file downloads; `trickle` sends them at that many bytes/s.
+        """
         await self._request(
             "POST",
             "/faults",
@@ -252,6 +256,7 @@ class EmulatorClient:
                 "retry_after": retry_after,
                 "delay": delay,
                 "description": description,
+                "trickle": trickle,
             },
         )
 

@@ -137,6 +137,7 @@ async def add_fault(request: web.Request) -> web.Response:
         retry_after=body.get("retry_after"),
         delay=body.get("delay"),
         description=body.get("description"),
+        trickle=body.get("trickle"),
     )
     request.app[STATE_KEY].faults.setdefault(method, []).append(fault)
     return web.json_response({"ok": True})

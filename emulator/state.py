@@ -20,7 +20,11 @@ from emulator.updates import UpdateBus
 
 @dataclass
 class Fault:
-    """The next `remaining` calls of a method are delayed and/or fail with `status`."""
+    """The next `remaining` calls of a method are delayed and/or fail with `status`.
+
+    The method "download" stands for file downloads (/file/bot<token>/<path>); there `trickle`
+    (bytes per second) sends the file that slowly instead of failing.
+    """
 
     method: str
     remaining: int
@@ -28,6 +32,7 @@ class Fault:
     retry_after: int | None = None
     delay: float | None = None
     description: str | None = None
+    trickle: float | None = None
 
 
 @dataclass

@@ -119,18 +119,20 @@ async def _announce_headshot(studio: Studio, bot: Bot, order: Order, verdict: Ve
 # The checks ---------------------------------------------------------------------------------
 
 
-async def _download(bot: Bot, job_try: int, file_id: str) -> bytes | Verdict:
+async def _download(bot: Bot, job_try: int, file_id: str, timeout_s: float) -> bytes | Verdict:
     """The file's bytes in memory, or the verdict when Telegram will not give them.
 
     A failure that may pass (network, timeout, flood control, a 5xx) raises arq's Retry, since
     arq retries nothing else; on the job's last try it becomes a "download_failed" rejection.
+    A download that stalls (bytes trickling in) is cut at PHOTO_DOWNLOAD_TIMEOUT_S, well inside
+    the job's own timeout: arq does not retry a job it timed out, so the photo would stay pending.
     """
     try:
-        return await download(bot, file_id)
+        return await asyncio.wait_for(download(bot, file_id), timeout_s)
     except BadRequest as error:
         reason = "too_large_bytes" if "too big" in str(error).lower() else "download_failed"
         return Verdict(False, reason)
-    except TelegramError as error:  # NetworkError (TimedOut, 5xx), RetryAfter, ...
+    except (TelegramError, TimeoutError) as error:  # NetworkError (TimedOut, 5xx), RetryAfter
         if job_try >= CHECK_PHOTO_MAX_TRIES:
             logger.warning("download failed on try %d, photo rejected: %r", job_try, error)
             return Verdict(False, "download_failed")
@@ -142,7 +144,7 @@ async def _download(bot: Bot, job_try: int, file_id: str) -> bytes | Verdict:
 
 
 async def _check_headshot(res: IntakeResources, job_try: int, record: PhotoRecord) -> Verdict:
-    data = await _download(res.bot, job_try, record.file_id)
+    data = await _download(res.bot, job_try, record.file_id, res.settings.photo_download_timeout_s)
     if isinstance(data, Verdict):
         return data
     return await asyncio.to_thread(_headshot_verdict, res, data)
@@ -156,7 +158,7 @@ async def _check_selfie(
     headshot = await _headshot_embedding(res, job_try, order.id, photos)
     if isinstance(headshot, Verdict):
         return headshot
-    data = await _download(res.bot, job_try, record.file_id)
+    data = await _download(res.bot, job_try, record.file_id, res.settings.photo_download_timeout_s)
     if isinstance(data, Verdict):
         return data
     fingerprints = [
@@ -184,7 +186,9 @@ async def _headshot_embedding(
         if p.role is PhotoRole.HEADSHOT and p.status is PhotoStatus.ACCEPTED
     ]
     if accepted:
-        data = await _download(res.bot, job_try, accepted[0].file_id)
+        data = await _download(
+            res.bot, job_try, accepted[0].file_id, res.settings.photo_download_timeout_s
+        )
         if not isinstance(data, Verdict):
             verdict = await asyncio.to_thread(_headshot_verdict, res, data)
             if verdict.embedding is not None:

@@ -95,6 +95,9 @@ class Settings(BaseSettings):
     min_selfies: int = Field(default=20, ge=1)
     max_selfies: int = Field(default=40, ge=1)
     max_rejected_photos: int = Field(default=60, ge=1)
+    # One photo download may take this long before the check tries again (jobs/intake.py); well
+    # under the check's job timeout (120 s), which arq never retries.
+    photo_download_timeout_s: float = Field(default=30.0, gt=0, lt=120)
     portraits_per_order: int = Field(default=20, ge=2)
     policy_version: str = "2026-11-30"
     support_contact: str = "@portrait_studio_support"

@@ -88,6 +88,14 @@ def _manifest(provider: str, cid: str, title: str) -> dict[str, Any]:
     }
 
 
+def _probe_png() -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
 class ProvenanceSigner:
     """Signs delivered PNGs and JPEGs with a C2PA manifest; one per worker process."""
 
@@ -108,6 +116,9 @@ class ProvenanceSigner:
         # No claim thumbnail: it would embed a second (downscaled) copy of the portrait in every
         # file, ~10x the signing time and up to a megabyte per PNG; the file is its own preview.
         self._context = c2pa.Context.from_dict({"builder": {"thumbnail": {"enabled": False}}})
+        # A key that does not match the certificate only shows when signing: find out at start,
+        # not on a paying user's order.
+        self.sign(_probe_png(), "image/png", "self-test")
 
     def sign(self, data: bytes, mime: str, cid: str, title: str = "portrait") -> bytes:
         """`data` (image/png or image/jpeg) with a signed manifest embedded, in memory."""

@@ -16,6 +16,7 @@ Targets (issue 12): <= 0.5 s/image and <= 30 s of GPU time per order on an H100/
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import tempfile
 import time
@@ -110,7 +111,7 @@ def _denoiser_name(generator: Any) -> str:
     return "unet" if hasattr(generator.pipe, "unet") else "transformer"
 
 
-def _set_variant(generator: Any, variant: str, device: str) -> None:
+def _set_variant(generator: Any, variant: str) -> None:
     """eager: contiguous; channels_last: NHWC conv weights; compile: that + torch.compile."""
     import torch
 
@@ -123,8 +124,8 @@ def _set_variant(generator: Any, variant: str, device: str) -> None:
     if not hasattr(generator, "_eager_denoiser"):
         generator._eager_denoiser = getattr(pipe, name)
     if variant == "compile":
-        mode = "max-autotune-no-cudagraphs" if device.startswith("cuda") else None
-        setattr(pipe, name, torch.compile(generator._eager_denoiser, mode=mode))
+        # Inductor's default mode: max-autotune would spend minutes per shape tuning kernels.
+        setattr(pipe, name, torch.compile(generator._eager_denoiser))
     else:
         setattr(pipe, name, generator._eager_denoiser)
 
@@ -180,13 +181,13 @@ def bench_stack(stack: str, args: argparse.Namespace) -> tuple[list[Row], dict[s
     generator = _generator(stack, args, dtype)
     build_s = time.perf_counter() - t
     params = sum(p.numel() for p in getattr(generator.pipe, _denoiser_name(generator)).parameters())
-    print(f"[{stack}] built in {build_s:.1f} s; denoiser {params / 1e9:.3f} B params", flush=True)
+    print(f"[{stack}] built in {build_s:.1f} s; denoiser {params / 1e6:,.1f} M params", flush=True)
     backend = _face_backend(stack)
     profile, references = _inputs(stack, backend)
     pack = STYLE_PACKS["business"]
     rows: list[Row] = []
     for variant in args.variants:
-        _set_variant(generator, variant, args.device)
+        _set_variant(generator, variant)
         n = args.images
         shots, seeds = list(pack.shots[:n]), list(range(n))
 
@@ -199,7 +200,7 @@ def bench_stack(stack: str, args: argparse.Namespace) -> tuple[list[Row], dict[s
         rows.append(Row(stack, variant, seconds / n, _peak_gib(args.device)))
         print(f"[{stack}] {variant:<14}{seconds / n:8.3f} s/image", flush=True)
     best = min(rows, key=lambda r: r.per_image)
-    _set_variant(generator, best.variant, args.device)
+    _set_variant(generator, best.variant)
     config = PortraitConfig(review=ReviewConfig.permissive(), shots=args.order)
     pipeline = PortraitPipeline(backend, generator, config, signer=_signer())
     shots = list(pack.shots[: args.order])
@@ -217,8 +218,12 @@ def bench_stack(stack: str, args: argparse.Namespace) -> tuple[list[Row], dict[s
     for i, (image, score) in enumerate(zip(images, scores, strict=True)):
         pipeline.label("bench", i, Candidate(image, score, seeds[i]), shots[i])
     order["label + sign"] = time.perf_counter() - t
-    order["peak_gib"] = _peak_gib(args.device) or 0.0
+    order["peak_gib"] = _peak_gib(args.device) or math.nan
     return rows, order, best.variant
+
+
+def _gib(value: float) -> str:
+    return "-" if math.isnan(value) else f"{value:.1f}"
 
 
 def main() -> None:
@@ -248,7 +253,7 @@ def main() -> None:
     print("|---|---|---|---|")
     for _, rows, _, _ in results:
         for row in rows:
-            peak = "-" if row.peak_gib is None else f"{row.peak_gib:.1f}"
+            peak = _gib(math.nan if row.peak_gib is None else row.peak_gib)
             print(f"| {row.stack} | {row.variant} | {row.per_image:.3f} | {peak} |")
     print(
         f"\n| stack (variant) | order of {args.order}: generate s | review s | label + sign s "
@@ -259,7 +264,7 @@ def main() -> None:
         total = order["generate"] + order["review"] + order["label + sign"]
         print(
             f"| {stack} ({variant}) | {order['generate']:.2f} | {order['review']:.2f} | "
-            f"{order['label + sign']:.2f} | {total:.2f} | {order['peak_gib']:.1f} |"
+            f"{order['label + sign']:.2f} | {total:.2f} | {_gib(order['peak_gib'])} |"
         )
 
 

@@ -213,6 +213,8 @@ def settings_env(settings: Settings) -> dict[str, str]:
     for name, value in settings.model_dump().items():
         if isinstance(value, SecretStr):
             value = value.get_secret_value()
+        if isinstance(value, tuple | list):  # comma-separated, as the settings read them
+            value = ",".join(str(item) for item in value)
         env[name.upper()] = str(value)
     env["LOG_LEVEL"] = "WARNING"
     return env

@@ -150,3 +150,11 @@ def test_full_size_random_flux2_klein_on_gpu() -> None:
     pack = STYLE_PACKS["business"]
     images = gen.generate(profile, pack, list(pack.shots[:2]), [1, 2], references=[head, *selfies])
     assert [im.size for im in images] == [(896, 1152)] * 2
+
+
+def test_references_are_shrunk_to_reference_px_never_enlarged() -> None:
+    from pipeline.generators.flux2_klein import reference_image
+
+    assert reference_image(np.zeros((1000, 800, 3), np.uint8), 512).size == (410, 512)
+    assert reference_image(np.zeros((300, 200, 3), np.uint8), 512).size == (200, 300)
+    assert reference_image(np.zeros((40, 50, 3), np.uint8), 512).size == (64, 64)

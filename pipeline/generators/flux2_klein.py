@@ -74,11 +74,14 @@ def tiny_flux2_config(models_dir: Path, **overrides: Any) -> Flux2KleinConfig:
 
 
 def reference_image(rgb: np.ndarray, longest: int) -> Image.Image:
-    """An RGB array as a PIL image whose longest side is `longest` (at least 64 px a side)."""
+    """An RGB array as a PIL image whose longest side is at most `longest` (64 px a side at least).
+
+    Never enlarged beyond 64 px: an upscaled crop adds tokens to every step and no detail.
+    """
     from PIL import Image
 
     image = Image.fromarray(np.ascontiguousarray(rgb[..., :3]), "RGB")
-    scale = longest / max(image.size)
+    scale = min(longest / max(image.size), 1.0)
     width, height = (max(MIN_REFERENCE_PX, round(side * scale)) for side in image.size)
     return image.resize((width, height), Image.Resampling.LANCZOS)
 

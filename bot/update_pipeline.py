@@ -83,11 +83,20 @@ class UpdatePipeline:
     ) -> Offer:
         """Take `update` unless full; with `wait`, return only once it was handled."""
         kind = classify(update)
-        if not self.accepting or (kind.lane is Lane.NORMAL and self.queue.full()):
+        if not self.accepting:
             return Offer.FULL
-        taken = await self.store.take(
-            update.update_id, raw if raw is not None else update.to_dict(), kind
-        )
+        # A normal update holds its place while its Redis write is in flight, so concurrent
+        # offers cannot overfill the queue; payments are never refused.
+        reserved = kind.lane is Lane.NORMAL
+        if reserved and not self.queue.reserve():
+            return Offer.FULL
+        try:
+            taken = await self.store.take(
+                update.update_id, raw if raw is not None else update.to_dict(), kind
+            )
+        finally:
+            if reserved:
+                self.queue.unreserve()
         if taken.outcome is Taken.DUPLICATE:
             return Offer.DUPLICATE
         if taken.outcome is Taken.OVER_LIMIT:

@@ -47,6 +47,7 @@ class FairUpdateQueue:
         self._ready_payment: deque[int] = deque()
         self._running: dict[int, QueuedUpdate] = {}
         self._queued_normal = 0
+        self._reserved = 0
         self._idle_workers: deque[asyncio.Future[None]] = deque()
         self._watchers: list[asyncio.Future[None]] = []
 
@@ -61,7 +62,19 @@ class FairUpdateQueue:
         return len(self._running)
 
     def full(self) -> bool:
-        return self._queued_normal >= self.max_queued
+        return self._queued_normal + self._reserved >= self.max_queued
+
+    def reserve(self) -> bool:
+        """Hold a place for an update being taken (its Redis write is in flight); False if full."""
+        if self.full():
+            return False
+        self._reserved += 1
+        return True
+
+    def unreserve(self) -> None:
+        """The reserved update was not taken after all (or was put)."""
+        self._reserved -= 1
+        self._changed()
 
     def held(self) -> Iterator[QueuedUpdate]:
         """Every update waiting or running here."""

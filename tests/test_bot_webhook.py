@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -125,9 +126,9 @@ class WebhookEnv:
         return await self.emulator.client.messages(user)
 
 
-@pytest.fixture
-async def webhook_env(
-    make_settings: SettingsFactory, emulator: RunningEmulator, redis: Redis
+@contextlib.asynccontextmanager
+async def open_webhook_env(
+    make_settings: SettingsFactory, emulator: RunningEmulator, redis: Redis, **overrides: Any
 ) -> AsyncIterator[WebhookEnv]:
     """Two replicas started through create_webhook_app, behind a Balancer the emulator posts to."""
     balancer = Balancer()
@@ -140,18 +141,28 @@ async def webhook_env(
         bot_api_base_file_url=emulator.base_file_url,
         webhook_url=f"{balancer.url}{HOOK_PATH}",
         webhook_secret=SECRET,
-        bot_concurrency=32,
+        **{"bot_concurrency": 32, **overrides},
     )
     for _ in range(2):
         studio = await Studio.open(settings)
         application = build_application(settings, studio)
         runner, url = await start_server(create_webhook_app(application, settings))
         balancer.replicas.append(Replica(application, studio, runner, url))
-    yield WebhookEnv(settings, emulator, balancer, balancer.replicas, redis)
-    for replica in balancer.replicas:
-        await replica.runner.cleanup()
-        await replica.studio.close()
-    await proxy_runner.cleanup()
+    try:
+        yield WebhookEnv(settings, emulator, balancer, list(balancer.replicas), redis)
+    finally:
+        for replica in balancer.replicas:
+            await replica.runner.cleanup()
+            await replica.studio.close()
+        await proxy_runner.cleanup()
+
+
+@pytest.fixture
+async def webhook_env(
+    make_settings: SettingsFactory, emulator: RunningEmulator, redis: Redis
+) -> AsyncIterator[WebhookEnv]:
+    async with open_webhook_env(make_settings, emulator, redis) as env:
+        yield env
 
 
 async def test_start_is_answered_in_english_and_chinese_through_two_replicas(
@@ -243,6 +254,50 @@ async def test_malformed_bodies_get_400_and_the_replica_keeps_serving(
                 assert (response.status, await response.text()) == (200, "ok")
     assert {s for _, _, s in env.balancer.forwarded} == {200}
     assert not await env.redis.exists(keys.update_seen(7), keys.update_seen(8))
+
+
+async def test_deeply_nested_json_gets_400_not_a_traceback(webhook_env: WebhookEnv) -> None:
+    hook = webhook_env.replicas[0].hook_url
+    headers = {SECRET_HEADER: SECRET}
+    depth = 100_000
+    assert (
+        await post(hook, b'{"update_id": 9, "x": ' + b"[" * depth + b"]" * depth + b"}", headers)
+        == 400
+    )
+    # Valid JSON that json.loads reads, nested past what the update parser follows (replies).
+    level = b'{"message_id": 1, "date": 0, "chat": {"id": 1, "type": "private"}'
+    levels = 600
+    chain = (level + b', "reply_to_message": ') * levels + level + b"}" + b"}" * levels
+    body = b'{"update_id": 10, "message": ' + chain + b"}"
+    json.loads(body)
+    assert await post(hook, body, headers) == 400
+    await webhook_env.emulator.client.send_text(8701, "/start")
+    await webhook_env.emulator.client.wait_for(
+        8701, lambda m: latest_text(m).startswith(WELCOME["en"])
+    )
+
+
+async def test_a_full_queue_answers_503_and_the_retried_update_is_handled(
+    make_settings: SettingsFactory, emulator: RunningEmulator, redis: Redis
+) -> None:
+    async with open_webhook_env(
+        make_settings, emulator, redis, bot_concurrency=1, bot_update_queue_max=1
+    ) as env:
+        env.balancer.replicas = env.replicas[:1]
+        # The first user's welcome hangs, so one update runs, one waits, and the queue is full.
+        await emulator.client.inject_fault("sendMessage", count=1, status=None, delay=1.5)
+        users = (8801, 8802, 8803)
+        for user in users:
+            await emulator.client.send_text(user, "/start")
+        for user in users:
+            await emulator.client.wait_for(
+                user, lambda m: latest_text(m).startswith(WELCOME["en"]), timeout=30
+            )
+        deliveries = (await emulator.client.webhook())["deliveries"]
+        statuses = [d["status"] for d in deliveries]
+        assert 503 in statuses and statuses.count(200) == len(users), statuses
+        for user in users:
+            assert len(await emulator.client.calls("sendMessage", chat_id=user)) == 2
 
 
 # `python -m bot` as a process -----------------------------------------------------------------

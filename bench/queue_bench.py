@@ -1,11 +1,17 @@
 """Queue-position cost with a deep render queue, and the edits one render start causes.
 
-    .venv/bin/python bench/queue_bench.py [--orders 10000] [--samples 2000]
+    .venv/bin/python bench/queue_bench.py [--orders 10000] [--samples 2000] [--workers 4]
+        [--other-keys 200000]
 
-Starts its own redis-server (a free port, no persistence) and an in-process Bot API emulator,
-fills the arq render queue with paid orders through the real enqueue path, then measures
-`studio.queue.queue_position` for random orders and counts the editMessageText calls that
-`bot.queue_notices.notify_queue_positions` makes when the first job starts.
+Starts its own redis-server (a free port, production persistence: AOF every second) and an
+in-process Bot API emulator, fills the arq render queue with paid orders through the real
+enqueue path, registers `--workers` live render workers (registry + health keys, as workers
+do) and adds `--other-keys` unrelated keys (update dedupe marks), then measures what /status
+runs for a paid order: `studio.queue.place_and_eta` (live workers from the registry, rank, the
+head's running jobs, the EWMA), for random orders. No argument is given that would skip a step
+(the old `workers=1` skipped the live-worker count every real /status makes). It also counts
+the editMessageText calls that `bot.queue_notices.notify_queue_positions` makes when the first
+job starts.
 """
 
 from __future__ import annotations
@@ -33,7 +39,13 @@ from emulator.client import EmulatorClient
 from studio import keys
 from studio.domain import Studio
 from studio.orders import Order, OrderState
-from studio.queue import enqueue_render, orders_at_positions, queue_position
+from studio.queue import (
+    enqueue_render,
+    live_render_workers,
+    orders_at_positions,
+    place_and_eta,
+    register_render_worker,
+)
 from studio.settings import Settings
 
 TOKEN = "123456:BENCH"
@@ -52,7 +64,8 @@ def _start_redis(port: int, workdir: str) -> subprocess.Popen[bytes]:
     binary = shutil.which("redis-server")
     if binary is None:
         raise SystemExit("redis-server is not installed")
-    args = [binary, "--port", str(port), "--save", "", "--appendonly", "no", "--dir", workdir]
+    args = [binary, "--port", str(port), "--save", "", "--dir", workdir]
+    args += ["--appendonly", "yes", "--appendfsync", "everysec"]
     return subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
@@ -83,7 +96,21 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-async def run(count: int, samples: int) -> dict[str, Any]:
+async def _surround(studio: Studio, workers: int, other_keys: int) -> None:
+    """Live render workers as they register themselves, and a keyspace full of other keys."""
+    for n in range(workers):
+        name = f"bench-render-{n}"
+        await register_render_worker(studio.redis, name)
+        await studio.redis.set(keys.RENDER_HEALTH_PREFIX + name, b"ok", px=600_000)
+    ttl_ms = int(keys.UPDATE_DEDUPE_TTL.total_seconds() * 1000)
+    for start in range(0, other_keys, 10_000):
+        async with studio.redis.pipeline(transaction=False) as pipe:
+            for update_id in range(start, min(other_keys, start + 10_000)):
+                pipe.set(keys.update_seen(update_id), b"done", px=ttl_ms)
+            await pipe.execute()
+
+
+async def run(count: int, samples: int, workers: int, other_keys: int) -> dict[str, Any]:
     workdir = tempfile.mkdtemp(prefix="queue-bench-")
     port = _free_port()
     redis_proc = _start_redis(port, workdir)
@@ -117,6 +144,8 @@ async def run(count: int, samples: int) -> dict[str, Any]:
             started = time.perf_counter()
             ids = await _fill(studio, client, count)
             fill_s = time.perf_counter() - started
+            await _surround(studio, workers, other_keys)
+            live = await live_render_workers(studio.redis)
             for i in range(CHATS_WITH_MESSAGES):
                 await bot.send_message(chat_id=10_000 + i, text="queued")
 
@@ -125,10 +154,10 @@ async def run(count: int, samples: int) -> dict[str, Any]:
             timings = []
             for order_id in random.sample(ids[1:], min(samples, len(ids) - 1)):
                 t0 = time.perf_counter()
-                await queue_position(studio.redis, order_id, workers=1)
+                await place_and_eta(studio.redis, settings, order_id)
                 timings.append((time.perf_counter() - t0) * 1000)
             t0 = time.perf_counter()
-            await orders_at_positions(studio.redis, list(range(1, 20)), workers=1)
+            await orders_at_positions(studio.redis, list(range(1, 20)), live)
             batch_ms = (time.perf_counter() - t0) * 1000
 
             await notify_queue_positions(studio, bot)  # everyone's first notice
@@ -147,9 +176,11 @@ async def run(count: int, samples: int) -> dict[str, Any]:
         shutil.rmtree(workdir, ignore_errors=True)
     return {
         "orders": count,
+        "live_render_workers": live,
+        "keyspace": other_keys + count,
         "fill_s": round(fill_s, 2),
-        "position_p50_ms": round(statistics.median(timings), 3),
-        "position_p99_ms": round(_percentile(timings, 0.99), 3),
+        "place_and_eta_p50_ms": round(statistics.median(timings), 3),
+        "place_and_eta_p99_ms": round(_percentile(timings, 0.99), 3),
         "batch_19_positions_ms": round(batch_ms, 3),
         "edits_per_render_start": edits,
         "notify_ms": round(notify_ms, 1),
@@ -160,10 +191,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--orders", type=int, default=10_000)
     parser.add_argument("--samples", type=int, default=2_000)
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--other-keys", type=int, default=200_000)
     args = parser.parse_args()
     # The deep positions' "chat not found" warnings are expected here (see CHATS_WITH_MESSAGES).
     logging.basicConfig(level=logging.ERROR)
-    for name, value in asyncio.run(run(args.orders, args.samples)).items():
+    for name, value in asyncio.run(
+        run(args.orders, args.samples, args.workers, args.other_keys)
+    ).items():
         print(f"{name}: {value}")
 
 

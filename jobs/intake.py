@@ -230,7 +230,8 @@ def _selfie_verdict(
         return Verdict(False, rejected.reason)
     with res.analyzer_lock:
         faces = res.analyzer.analyze(rgb)
-    result = check_selfie(rgb, faces, headshot, fingerprints)
+    fingerprint = image_fingerprint(rgb)  # once per photo: the check and the record share it
+    result = check_selfie(rgb, faces, headshot, fingerprints, fingerprint=fingerprint)
     if not result.ok:
         return Verdict(False, result.reason)
-    return Verdict(True, "ok", image_fingerprint(rgb))
+    return Verdict(True, "ok", fingerprint)

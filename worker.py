@@ -1,8 +1,8 @@
-"""arq glue: the intake (CPU) and render (GPU) workers, their jobs and cron schedule.
+"""arq glue: the intake (CPU), render (GPU) and delivery workers, their jobs and cron schedule.
 
-Run with `python worker.py intake` or `python worker.py render`. Job code lives in `jobs/`;
-resources are opened in `on_startup`, kept in `ctx` (see jobs/resources.py), and closed in
-`on_shutdown`.
+Run with `python worker.py intake`, `python worker.py render` or `python worker.py delivery`.
+Job code lives in `jobs/`; resources are opened in `on_startup`, kept in `ctx` (see
+jobs/resources.py), and closed in `on_shutdown`.
 """
 
 from __future__ import annotations
@@ -22,13 +22,14 @@ from arq.worker import Worker, create_worker, func
 import jobs.resources
 from jobs.intake import CHECK_PHOTO_MAX_TRIES
 from jobs.maintenance import with_chores
-from jobs.resources import start_intake, start_render, stop
+from jobs.resources import start_delivery, start_intake, start_render, stop
 from studio import keys
 from studio.clock import Clock
 from studio.logs import configure_logging, configure_process
 from studio.metrics_jobs import measured, with_operator_port
 from studio.queue import (
     CHECK_PHOTO,
+    DELIVER_ORDER,
     FLUSH_INTAKE_STATUS,
     RENDER_ORDER,
     deserialize,
@@ -139,9 +140,42 @@ class RenderWorker:
         }
 
 
-WORKERS: dict[str, type[IntakeWorker] | type[RenderWorker]] = {
+class DeliveryWorker:
+    """Sends finished portraits (no GPU, no models): many orders at once, each paced by its chat.
+
+    Its own queue and process kind, so that the GPU never waits for Telegram, a burst of photo
+    checks never delays paid portraits (nor the other way round), and senders scale on their own.
+    """
+
+    queue_name = keys.DELIVERY_QUEUE
+    on_shutdown = staticmethod(stop)
+    keep_result = 0  # the order's state is the record; a finished job may be queued again
+    allow_abort_jobs = False
+    job_serializer = staticmethod(serialize)
+    job_deserializer = staticmethod(deserialize)
+
+    @staticmethod
+    def configured(settings: Settings, clock: Clock | None) -> dict[str, Any]:
+        """The options that take the settings: concurrency, the job's tries and timeout."""
+        return {
+            "functions": [
+                func(
+                    "jobs.delivery.deliver_order",
+                    name=DELIVER_ORDER,
+                    max_tries=settings.delivery_max_tries,
+                    timeout=settings.delivery_job_timeout_s,
+                    keep_result=0,
+                ),
+            ],
+            "max_jobs": settings.delivery_concurrency,
+            "on_startup": partial(start_delivery, settings=settings, clock=clock),
+        }
+
+
+WORKERS: dict[str, type[IntakeWorker] | type[RenderWorker] | type[DeliveryWorker]] = {
     "intake": IntakeWorker,
     "render": RenderWorker,
+    "delivery": DeliveryWorker,
 }
 
 

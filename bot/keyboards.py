@@ -152,6 +152,33 @@ class EraseAnswer:
         return None
 
 
+AfterChoice = Literal["style", "originals"]
+AFTER_CHOICES: tuple[AfterChoice, ...] = ("style", "originals")
+
+
+@dataclass(frozen=True)
+class AfterDelivery:
+    """A button under the final delivery message: another style, or the originals again."""
+
+    PREFIX: ClassVar[str] = "after"
+    choice: AfterChoice
+    order_id: str
+
+    @property
+    def data(self) -> str:
+        return _encode(self.PREFIX, self.choice, self.order_id)
+
+    @classmethod
+    def parse(cls, data: str | None) -> AfterDelivery | None:
+        fields = _fields(cls.PREFIX, data, 2)
+        if fields is None:
+            return None
+        for choice in AFTER_CHOICES:
+            if fields[0] == choice:
+                return cls(choice, fields[1])
+        return None
+
+
 # The button label of each adult age group on the consent screen.
 AGE_BUTTON_KEYS: dict[AgeBracket, str] = {
     "18-29": "consent_yes_18_29",
@@ -238,5 +265,25 @@ def withdraw_keyboard(lang: str) -> InlineKeyboardMarkup:
                     text(lang, "withdraw_consent"), callback_data=EraseAnswer("ask").data
                 )
             ]
+        ]
+    )
+
+
+def delivered_keyboard(lang: str, order_id: str) -> InlineKeyboardMarkup:
+    """Under the final delivery message."""
+    return InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(
+                    text(lang, "button_another_style"),
+                    callback_data=AfterDelivery("style", order_id).data,
+                )
+            ],
+            [
+                InlineKeyboardButton(
+                    text(lang, "button_originals_again"),
+                    callback_data=AfterDelivery("originals", order_id).data,
+                )
+            ],
         ]
     )

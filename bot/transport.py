@@ -7,9 +7,12 @@ aiohttp ClientSession is several times faster here (see ARCHITECTURE.md, Scale-o
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import json
 import logging
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import aiohttp
@@ -36,6 +39,20 @@ MESSAGE_METHODS = frozenset(
 MAX_FLOOD_RETRIES = 5
 # A 429 asking for more than this is an outage, not flood control: let the caller see it.
 MAX_RETRY_AFTER_S = 60.0
+# A bulk send that may not go yet asks the limiter again after at most this long.
+BULK_POLL_MAX_S = 1.0
+
+_BULK: contextvars.ContextVar[bool] = contextvars.ContextVar("bulk_sends", default=False)
+
+
+@contextlib.contextmanager
+def bulk_sends() -> Iterator[None]:
+    """Sends made inside this block (in this task) yield to interactive ones in the limiter."""
+    token = _BULK.set(True)
+    try:
+        yield
+    finally:
+        _BULK.reset(token)
 
 
 class AiohttpRequest(BaseRequest):
@@ -103,7 +120,13 @@ class AiohttpRequest(BaseRequest):
         if self._limiter is None:
             return
         # Wall-clock time on purpose: buckets are shared by processes, and a test's manual
-        # clock must not freeze the refill. The slot is booked: sleep once, then send.
+        # clock must not freeze the refill.
+        if _BULK.get():
+            # Never booked ahead: wait until it fits now, so replies can slip in between.
+            while (wait := await self._limiter.try_bulk(chat_id, time.time(), cost)) > 0:
+                await asyncio.sleep(min(wait, BULK_POLL_MAX_S))
+            return
+        # The slot is booked: sleep once, then send.
         wait = await self._limiter.reserve(chat_id, time.time(), cost)
         if wait > 0:
             await asyncio.sleep(wait)

@@ -20,6 +20,7 @@ from telegram import Bot, StarTransaction, TransactionPartnerUser
 from telegram.error import TelegramError
 
 from bot.payments import STARS, complete_payment, fail_order, refund_order
+from jobs.delivery import reconcile_delivery
 from jobs.render_lease import lease_seconds, render_lease_held, render_leases_held
 from jobs.resources import WorkerResources, resources
 from studio import keys
@@ -110,6 +111,8 @@ async def _reconcile_one(
         if await fail_order(studio, bot, order_id, "deadline"):
             report.refunded += 1
         return
+    if await reconcile_delivery(studio, order_id):
+        return  # rendered and handed to the delivery stage, which is alive or was restarted
     if await free_dead_render(studio.redis, order_id, lease_seconds(studio.settings)):
         report.requeued += 1
         logger.warning("order %s: its render worker died; the render runs again", order_id)

@@ -1,4 +1,4 @@
-"""The render job: a paid order becomes portraits in the user's chat, once, whatever crashes.
+"""The render job (GPU stage): a paid order becomes finished portraits, handed to delivery.
 
 Stages (each re-checks that the order is still wanted, since /delete may land at any time, and
 that this run still holds the order's render lease, see jobs/render_lease.py):
@@ -6,8 +6,9 @@ that this run still holds the order's render lease, see jobs/render_lease.py):
   2. download the accepted inputs from Telegram into memory and decode them;
   3. generate in a thread (seeds come from the order id, so a re-run makes the same images),
      editing one progress message as it goes;
-  4. deliver albums, then documents, against the per-image delivery records;
-  5. close: delivered, ledger, index lists, input file_ids purged, render time averaged.
+  4. hand over: seal the images into the bounded outbox (waiting while it is full) and queue
+     the delivery job (jobs/delivery.py), then return, so the worker takes its next order while
+     Telegram's per-chat limit paces the sends of this one.
 A failure that another try cannot fix fails the order and refunds it; anything else is
 retried by arq until the last try, which then fails and refunds too.
 """
@@ -23,13 +24,13 @@ from typing import Any
 
 from arq.worker import Retry
 from telegram import Bot
-from telegram.error import TelegramError
 
 from bot.client import edit_text
-from bot.delivery import DeliveryLog, PortraitFile, deliver_portraits
+from bot.delivery import DeliveryLog, PortraitFile
 from bot.payments import fail_order
 from bot.queue_notices import notify_queue_positions
 from bot.texts import text
+from jobs.delivery import close_delivered, hand_over
 from jobs.generation import generate_portraits
 from jobs.render_inputs import PermanentRenderError, load_inputs
 from jobs.render_lease import RenderLease, lease_seconds
@@ -37,18 +38,18 @@ from jobs.resources import RenderResources, resources
 from studio.crypto import KeyShredded
 from studio.domain import Studio
 from studio.orders import Order, OrderState
-from studio.payments import Outcome
-from studio.queue import record_render_duration
+from studio.outbox import Outbox
+from studio.queue import enqueue_delivery, record_render_duration
 
 logger = logging.getLogger(__name__)
 
 PROGRESS_EDIT_INTERVAL_S = 2.0  # one chat allows ~1 message/s; leave room for the rest
-# Part of the arq job timeout kept for delivery after generation has finished.
-DELIVERY_SHARE = 0.25
+# Part of the arq job timeout kept for the hand-over (a full outbox) after generation.
+HANDOVER_SHARE = 0.25
 
 
 async def render_order(ctx: dict[str, Any], order_id: str) -> str:
-    """Render and deliver one paid order; safe to run again at any point."""
+    """Render one paid order and hand it to delivery; safe to run again at any point."""
     res = resources(ctx, RenderResources)
     studio = res.studio
     settings = studio.settings
@@ -83,7 +84,7 @@ async def _render_claimed(
     await _move_queue_along(studio, bot)
     started = time.monotonic()
     try:
-        return await _make_and_deliver(res, order, still_mine, started)
+        return await _make_and_hand_over(res, order, still_mine, started)
     except PermanentRenderError as error:
         await fail_order(studio, bot, order_id, error.reason)
         return f"failed: {error.reason}"
@@ -92,37 +93,33 @@ async def _render_claimed(
     except (Retry, asyncio.CancelledError):
         raise
     except Exception as error:
-        # Generation, delivery (TimedOut, NetworkError, Forbidden, ...) and closing alike: the
-        # next try skips every album and document the delivery log already records as sent.
+        # Downloads, generation and the hand-over alike: the next try starts over (same seeds).
         return await _failed_try(studio, bot, order_id, error, last_try, job_try)
 
 
-async def _make_and_deliver(
+async def _make_and_hand_over(
     res: RenderResources,
     order: Order,
     still_mine: Callable[[], Awaitable[bool]],
     started: float,
 ) -> str:
     studio, bot = res.studio, res.bot
-    already = await DeliveryLog(studio.redis, order.id).fully_recorded()
+    already = await DeliveryLog(studio.redis, order.id).fully_sent()
     if already is not None:
-        # A previous try delivered everything and died before closing the order.
-        await _close(studio, bot, order, already, None)
+        # Every item was confirmed sent, and the run that sent them died before closing.
+        await close_delivered(studio, bot, order, already, None)
         return f"delivered {already}"
+    if await Outbox(studio.redis, studio.settings).holds(order.id):
+        # A previous try handed over and died before its job ended: delivery has it.
+        await enqueue_delivery(studio.redis, order.id)
+        return "handed over"
     portraits = await _make_or_skip(res, order, still_mine)
     if portraits is None:
         return "withdrawn"
-    report = await deliver_portraits(
-        studio.redis,
-        bot,
-        order,
-        portraits,
-        still_wanted=still_mine,
-    )
-    if report.stopped:
+    if not await hand_over(studio, order, portraits, still_mine):
         return "withdrawn"
-    await _close(studio, bot, order, len(portraits), time.monotonic() - started)
-    return f"delivered {len(portraits)}"
+    await record_render_duration(studio.redis, time.monotonic() - started)
+    return f"handed over {len(portraits)}"
 
 
 async def _move_queue_along(studio: Studio, bot: Bot) -> None:
@@ -148,7 +145,7 @@ async def _make_or_skip(
     if not await still_mine():
         return None
     progress = ProgressMessage(studio, bot, order, asyncio.get_running_loop())
-    timeout = studio.settings.render_job_timeout_s * (1 - DELIVERY_SHARE)
+    timeout = studio.settings.render_job_timeout_s * (1 - HANDOVER_SHARE)
     try:
         try:
             portraits = await asyncio.wait_for(
@@ -193,28 +190,6 @@ async def _failed_try(
     # score alone when Retry has no defer (a defer would set it to now + defer: the back of
     # the queue), so the next free worker picks it up again before the orders paid after it.
     raise Retry() from error
-
-
-async def _close(studio: Studio, bot: Bot, order: Order, count: int, seconds: float | None) -> None:
-    """Mark the order delivered and forget its inputs; `seconds` feeds the ETA's average."""
-    now = studio.clock.now()
-    if await studio.orders.deliver(order.id, now) is None:
-        return  # withdrawn at the very last moment: /delete owns what happens next
-    if order.charge_id:
-        await studio.ledger.close(order.charge_id, Outcome.DELIVERED, now)
-    if seconds is not None:
-        await record_render_duration(studio.redis, seconds)
-    body = text(order.lang, "render_delivered", total=count)
-    try:
-        if order.queue_message_id:
-            await bot.edit_message_text(
-                chat_id=order.chat_id, message_id=order.queue_message_id, text=body
-            )
-        else:
-            await bot.send_message(chat_id=order.chat_id, text=body)
-    except TelegramError:
-        logger.exception("order %s: delivered notice not sent", order.id)
-    logger.info("order %s delivered: %d portraits", order.id, count)
 
 
 class _GenerationStopped(Exception):
@@ -265,14 +240,17 @@ class ProgressMessage:
             return
         now = time.monotonic()
         due = force or done == total or now - self._last_edit >= PROGRESS_EDIT_INTERVAL_S
-        if not due or not self._order.queue_message_id:
+        # The message id is read from the fresh order: the payment handler may save it only
+        # after this render has claimed the order (a fast worker), and then it is there now.
+        message_id = rendering.queue_message_id
+        if not due or not message_id:
             return
         body = text(self._order.lang, "render_progress", done=done, total=total)
         if body == self._last_text:
             return  # an identical edit is refused by Telegram and still costs flood budget
         self._last_edit = now
         self._last_text = body
-        await edit_text(self._bot, self._order.chat_id, self._order.queue_message_id, body)
+        await edit_text(self._bot, self._order.chat_id, message_id, body)
 
 
 def _log_failure(fut: Any) -> None:

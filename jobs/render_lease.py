@@ -54,9 +54,10 @@ def lease_seconds(settings: Settings) -> float:
 class RenderLease:
     """One render run's claim on its order, refreshed in the background while the run lives."""
 
-    def __init__(self, redis: Redis, order_id: str, ttl_s: float) -> None:
+    def __init__(self, redis: Redis, order_id: str, ttl_s: float, key: str | None = None) -> None:
         self._redis = redis
-        self._key = keys.render_lease(order_id)
+        # The delivery stage holds the same kind of lease under keys.delivery_lease.
+        self._key = key or keys.render_lease(order_id)
         self._token = uuid.uuid4().hex
         self._ttl_ms = max(1, int(ttl_s * 1000))
         self.order_id = order_id

@@ -103,6 +103,13 @@ async def start_render(
     logger.info("render worker ready (device %s)", settings.render_device)
 
 
+async def start_delivery(ctx: dict[str, Any], *, settings: Settings, clock: Clock | None) -> None:
+    """Delivery sends from the outbox: the domain and the Bot API client, no models."""
+    studio, bot = await _open_common(settings, clock)
+    ctx[RESOURCES] = WorkerResources(studio, bot)
+    logger.info("delivery worker ready")
+
+
 async def stop(ctx: dict[str, Any]) -> None:
     found: WorkerResources | None = ctx.pop(RESOURCES, None)
     if found is None:

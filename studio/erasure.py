@@ -103,6 +103,8 @@ async def sweep_user(studio: Studio, user_id: int, order_ids: list[str]) -> int:
     for order_id in order_ids:
         await studio.orders.unlist(order_id)
         await redis.hdel(keys.QUEUE_NOTICES, order_id)  # type: ignore[misc]
+        # The order's share of the delivery buffer (its sealed outbox goes with order_pattern).
+        await redis.hdel(keys.DELIVERY_BUFFER, order_id)  # type: ignore[misc]
         doomed.update(await queue.forget_order_jobs(redis, order_id))
         patterns.append(keys.order_pattern(order_id))
     for pattern in keys.user_key_patterns(user_id):

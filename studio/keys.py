@@ -12,6 +12,7 @@ PREFIX = "ps:"
 # arq queues (sorted sets owned by arq, read only through studio.queue).
 INTAKE_QUEUE = "intake"
 RENDER_QUEUE = "render"
+DELIVERY_QUEUE = "delivery"  # sends finished portraits; run by workers without a GPU
 RENDER_HEALTH_PREFIX = PREFIX + "render:health:"  # one per live render worker, expires itself
 # Sorted set: render worker name -> when it registered. A registered worker counts as live while
 # its health key exists, so counting workers never walks the keyspace.
@@ -205,3 +206,24 @@ def chore_period(name: str) -> str:
 def chore_running(name: str) -> str:
     """Held (a token) while a run of the chore is live; expires after the chore's timeout."""
     return f"{PREFIX}chore:{name}:running"
+
+
+# The delivery stage (jobs/delivery.py). Finished portraits wait between the GPU and Telegram in
+# an outbox sealed under the user's key: never on a file, bounded by DELIVERY_BUFFER, with a TTL.
+DELIVERY_BUFFER = PREFIX + "delivery:buffer"  # hash: order id -> "<bytes>:<expires unix>"
+DELIVERY_DURATION_EWMA = PREFIX + "stats:delivery-seconds"
+
+
+def order_outbox(order_id: str) -> str:
+    """Hash: portrait index -> the sealed finished images; lives DELIVERY_BUFFER_TTL_HOURS."""
+    return f"{PREFIX}order:{order_id}:outbox"
+
+
+def delivery_lease(order_id: str) -> str:
+    """The live delivery run's token (like render_lease), so a dead sender's job runs again."""
+    return f"{PREFIX}order:{order_id}:delivery-lease"
+
+
+def delivery_suspect(order_id: str) -> str:
+    """Set by the reconciler when it first sees a running delivery job with no lease."""
+    return f"{PREFIX}order:{order_id}:delivery-suspect"

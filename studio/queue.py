@@ -35,6 +35,7 @@ from studio.settings import Settings
 CHECK_PHOTO = "check_photo"
 FLUSH_INTAKE_STATUS = "flush_intake_status"
 RENDER_ORDER = "render_order"
+DELIVER_ORDER = "deliver_order"
 
 logger = logging.getLogger(__name__)
 
@@ -105,6 +106,38 @@ async def enqueue_render(queue: ArqRedis, order_id: str, settings: Settings) -> 
         _expires=timedelta(days=settings.render_job_expires_days),
     )
     return job is not None
+
+
+def delivery_job_id(order_id: str) -> str:
+    return f"deliver:{order_id}"
+
+
+async def enqueue_delivery(queue: ArqRedis, order_id: str) -> bool:
+    """One delivery job per order at a time (its id names the order); False if already there."""
+    job = await queue.enqueue_job(
+        DELIVER_ORDER,
+        order_id,
+        _job_id=delivery_job_id(order_id),
+        _queue_name=keys.DELIVERY_QUEUE,
+    )
+    return job is not None
+
+
+async def delivery_job_status(redis: Redis, order_id: str) -> JobStatus:
+    job = Job(
+        delivery_job_id(order_id), redis, _queue_name=keys.DELIVERY_QUEUE, _deserializer=deserialize
+    )
+    return await job.status()
+
+
+async def rerun_render(queue: ArqRedis, order_id: str, settings: Settings) -> bool:
+    """Enqueue the order's render again although its last job finished (its result is kept).
+
+    For an order handed to delivery whose outbox expired before it was sent: the render makes
+    the same images again (seeds come from the order id) and delivery skips what was sent.
+    """
+    await queue.delete(result_key_prefix + order_id)
+    return await enqueue_render(queue, order_id, settings)
 
 
 async def schedule_status_refresh(queue: ArqRedis, order_id: str) -> None:
@@ -296,9 +329,15 @@ return tostring(new)
 
 
 async def record_render_duration(redis: Redis, seconds: float) -> float:
-    """Fold one finished render into the moving average the ETA uses."""
+    """Fold one finished render (GPU stage) into the moving average the ETA uses."""
     script = redis.register_script(_EWMA)
     return float(await script(keys=[keys.RENDER_DURATION_EWMA], args=[seconds, EWMA_ALPHA]))
+
+
+async def record_delivery_duration(redis: Redis, seconds: float) -> float:
+    """Fold one finished delivery (sending stage) into its moving average."""
+    script = redis.register_script(_EWMA)
+    return float(await script(keys=[keys.DELIVERY_DURATION_EWMA], args=[seconds, EWMA_ALPHA]))
 
 
 async def eta_seconds(
@@ -363,14 +402,29 @@ async def free_dead_render(redis: Redis, order_id: str, lease_s: float) -> bool:
     least `lease_s` after it, frees the job (a worker runs it again, as a new try) if it is
     still the same running job and still without a lease. True when the job was freed.
     """
+    return await _free_dead(
+        redis, order_id, keys.render_lease(order_id), keys.render_suspect(order_id), lease_s
+    )
+
+
+async def free_dead_delivery(redis: Redis, order_id: str, lease_s: float) -> bool:
+    """`free_dead_render` for the order's delivery job and its delivery lease."""
+    return await _free_dead(
+        redis,
+        delivery_job_id(order_id),
+        keys.delivery_lease(order_id),
+        keys.delivery_suspect(order_id),
+        lease_s,
+    )
+
+
+async def _free_dead(
+    redis: Redis, job_id: str, lease_key: str, suspect_key: str, lease_s: float
+) -> bool:
     grace_ms = int(lease_s * 1000)
     script = redis.register_script(_FREE_DEAD)
     freed = await script(
-        keys=[
-            in_progress_key_prefix + order_id,
-            keys.render_lease(order_id),
-            keys.render_suspect(order_id),
-        ],
+        keys=[in_progress_key_prefix + job_id, lease_key, suspect_key],
         args=[grace_ms + SUSPECT_SLACK_S * 1000, grace_ms],
     )
     return bool(freed)
@@ -394,5 +448,7 @@ async def forget_order_jobs(redis: Redis, order_id: str) -> set[bytes]:
         if intake:
             pipe.zrem(keys.INTAKE_QUEUE, *intake)
         await pipe.execute()
-    job_ids = [order_id, *(m.decode() for m in intake)]
+    delivery = delivery_job_id(order_id)
+    await redis.zrem(keys.DELIVERY_QUEUE, delivery)
+    job_ids = [order_id, delivery, *(m.decode() for m in intake)]
     return {f"{prefix}{job_id}".encode() for prefix in _JOB_KEY_PREFIXES for job_id in job_ids}

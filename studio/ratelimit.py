@@ -1,8 +1,16 @@
-"""Outgoing Bot API rate limits in Redis, shared by every process, first come first served.
+"""Outgoing Bot API rate limits in Redis, shared by every process, in two priorities.
 
-Each send reserves its slot (GCRA: a "theoretical arrival time" per bucket) and then sleeps until
-that slot; nobody polls and retries. So sends to one chat leave in the order they asked, across
-all bot replicas and workers, and a message that has waited is never overtaken by a newer one.
+Interactive sends (replies to commands and buttons, the default) reserve their slot (GCRA: a
+"theoretical arrival time" per bucket) and then sleep until it; nobody polls and retries. So
+interactive sends to one chat leave in the order they asked, across all bot replicas and
+workers.
+
+Bulk sends (portrait delivery, see `bot.transport.bulk_sends`) never book ahead: one goes only
+when it fits now without putting the chat into debt (the chat's bucket holds its cost, or is
+full) and leaves the global bucket `GLOBAL_HEADROOM` of its burst; otherwise it is told how long
+to wait and asks again. An interactive reply therefore never queues behind an album: it waits at
+most one chat interval, still within Telegram's limits, since both kinds draw on the same
+buckets (one limiter, one budget).
 """
 
 from __future__ import annotations
@@ -43,6 +51,41 @@ redis.call('SET', KEYS[2], tostring(g_new), 'PX', ttl(g_new))
 return tostring(at - now)
 """
 
+# Same KEYS and ARGV as _RESERVE, plus ARGV[9] = global headroom units. Books nothing unless the
+# send can go now; returns the seconds until it could (0 when booked).
+_TRY_BULK = """
+local now = tonumber(ARGV[1])
+local cost = tonumber(ARGV[2])
+local function ttl(tat)
+  return math.floor(math.max(tonumber(ARGV[8]), (tat - now) * 1000 + 1000))
+end
+local wait = 0
+local tat = now
+if ARGV[7] == '1' then
+  local interval = tonumber(ARGV[3])
+  local burst = tonumber(ARGV[4])
+  tat = math.max(tonumber(redis.call('GET', KEYS[1]) or now), now)
+  -- The chat's bucket must hold the whole cost (or be full, for a cost above the burst).
+  wait = math.max(wait, tat + (math.min(cost, burst) - burst) * interval - now)
+end
+local g_interval = tonumber(ARGV[5])
+local g_burst = tonumber(ARGV[6])
+local g_tat = math.max(tonumber(redis.call('GET', KEYS[2]) or now), now)
+local g_need = math.min(cost + tonumber(ARGV[9]), g_burst)
+wait = math.max(wait, g_tat + (g_need - g_burst) * g_interval - now)
+if wait > 0 then return tostring(wait) end
+if ARGV[7] == '1' then
+  local new_tat = tat + cost * tonumber(ARGV[3])
+  redis.call('SET', KEYS[1], tostring(new_tat), 'PX', ttl(new_tat))
+end
+local g_new = g_tat + cost * g_interval
+redis.call('SET', KEYS[2], tostring(g_new), 'PX', ttl(g_new))
+return '0'
+"""
+
+# Part of the global burst that bulk sends leave to interactive ones.
+GLOBAL_HEADROOM = 0.2
+
 
 @dataclass(frozen=True)
 class Rate:
@@ -60,23 +103,32 @@ class RedisRateLimiter:
     def __init__(self, redis: Redis, global_rate: Rate, chat_rate: Rate) -> None:
         self._redis = redis
         self._reserve = redis.register_script(_RESERVE)
+        self._try_bulk = redis.register_script(_TRY_BULK)
         self._global = global_rate
         self._chat = chat_rate
 
     async def reserve(self, chat_id: int | None, now: float, cost: int = 1) -> float:
         """Book `cost` units (an album counts per item); sleep the returned seconds, then send."""
-        ttl_ms = int(keys.RATE_BUCKET_TTL.total_seconds() * 1000)
-        wait = await self._reserve(
-            keys=[keys.chat_bucket(chat_id or 0), keys.GLOBAL_BUCKET],
-            args=[
-                now,
-                cost,
-                self._chat.interval,
-                self._chat.burst,
-                self._global.interval,
-                self._global.burst,
-                "1" if chat_id is not None else "0",
-                ttl_ms,
-            ],
-        )
+        wait = await self._reserve(keys=self._keys(chat_id), args=self._args(chat_id, now, cost))
         return max(0.0, float(wait))
+
+    async def try_bulk(self, chat_id: int | None, now: float, cost: int = 1) -> float:
+        """0.0 when `cost` units were booked for a send now; else the seconds to wait, unbooked."""
+        headroom = max(1, int(self._global.burst * GLOBAL_HEADROOM))
+        args = [*self._args(chat_id, now, cost), headroom]
+        return max(0.0, float(await self._try_bulk(keys=self._keys(chat_id), args=args)))
+
+    def _keys(self, chat_id: int | None) -> list[str]:
+        return [keys.chat_bucket(chat_id or 0), keys.GLOBAL_BUCKET]
+
+    def _args(self, chat_id: int | None, now: float, cost: int) -> list[float | int | str]:
+        return [
+            now,
+            cost,
+            self._chat.interval,
+            self._chat.burst,
+            self._global.interval,
+            self._global.burst,
+            "1" if chat_id is not None else "0",
+            int(keys.RATE_BUCKET_TTL.total_seconds() * 1000),
+        ]

@@ -123,6 +123,20 @@ class Settings(BaseSettings):
     render_lease_s: int = Field(default=60, ge=1)
     health_check_interval_s: int = 10
 
+    # Delivery stage (jobs/delivery.py): finished portraits wait, sealed, in Redis for a sender.
+    # The render worker waits (and keeps its lease) while the buffer is full.
+    delivery_buffer_max_bytes: int = Field(default=512 * 1024 * 1024, ge=1)
+    delivery_buffer_max_orders: int = Field(default=8, ge=1)
+    delivery_buffer_ttl_hours: float = Field(default=6.0, gt=0)
+    delivery_concurrency: int = Field(default=16, ge=1)  # orders one delivery worker sends at once
+    delivery_max_tries: int = Field(default=5, ge=1)
+    delivery_job_timeout_s: int = Field(default=900, ge=10)
+    # Items per album. Telegram counts every item against the chat's ~1/s: an album of 10 keeps
+    # the chat silent for ~10 s, so a /status would wait that long. The chat's burst (3) keeps
+    # replies within about a second during a delivery, at the cost of more album messages.
+    delivery_album_size: int = Field(default=3, ge=2, le=10)
+    delivery_seconds_default: float = 45.0
+
     # Models: every path is a setting; nothing is downloaded at run time.
     # The named model stack (pipeline/stacks): "research" is SDXL + IP-Adapter FaceID + insightface
     # (non-commercial weights); "commercial": permissive face models + a reference-image generator.

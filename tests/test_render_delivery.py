@@ -1,4 +1,4 @@
-"""Delivery: albums then documents, each recorded so a re-run never sends a portrait twice."""
+"""Delivery: photo albums then document albums, each confirmed or sent again (at-least-once)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,14 @@ import io
 import pytest
 from PIL import Image
 
-from bot.delivery import DeliveryLog, PortraitFile, Sent, deliver_portraits, plan_albums
+from bot.delivery import (
+    DeliveryLog,
+    PortraitFile,
+    Sent,
+    Undeliverable,
+    deliver_portraits,
+    plan_albums,
+)
 from studio import keys
 from studio.domain import Studio
 from studio.orders import Order
@@ -38,6 +45,13 @@ def test_albums_hold_two_to_ten(count: int, sizes: list[int]) -> None:
     assert [len(r) for r in plan_albums(count)] == sizes
 
 
+@pytest.mark.parametrize(
+    ("count", "sizes"), [(4, [2, 2]), (20, [3, 3, 3, 3, 3, 3, 2]), (3, [3]), (1, [1])]
+)
+def test_albums_of_at_most_the_chat_burst(count: int, sizes: list[int]) -> None:
+    assert [len(r) for r in plan_albums(count, 3)] == sizes
+
+
 async def _order(studio: Studio, emulator: RunningEmulator, user_id: int) -> Order:
     return await make_queued_order(studio, emulator, user_id)
 
@@ -53,13 +67,15 @@ async def test_429_then_500_on_the_album_still_delivers_once(
     report = await deliver_portraits(studio.redis, bot, order, _portraits(4), _always)
 
     photos, documents = await bot_media(emulator, 901)
-    assert (report.albums_sent, report.documents_sent) == (1, 4)
+    assert (report.albums_sent, report.documents_sent) == (1, 1)
     assert len(photos) == 4 and len({m["media_group_id"] for m in photos}) == 1
     assert [m["files"][0]["filename"] for m in documents] == [
         f"portrait-0{i}.png" for i in range(1, 5)
     ]
+    assert len({m["media_group_id"] for m in documents}) == 1  # one document album
     statuses = [c["status"] for c in await emulator.client.calls("sendMediaGroup")]
-    assert statuses == [429, 500, 200]
+    assert statuses == [429, 500, 200, 200]
+    assert await DeliveryLog(studio.redis, order.id).fully_sent() == 4
 
 
 async def test_a_rerun_sends_only_what_is_missing(
@@ -69,19 +85,19 @@ async def test_a_rerun_sends_only_what_is_missing(
     order = await _order(studio, emulator, 902)
     portraits = _portraits(12)  # two albums of six
     log = DeliveryLog(studio.redis, order.id)
-    # A previous try sent the first album and three documents, then died.
-    await log.mark([f"album:{i}" for i in range(6)], Sent.SENT, [1, 2, 3, 4, 5, 6])
-    await log.mark([f"doc:{i}" for i in range(3)], Sent.SENT, [7])
+    # A previous try sent both photo albums and the first document album, then died.
+    await log.mark([f"album:{i}" for i in range(12)], Sent.SENT, [1, 2, 3, 4, 5, 6])
+    await log.mark([f"doc:{i}" for i in range(6)], Sent.SENT, [7])
 
     report = await deliver_portraits(studio.redis, bot, order, portraits, _always)
 
     photos, documents = await bot_media(emulator, 902)
-    assert (report.albums_sent, report.documents_sent, report.skipped) == (1, 9, 4)
-    assert len(photos) == 6
+    assert (report.albums_sent, report.documents_sent, report.skipped) == (0, 1, 3)
+    assert photos == []
     assert [m["files"][0]["filename"] for m in documents] == [
-        f"portrait-{i:02d}.png" for i in range(4, 13)
+        f"portrait-{i:02d}.png" for i in range(7, 13)
     ]
-    assert await log.fully_recorded() == 12
+    assert await log.fully_sent() == 12
 
     # And once more: nothing at all is sent.
     before = len(await emulator.client.messages(902))
@@ -90,19 +106,38 @@ async def test_a_rerun_sends_only_what_is_missing(
     assert len(await emulator.client.messages(902)) == before
 
 
-async def test_a_maybe_sent_album_is_not_sent_again(
+async def test_an_unconfirmed_album_is_sent_again(
     studio_bot: StudioBot, emulator: RunningEmulator
 ) -> None:
     studio, bot = studio_bot
     order = await _order(studio, emulator, 903)
-    # Crash between Telegram accepting the album and our "sent": at-most-once skips it.
-    await DeliveryLog(studio.redis, order.id).mark([f"album:{i}" for i in range(3)], Sent.SENDING)
+    log = DeliveryLog(studio.redis, order.id)
+    # A crash between our "sending" and Telegram's answer: we cannot know whether the user got
+    # it, and prefer a duplicate to a loss.
+    await log.plan(3)
+    await log.mark([f"album:{i}" for i in range(3)], Sent.SENDING)
+    await log.mark([f"doc:{i}" for i in range(3)], Sent.SENT, [5])
+    assert await log.fully_sent() is None  # "sending" is not delivered
 
     report = await deliver_portraits(studio.redis, bot, order, _portraits(3), _always)
 
     photos, documents = await bot_media(emulator, 903)
-    assert (len(photos), len(documents)) == (0, 3)
-    assert report.skipped == 1
+    assert (len(photos), len(documents)) == (3, 0)
+    assert (report.resent, report.skipped) == (1, 1)
+    assert await log.fully_sent() == 3
+
+
+async def test_a_blocked_chat_is_undeliverable(
+    studio_bot: StudioBot, emulator: RunningEmulator
+) -> None:
+    studio, bot = studio_bot
+    order = await _order(studio, emulator, 905)
+    await emulator.client.inject_fault(
+        "sendMediaGroup", count=1, status=403, description="Forbidden: bot was blocked by the user"
+    )
+    with pytest.raises(Undeliverable):
+        await deliver_portraits(studio.redis, bot, order, _portraits(4), _always)
+    assert await DeliveryLog(studio.redis, order.id).fully_sent() is None
 
 
 async def test_withdrawn_order_stops_delivery(

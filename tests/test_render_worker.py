@@ -28,26 +28,36 @@ async def test_paid_order_is_delivered(render_live: RenderLive, emulator: Runnin
     seconds = time.monotonic() - paid
 
     photos, documents = await bot_media(emulator, 1001)
-    assert len(photos) == 4 and len({m["media_group_id"] for m in photos}) == 1
-    assert photos[0]["caption"] == "Your portraits 1–4 of 4"
+    # Albums of DELIVERY_ALBUM_SIZE (3): 4 portraits are two albums of two, previews first.
+    assert len(photos) == 4 and len({m["media_group_id"] for m in photos}) == 2
+    assert photos[0]["caption"] == "Your portraits 1–2 of 4"
     assert [d["files"][0]["filename"] for d in documents] == [
         f"portrait-0{i}.png" for i in range(1, 5)
     ]
+    assert len({m["media_group_id"] for m in documents}) == 2  # document albums
+    assert documents[1]["caption"] == "Portraits 1–2 of 4, full resolution"
     png = await emulator.client.file_bytes(documents[0]["files"][0]["file_id"])
     assert png.startswith(b"\x89PNG")
-    # Inputs purged, ledger closed, order off the reconciler's list.
+    # Inputs purged, ledger closed, order off the reconciler's list, the outbox gone.
     assert done.delivered_at > 0
     assert not await studio.redis.exists(keys.order_photos(order.id))
+    assert not await studio.redis.exists(keys.order_outbox(order.id))
+    assert not await studio.redis.hexists(keys.DELIVERY_BUFFER, order.id)  # type: ignore[misc]
     entry = await studio.ledger.get(order.charge_id)
     assert entry is not None and entry.outcome is Outcome.DELIVERED
     assert await studio.redis.zscore(keys.PAID_ORDERS, order.id) is None
-    # The one progress message went through "rendering k/4" and now says delivered.
-    status = next(
-        m for m in await emulator.client.messages(1001) if m["message_id"] == order.queue_message_id
-    )
-    assert status["text"].startswith("All 4 portraits are here")
-    history = [e.get("text", "") for e in status["edits"]]
+    # The progress message went through "rendering k/4" and "sending"; the final message is
+    # a new one (it notifies), after every portrait, with its two buttons.
+    messages = [m for m in await emulator.client.messages(1001) if m["from_bot"]]
+    status = next(m for m in messages if m["message_id"] == order.queue_message_id)
+    history = [e.get("text", "") for e in status["edits"]] + [status["text"]]
     assert any("Rendering your portraits: 4/4" in t for t in history), history
+    assert status["text"].startswith("Your 4 portraits are ready. Sending")
+    final = messages[-1]
+    assert final["text"].startswith("All 4 portraits are here")
+    assert final["message_id"] > max(m["message_id"] for m in documents)
+    buttons = [b["callback_data"] for row in final["reply_markup"]["inline_keyboard"] for b in row]
+    assert buttons == [f"after:style:{order.id}", f"after:originals:{order.id}"]
     print(f"\npayment to last portrait: {seconds:.2f} s (worker start included)")
 
 
@@ -99,20 +109,20 @@ async def test_delivery_errors_retry_the_job_and_each_portrait_arrives_once(
 ) -> None:
     studio, _, start_worker = render_live
     order = await make_paid_order(studio, emulator, 1202, pack=PACK)
-    # The first document fails more often than delivery retries it: the first try gives up
-    # mid-delivery (album sent), and the next try sends only what is missing.
-    await emulator.client.inject_fault("sendDocument", count=SEND_ATTEMPTS + 1, status=500)
+    # The first album fails more often than delivery retries it in one try: the delivery job's
+    # first try gives up, and its next try sends everything, once.
+    await emulator.client.inject_fault("sendMediaGroup", count=SEND_ATTEMPTS + 1, status=500)
     await start_worker()
 
     done = await wait_for_state(studio, order.id, {OrderState.DELIVERED, OrderState.REFUNDED})
 
     assert done.state is OrderState.DELIVERED and not done.refunded
     photos, documents = await bot_media(emulator, 1202)
-    assert len(photos) == 4 and len({m["media_group_id"] for m in photos}) == 1
+    assert len(photos) == 4
     assert [d["files"][0]["filename"] for d in documents] == [
         f"portrait-0{i}.png" for i in range(1, 5)
     ]
-    statuses = [c["status"] for c in await emulator.client.calls("sendDocument")]
+    statuses = [c["status"] for c in await emulator.client.calls("sendMediaGroup")]
     assert statuses == [500] * (SEND_ATTEMPTS + 1) + [200] * 4
     assert await emulator.client.calls("refundStarPayment") == []
     entry = await studio.ledger.get(order.charge_id)

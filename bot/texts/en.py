@@ -318,6 +318,18 @@ TEXTS: dict[str, str] = {
     "album_caption": "Your portraits {first}–{last} of {total}",
     "document_caption": "Portrait {number} of {total}, full resolution",
     "render_delivered": "All {total} portraits are here. Thank you for using Portrait Studio!",
+    "documents_caption": "Portraits {first}–{last} of {total}, full resolution",
+    "render_sending": "Your {total} portraits are ready. Sending them now…",
+    "render_handed_over": "Your {total} portraits are ready and waiting to be sent…",
+    "button_another_style": "Another style",
+    "button_originals_again": "Send the originals again",
+    "originals_again_none": (
+        "The originals of your last order can no longer be sent again. Send /start for a new set."
+    ),
+    "delivery_failed": (
+        "We're sorry: some of your portraits could not be delivered to this chat. Your order "
+        "is being refunded."
+    ),
     "refund_apology": (
         "We're sorry: we couldn't make your portraits this time. Your {amount} Stars have "
         "been refunded. You're welcome to try again with different photos."

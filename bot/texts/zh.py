@@ -276,8 +276,15 @@ TEXTS: dict[str, str] = {
     "queue_notice": "你在队列中排第 {position} 位。预计时间：{eta}。",
     "render_progress": "正在生成你的肖像：{done}/{total}",
     "album_caption": "你的肖像 {first}–{last}，共 {total} 张",
-    "document_caption": "肖像 {number}/{total}，原始分辨率",
+    "document_caption": "肖像 {number}/{total}，高清原图",
     "render_delivered": "全部 {total} 张肖像已送达。感谢使用 Portrait Studio！",
+    "documents_caption": "肖像 {first}–{last}，共 {total} 张，高清原图",
+    "render_sending": "你的 {total} 张肖像已生成，正在发送…",
+    "render_handed_over": "你的 {total} 张肖像已生成，即将发送…",
+    "button_another_style": "换一种风格",
+    "button_originals_again": "重新发送高清原图",
+    "originals_again_none": "上一单的高清原图已无法重新发送。发送 /start 开始新的一组。",
+    "delivery_failed": "很抱歉：部分肖像无法发送到此对话。你的订单正在退款。",
     "refund_apology": (
         "非常抱歉，这次未能为你生成肖像。你支付的 {amount} 颗星已退还。欢迎换一些照片再试一次。"
     ),

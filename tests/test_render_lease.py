@@ -7,6 +7,7 @@ arq alone re-runs a killed worker's job only when its in-progress key expires (j
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import subprocess
 import sys
@@ -39,7 +40,7 @@ from tests.render_support import (
     tiny_model_settings,
     wait_for_state,
 )
-from worker import build_worker
+from worker import WORKERS, build_worker
 
 LEASE_S = 2
 # How long a test waits for a render to reach a step before it gives up: a hang detector only,
@@ -83,15 +84,25 @@ async def wait_until(check: Any, timeout: float, what: str) -> None:
         await asyncio.sleep(0.05)
 
 
-async def run_worker_until(settings: Settings, studio: Studio, order_id: str) -> None:
-    worker = build_worker("render", settings, burst=False, poll_delay=0.05)
-    task = asyncio.create_task(worker.async_run())
+@contextlib.asynccontextmanager
+async def workers_running(settings: Settings) -> AsyncIterator[None]:
+    """A render worker, and the delivery worker where delivery is its own stage."""
+    kinds = ["delivery", "render"] if "delivery" in WORKERS else ["render"]
+    workers = [build_worker(kind, settings, burst=False, poll_delay=0.05) for kind in kinds]
+    tasks = [asyncio.create_task(worker.async_run()) for worker in workers]
     try:
-        await wait_for_state(studio, order_id, {OrderState.DELIVERED}, timeout=WAIT_S)
+        yield
     finally:
-        await worker.close()
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        for worker in workers:
+            await worker.close()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def run_worker_until(settings: Settings, studio: Studio, order_id: str) -> None:
+    async with workers_running(settings):
+        await wait_for_state(studio, order_id, {OrderState.DELIVERED}, timeout=WAIT_S)
 
 
 async def assert_delivered_once(emulator: RunningEmulator, chat_id: int) -> None:
@@ -131,7 +142,13 @@ async def test_sigkilled_render_runs_again_once_its_lease_lapses(
                 and bool(await redis.exists(lease_key))
             )
 
-        await wait_until(generating_under_lease, WAIT_S, "the worker never started generating")
+        try:
+            await wait_until(generating_under_lease, WAIT_S, "never generating")
+        except AssertionError:
+            proc.kill()
+            current = await studio.orders.get(order.id)
+            stderr = proc.stderr.read().decode()[-3000:]  # type: ignore[union-attr]
+            raise AssertionError(f"never generating ({current}): {stderr}") from None
         proc.send_signal(signal.SIGKILL)
     finally:
         proc.kill()
@@ -167,12 +184,15 @@ async def test_reconciler_never_frees_a_live_render(
 ) -> None:
     studio = resources(reconciler, WorkerResources).studio
     order = await make_paid_order(studio, emulator, 1602, pack=PACK)
-    worker = build_worker("render", lease_settings, burst=False, poll_delay=0.05)
-    task = asyncio.create_task(worker.async_run())
+    # The run's first input download hangs for three lease TTLs: the render provably lives that
+    # long under its lease, however fast the machine.
+    hold_s = 3 * LEASE_S
+    await emulator.client.inject_fault("getFile", count=1, status=None, delay=hold_s)
     checks = 0
-    try:
-        await wait_for_state(studio, order.id, {OrderState.RENDERING}, timeout=60)
-        # Reconcile far more often than cron does, for several lease TTLs of rendering.
+    async with workers_running(lease_settings):
+        await wait_for_state(studio, order.id, {OrderState.RENDERING}, timeout=WAIT_S)
+        started = time.monotonic()
+        # Reconcile far more often than the chore does, while it renders (and delivers).
         while (current := await studio.orders.get(order.id)) and (
             current.state is OrderState.RENDERING
         ):
@@ -180,12 +200,9 @@ async def test_reconciler_never_frees_a_live_render(
             assert report.requeued == 0 and report.refunded == 0
             checks += 1
             await asyncio.sleep(0.1)
-        await wait_for_state(studio, order.id, {OrderState.DELIVERED}, timeout=60)
-    finally:
-        await worker.close()
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-    assert checks > 10 * LEASE_S  # the render outlived several leases
+        rendering_s = time.monotonic() - started
+        await wait_for_state(studio, order.id, {OrderState.DELIVERED}, timeout=WAIT_S)
+    assert checks > 0 and rendering_s >= hold_s - 1  # several leases (the claim came first)
     await assert_delivered_once(emulator, 1602)
     assert not await studio.redis.exists(keys.render_lease(order.id))
 
@@ -202,14 +219,8 @@ async def test_a_run_waits_for_a_lease_another_run_holds(
     lapses_at = time.time() + LEASE_S
     await studio.redis.set(keys.render_lease(order.id), b"stalled-run", px=LEASE_S * 1000)
 
-    worker = build_worker("render", lease_settings, burst=False, poll_delay=0.05)
-    task = asyncio.create_task(worker.async_run())
-    try:
-        done = await wait_for_state(studio, order.id, {OrderState.DELIVERED}, timeout=90)
-    finally:
-        await worker.close()
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+    async with workers_running(lease_settings):
+        done = await wait_for_state(studio, order.id, {OrderState.DELIVERED}, timeout=WAIT_S)
     assert done.delivered_at
     # The render's first Bot API calls fetch its inputs: none before the other lease lapsed.
     calls = await emulator.client.calls("getFile")

@@ -1,4 +1,4 @@
-"""Cron jobs on the intake worker that repair what a crash left behind.
+"""The reconcilers, run by every worker (jobs/maintenance.py): they repair what a crash left.
 
 `reconcile`: every paid order has a live render job, or is refunded by its deadline.
 

@@ -5,10 +5,13 @@
 
 Processes: redis-server (AOF every second, as production), the emulator (`python -m emulator`,
 flood limits off: this measures the bot, not Telegram), and the bot (`python -m bot`, webhook
-mode, rate limits off for the same reason). Seeded through the domain: `--queued` paid orders in
-the render queue (their users' /status shows place and wait) with 4 live render workers, and
-`--users` users at the selfie step (consent given, headshot accepted). Every Bot API call waits
-`--latency` s (an emulator fault on every method).
+mode, rate limits off for the same reason). This process plays Telegram: it posts each update
+to the bot's webhook with the secret (the webhook receipt and parsing are measured), and
+retries a 503 as Telegram does; the emulator is the Bot API the bot answers through.
+Seeded through the domain: `--queued` paid orders in the render queue (their users' /status
+shows place and wait) with 4 live render workers, and `--users` users at the selfie step
+(consent given, headshot accepted). Every Bot API call waits `--latency` s (an emulator
+fault on every method).
 
 Offered open loop at `--rate` updates/s for `--seconds`: about two thirds photos (selfies of the
 seeded users: stored sealed, counted, check enqueued), and /start by new users, /status by
@@ -40,8 +43,6 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-
-from pipeline.testing.synthetic_photos import synthetic_face_photo
 
 TOKEN = "123456:LOAD"
 SECRET = "load-bench-secret-0123456789"
@@ -119,38 +120,85 @@ async def seed(redis_url: str, api_url: str, users: int, queued: int) -> None:
 
 
 class Driver:
-    """Offers updates through the emulator's control API and keeps when each was pushed."""
+    """Plays Telegram's side of the webhook: posts each update to the bot, as Telegram does.
 
-    def __init__(self, api_url: str, session: aiohttp.ClientSession, users: int) -> None:
+    Updates go straight to the bot's webhook (with the secret), so the emulator is only the Bot
+    API the bot answers through; its chats were opened beforehand (`open_chats`).
+    """
+
+    def __init__(self, api_url: str, hook_url: str, session: aiohttp.ClientSession, users: int):
         self.url = f"{api_url}/_control"
+        self.hook_url = hook_url
         self.session = session
         self.users = users
         self.pushed: dict[int, tuple[str, int, float]] = {}  # update_id -> (kind, chat, time)
-        self.photos = [synthetic_face_photo(1, v) for v in range(1, 9)]
+        self.taken: dict[int, tuple[int, float]] = {}  # update_id -> (status, answered at)
         self.counters: dict[str, int] = defaultdict(int)
+        self.next_id = 10_000_000
+        self.started = 0.0
+        self.opened = 0  # sends before the run (none: the opening texts get no answer then)
+
+    def chat_of(self, kind: str, n: int) -> int:
+        return {
+            "photo": SELFIE_USER0 + n % self.users,
+            "/start": NEW_USER0 + n,
+            "/status queued": QUEUED_USER0 + n,
+            "/status": SELFIE_USER0 + (n * 7) % self.users,
+            "text": SELFIE_USER0 + (n * 11 + 3) % self.users,
+        }[kind]
+
+    async def open_chats(self, chats: list[int]) -> None:
+        """One text from each user, through the emulator, so the bot's answers have a chat."""
+        gate = asyncio.Semaphore(32)
+
+        async def one(chat: int) -> None:
+            async with (
+                gate,
+                self.session.post(f"{self.url}/users/{chat}/text", json={"text": "hi"}) as response,
+            ):
+                response.raise_for_status()
+
+        await asyncio.gather(*(one(chat) for chat in chats))
+
+    def update(self, kind: str, n: int) -> dict[str, Any]:
+        chat = self.chat_of(kind, n)
+        self.next_id += 1
+        message: dict[str, Any] = {
+            "message_id": self.next_id,
+            "date": int(time.time()),
+            "chat": {"id": chat, "type": "private", "first_name": "Load"},
+            "from": {"id": chat, "is_bot": False, "first_name": "Load", "language_code": "en"},
+        }
+        if kind == "photo":
+            unique = f"load{chat}p{n}"
+            message["photo"] = [
+                {"file_id": f"F{unique}{side}", "file_unique_id": f"{unique}{side}",
+                 "width": side, "height": side, "file_size": side * 100}
+                for side in (90, 320, 1280)
+            ]  # fmt: skip
+        else:
+            text = {"/status queued": "/status", "text": "hi"}.get(kind, kind)
+            message["text"] = text
+            if text.startswith("/"):
+                message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(text)}]
+        return {"update_id": self.next_id, "message": message}
 
     async def offer(self, kind: str) -> None:
         n = self.counters[kind]
         self.counters[kind] += 1
-        if kind == "photo":
-            user = SELFIE_USER0 + n % self.users
-            path, form = "photo", aiohttp.FormData()
-            variant = (n // self.users) % len(self.photos)  # a user never repeats a photo
-            form.add_field("photo", self.photos[variant], filename="p.jpg")
-            body: dict[str, Any] = {"data": form}
-        else:
-            user = {
-                "/start": NEW_USER0 + n,
-                "/status queued": QUEUED_USER0 + n,
-                "/status": SELFIE_USER0 + (n * 7) % self.users,
-                "text": SELFIE_USER0 + (n * 11 + 3) % self.users,
-            }[kind]
-            text = {"/status queued": "/status"}.get(kind, kind if kind != "text" else "hi")
-            path, body = "text", {"json": {"text": text, "language_code": "en"}}
-        started = time.time()
-        async with self.session.post(f"{self.url}/users/{user}/{path}", **body) as response:
-            result = await response.json()
-        self.pushed[int(result["update_id"])] = (kind, user, started)
+        update = self.update(kind, n)
+        update_id = update["update_id"]
+        self.pushed[update_id] = (kind, update["message"]["chat"]["id"], time.time())
+        headers = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
+        while True:  # Telegram retries a non-2xx answer
+            async with self.session.post(self.hook_url, json=update, headers=headers) as response:
+                await response.read()
+                status = response.status
+            if status == 200:
+                self.taken[update_id] = (status, time.time())
+                return
+            self.counters["retries"] += 1
+            await asyncio.sleep(0.05)
 
     async def run(self, rate: float, seconds: float) -> None:
         weights = [w for _, w in MIX]
@@ -158,6 +206,7 @@ class Driver:
         rng = random.Random(7)
         tasks: set[asyncio.Task[None]] = set()
         start = time.monotonic()
+        self.started = time.time()
         for i in range(int(rate * seconds)):
             await asyncio.sleep(max(0.0, start + i / rate - time.monotonic()))
             task = asyncio.create_task(self.offer(rng.choices(kinds, weights)[0]))
@@ -167,11 +216,8 @@ class Driver:
 
     async def report(self, wait_s: float) -> dict[str, Any]:
         await asyncio.sleep(wait_s)
-        async with self.session.get(f"{self.url}/webhook") as response:
-            deliveries = (await response.json())["deliveries"]
         async with self.session.get(f"{self.url}/calls") as response:
             calls = await response.json()
-        taken = {d["update_id"]: d["time"] for d in deliveries if d["status"] == 200}
         replies: dict[int, list[float]] = defaultdict(list)
         sends = 0
         for call in calls:
@@ -181,22 +227,22 @@ class Driver:
         latency: dict[str, list[float]] = defaultdict(list)
         for update_id, (kind, chat, pushed) in self.pushed.items():
             if kind == "photo":
-                if update_id in taken:
-                    latency[kind].append(taken[update_id] - pushed)
+                if update_id in self.taken:
+                    latency[kind].append(self.taken[update_id][1] - pushed)
                 continue
             after = [t for t in replies.get(chat, []) if t >= pushed]
             if after:
                 latency[kind].append(min(after) - pushed)
-        last = max([*taken.values(), *(t for ts in replies.values() for t in ts)], default=0)
-        first = min(p for _, _, p in self.pushed.values())
+        ends = [t for _, t in self.taken.values()]
+        ends += [t for ts in replies.values() for t in ts if t >= self.started]
         return {
             "offered": len(self.pushed),
-            "taken": len(taken),
-            "span_s": last - first,
+            "taken": len(self.taken),
+            "span_s": max(ends, default=self.started) - self.started,
             "answered": sum(len(v) for v in latency.values()),
             "latency": latency,
-            "sends": sends,
-            "retries": sum(1 for d in deliveries if d["status"] != 200),
+            "sends": sends - self.opened,
+            "retries": self.counters["retries"],
         }
 
 
@@ -226,13 +272,25 @@ async def main_async(args: argparse.Namespace) -> None:
     try:
         await asyncio.sleep(1.0)
         await seed(redis_url, api_url, args.users, args.queued)
+        expected = int(args.rate * args.seconds)
+        chats = [SELFIE_USER0 + j for j in range(args.users)]
+        chats += [QUEUED_USER0 + i for i in range(min(args.queued, expected // 5 + 50))]
+        chats += [NEW_USER0 + i for i in range(expected // 5 + 50)]
+        hook_url = f"http://127.0.0.1:{ports['HOOK_PORT']}/hook"
+        async with aiohttp.ClientSession() as session:
+            await Driver(api_url, hook_url, session, args.users).open_chats(chats)
+            # The opening texts are not part of the load: Telegram forgets them.
+            async with session.post(
+                f"{api_url}/bot{TOKEN}/deleteWebhook", json={"drop_pending_updates": True}
+            ) as response:
+                response.raise_for_status()
         env = {
             **os.environ,
             "TELEGRAM_BOT_TOKEN": TOKEN,
             "BOT_API_BASE_URL": f"{api_url}/bot",
             "BOT_API_BASE_FILE_URL": f"{api_url}/file/bot",
             "REDIS_URL": redis_url,
-            "WEBHOOK_URL": f"http://127.0.0.1:{ports['HOOK_PORT']}/hook",
+            "WEBHOOK_URL": hook_url,
             "WEBHOOK_SECRET": SECRET,
             "WEBHOOK_LISTEN": "127.0.0.1",
             "WEBHOOK_PORT": ports["HOOK_PORT"],
@@ -245,10 +303,11 @@ async def main_async(args: argparse.Namespace) -> None:
             "LOG_LEVEL": "ERROR",
         }
         procs["bot"] = subprocess.Popen(
-            [sys.executable, "-m", "bot"], cwd=ROOT, env=env, stderr=subprocess.DEVNULL
+            [sys.executable, "-m", "bot"], cwd=args.root, env=env, stderr=subprocess.DEVNULL
         )
-        async with aiohttp.ClientSession() as session:
-            driver = Driver(api_url, session, args.users)
+        connector = aiohttp.TCPConnector(limit=100)  # Telegram: at most 100 connections
+        async with aiohttp.ClientSession(connector=connector) as session:
+            driver = Driver(api_url, hook_url, session, args.users)
             deadline = time.monotonic() + 60
             while True:  # up once the webhook is set
                 async with session.get(f"{driver.url}/webhook") as response:
@@ -279,13 +338,15 @@ async def main_async(args: argparse.Namespace) -> None:
         shutil.rmtree(workdir, ignore_errors=True)
     span = max(result["span_s"], 1e-9)
     print(
-        f"load: {args.users} selfie-step users, {args.queued} queued orders, offered "
+        f"bot from {args.root}\nload: {args.users} selfie-step users, {args.queued} queued "
+        "orders, offered "
         f"{args.rate:g}/s for {args.seconds:g} s, Bot API latency {args.latency * 1000:.0f} ms"
     )
     print(
         f"offered {result['offered']}, taken {result['taken']} "
         f"({result['taken'] / span:.0f} updates/s over {span:.1f} s), answered "
-        f"{result['answered']}, webhook retries (503) {result['retries']}"
+        f"{result['answered']}, webhook retries (503) {result['retries']}; photo latency is "
+        "until the webhook's 200 (taken), the others' until the answer is sent"
     )
     for kind, values in sorted(result["latency"].items()):
         print(
@@ -307,6 +368,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=300.0, help="updates offered per second")
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--latency", type=float, default=0.0, help="Bot API latency, seconds")
+    parser.add_argument("--root", type=Path, default=ROOT, help="the checkout whose bot to run")
     asyncio.run(main_async(parser.parse_args()))
 
 

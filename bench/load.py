@@ -48,6 +48,8 @@ TOKEN = "123456:LOAD"
 SECRET = "load-bench-secret-0123456789"
 ROOT = Path(__file__).resolve().parent.parent
 QUEUED_USER0, SELFIE_USER0, NEW_USER0 = 100_000, 300_000, 500_000
+# As the emulator's webhook retries (emulator/config.py): from 50 ms, doubling up to 2 s.
+RETRY_INITIAL_S, RETRY_MAX_S = 0.05, 2.0
 MIX = (("photo", 66), ("/start", 10), ("/status queued", 10), ("/status", 7), ("text", 7))
 
 
@@ -190,7 +192,8 @@ class Driver:
         update_id = update["update_id"]
         self.pushed[update_id] = (kind, update["message"]["chat"]["id"], time.time())
         headers = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
-        while True:  # Telegram retries a non-2xx answer
+        backoff = RETRY_INITIAL_S
+        while True:  # Telegram retries a non-2xx answer, backing off
             async with self.session.post(self.hook_url, json=update, headers=headers) as response:
                 await response.read()
                 status = response.status
@@ -198,7 +201,8 @@ class Driver:
                 self.taken[update_id] = (status, time.time())
                 return
             self.counters["retries"] += 1
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, RETRY_MAX_S)
 
     async def run(self, rate: float, seconds: float) -> None:
         weights = [w for _, w in MIX]

@@ -11,14 +11,19 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import time
 from collections.abc import Iterator
 from pathlib import Path
+
+from arq.constants import in_progress_key_prefix
 
 from studio.domain import Studio
 from studio.orders import Order, OrderState
 from tests.fixtures.emulator import RunningEmulator
 from tests.fixtures.redis_server import RedisServer, launch_redis_server
 from tests.render_support import bot_media
+
+JOBS_END_S = 240.0  # a hang detector only
 
 
 def own_redis_server(directory: Path) -> Iterator[RedisServer]:
@@ -45,7 +50,13 @@ def restart_redis(server: RedisServer) -> None:
 async def assert_settled(
     studio: Studio, emulator: RunningEmulator, orders: list[Order], portraits: int
 ) -> None:
-    """Every charge ends delivered exactly once or refunded; no order is left in between."""
+    """Every charge ends delivered exactly once or refunded; no order is left in between.
+
+    First every run of the orders' jobs (render, delivery) ends: a losing or retried run may
+    still be finishing, and it must not send anything more either.
+    """
+    for placed in orders:
+        await _jobs_ended(studio, placed.id)
     charges = {c["charge_id"]: c for c in await emulator.client.payments()}
     for placed in orders:
         order = await studio.orders.get(placed.id)
@@ -65,3 +76,11 @@ async def assert_settled(
         if call["status"] == 200:
             refunds[str(call["chat_id"])] = refunds.get(str(call["chat_id"]), 0) + 1
     assert all(n == 1 for n in refunds.values()), f"refunded more than once: {refunds}"
+
+
+async def _jobs_ended(studio: Studio, order_id: str) -> None:
+    running = f"{in_progress_key_prefix}*{order_id}"  # the render job, and its delivery's
+    deadline = time.monotonic() + JOBS_END_S
+    while left := [k async for k in studio.redis.scan_iter(match=running)]:
+        assert time.monotonic() < deadline, f"a run never ended: {left}"
+        await asyncio.sleep(0.05)

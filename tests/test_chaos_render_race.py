@@ -54,7 +54,7 @@ async def test_two_render_workers_racing_for_one_order_deliver_it_once(
     studio = env.studio
     assert (await env.pay(user, await env.reach_invoice(user)))["ok"]
     order = await env.current_order(user)
-    first = await render_workers()
+    await render_workers()
     await wait_for_state(studio, order.id, {OrderState.RENDERING}, timeout=WAIT_S)
     second = await render_workers()  # loaded after the first: model loads do not overlap
     await _ready(second)
@@ -68,5 +68,4 @@ async def test_two_render_workers_racing_for_one_order_deliver_it_once(
     ended = await wait_for_state(studio, order.id, SETTLED, timeout=WAIT_S)
 
     assert ended.state is OrderState.DELIVERED, ended.failure
-    assert first.jobs_complete + second.jobs_complete >= 1
     await assert_settled(studio, env.emulator, [order], env.settings.portraits_per_order)

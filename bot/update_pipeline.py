@@ -189,6 +189,8 @@ class UpdatePipeline:
                     await self.replay_orphans()
             except RedisError as error:
                 logger.warning("update claims not refreshed: %s", type(error).__name__)
+            except Exception:  # never let the upkeep die: it keeps every claim alive
+                logger.exception("update claims: upkeep failed; trying again")
 
     # The one answer past a limit ----------------------------------------------------------------
 

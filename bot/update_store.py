@@ -14,18 +14,22 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
 
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from redis.asyncio import Redis
 
 from bot.fairness import UpdateKind, per_window
 from studio import keys
 from studio.settings import Settings
+
+logger = logging.getLogger(__name__)
 
 NONCE_BYTES = 12
 SEAL_LABEL = b"ps-pending-updates-v1"
@@ -151,11 +155,23 @@ class UpdateStore:
                     client=pipe,
                 )
             sealed = await pipe.execute()
-        return [
-            self._open(update_id, blob)
-            for update_id, blob in zip(orphans, sealed, strict=True)
-            if blob
-        ]
+        taken: list[dict[str, Any]] = []
+        unreadable: list[int] = []
+        for update_id, blob in zip(orphans, sealed, strict=True):
+            if not blob:
+                continue
+            try:
+                taken.append(self._open(update_id, blob))
+            except (InvalidTag, ValueError):
+                unreadable.append(update_id)
+        if unreadable:
+            # Sealed under another MASTER_KEY: no process of ours can read it again.
+            logger.error("pending updates %s unreadable (MASTER_KEY changed?); dropped", unreadable)
+            async with self._redis.pipeline(transaction=False) as pipe:
+                pipe.hdel(keys.UPDATES_PENDING, *(str(u) for u in unreadable))
+                pipe.delete(*(keys.update_seen(u) for u in unreadable))
+                await pipe.execute()
+        return taken
 
     async def saved_offset(self) -> int | None:
         raw = await self._redis.get(keys.UPDATES_OFFSET)

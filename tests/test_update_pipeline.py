@@ -7,6 +7,10 @@ polling the emulator (bot_env), with the emulator's faults to hold a handler in 
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
+import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,11 +23,12 @@ from bot.update_queue import FairUpdateQueue, QueuedUpdate
 from bot.webhook import stop_application
 from emulator.client import latest_text
 from studio import keys
-from studio.settings import Settings
+from studio.settings import Settings, generate_master_key
 from tests.fixtures.bot import BotEnv
 from tests.fixtures.emulator import RunningEmulator
 from tests.fixtures.studio import SettingsFactory
 
+ROOT = Path(__file__).resolve().parent.parent
 LIMIT = 3
 HINT = text("en", "text_no_order")
 SLOW_DOWN = text("en", "slow_down", seconds=60)
@@ -170,3 +175,55 @@ async def test_a_stop_gives_back_the_backlog_and_the_next_start_handles_it_once(
         texts = [latest_text(m) for m in await env.messages(user)]
         # Never lost; a reply cut off mid-send may come twice (a duplicate over a loss).
         assert 1 <= texts.count(HINT) <= 2, (user, texts)
+
+
+async def test_a_sigkilled_polling_bot_loses_nothing_it_took(
+    emulator: RunningEmulator, redis: Redis, redis_url: str
+) -> None:
+    """Killed with ten updates taken and none answered: the next process answers all ten."""
+    users = list(range(9_501, 9_511))
+    environ = {
+        **os.environ,
+        "TELEGRAM_BOT_TOKEN": emulator.token,
+        "BOT_API_BASE_URL": emulator.base_url,
+        "BOT_API_BASE_FILE_URL": emulator.base_file_url,
+        "REDIS_URL": redis_url,
+        "LOG_LEVEL": "WARNING",
+        "UPDATE_CLAIM_S": "1.5",  # a dead process's claims lapse quickly here
+        # Both processes share the keys, as production's replicas do (dev makes one each).
+        "MASTER_KEY": generate_master_key(),
+        "PAYLOAD_SECRET": generate_master_key(),
+        "HEALTH_PORT": "0",
+    }
+
+    async def start() -> asyncio.subprocess.Process:
+        return await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot", cwd=ROOT, env=environ, stderr=asyncio.subprocess.DEVNULL
+        )
+
+    first = await start()
+    try:
+        await emulator.client.send_text(users[0], "hello")
+        await emulator.client.wait_for(users[0], lambda m: latest_text(m) == HINT, timeout=30)
+        await emulator.client.inject_fault("sendMessage", count=100, status=None, delay=30)
+        for user in users[1:]:
+            await emulator.client.send_text(user, "hello")
+        deadline = time.monotonic() + 20
+        while await redis.hlen(keys.UPDATES_PENDING) < len(users) - 1:  # type: ignore[misc]
+            assert time.monotonic() < deadline, "the bot did not take the updates"
+            await asyncio.sleep(0.02)
+    finally:
+        first.kill()
+        await first.wait()
+    await emulator.client.clear_faults()
+    second = await start()
+    try:
+        for user in users[1:]:
+            await emulator.client.wait_for(user, lambda m: latest_text(m) == HINT, timeout=30)
+        deadline = time.monotonic() + 10
+        while await redis.hlen(keys.UPDATES_PENDING):  # type: ignore[misc]
+            assert time.monotonic() < deadline, "pending updates left"
+            await asyncio.sleep(0.05)
+    finally:
+        second.terminate()
+        await second.wait()

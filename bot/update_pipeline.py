@@ -162,6 +162,8 @@ class UpdatePipeline:
 
     async def _handle(self, item: QueuedUpdate) -> bool:
         update = item.update
+        # As PTB's own fetcher logs it (the log redaction filter hides the personal fields).
+        logger.debug("processing update %s", update)
         token = CLAIMED_UPDATE.set(update.update_id)
         try:
             with collect_failures() as failures:
@@ -170,7 +172,7 @@ class UpdatePipeline:
             CLAIMED_UPDATE.reset(token)
         handled = not failures
         try:
-            await self.store.complete(update.update_id, item.user_id, handled)
+            await self.store.complete(update.update_id, handled)
         except RedisError:
             # Its claim lapses and the sweep runs it again: a duplicate rather than a loss.
             logger.warning("update %s: handled, but not marked done", update.update_id)

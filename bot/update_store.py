@@ -34,10 +34,13 @@ logger = logging.getLogger(__name__)
 NONCE_BYTES = 12
 SEAL_LABEL = b"ps-pending-updates-v1"
 
-# KEYS: claim, pending hash, limit counter. ARGV: update id, sealed update, claim ms,
-# limit (0: none), window ms, done ms. Returns {outcome, count in the window}.
+# KEYS: claim, pending hash, limit counter, active users. ARGV: update id, sealed update, claim
+# ms, limit (0: none), window ms, done ms, user id ('': none), now. Returns {outcome, count}.
+# The user's last activity is noted here, before handling, so that a /delete's erasure (which
+# removes the user from the active set) is the last word.
 _TAKE = """
 if not redis.call('SET', KEYS[1], 'run', 'NX', 'PX', ARGV[3]) then return {0, 0} end
+if ARGV[7] ~= '' then redis.call('ZADD', KEYS[4], ARGV[8], ARGV[7]) end
 local count = 0
 if tonumber(ARGV[4]) > 0 then
   count = redis.call('INCR', KEYS[3])
@@ -100,7 +103,7 @@ class UpdateStore:
             window_ms = int(window_s * 1000)
             limit_key = keys.user_limit(kind.user_id, kind.limit, window)
         outcome, count = await self._take(
-            keys=[keys.update_seen(update_id), keys.UPDATES_PENDING, limit_key],
+            keys=[keys.update_seen(update_id), keys.UPDATES_PENDING, limit_key, keys.ACTIVE_USERS],
             args=[
                 update_id,
                 self._seal(update_id, raw),
@@ -108,11 +111,13 @@ class UpdateStore:
                 limit,
                 window_ms,
                 self._done_ms,
+                "" if kind.user_id is None else str(kind.user_id),
+                self._now(),
             ],
         )
         return TakeResult(Taken(int(outcome)), int(count))
 
-    async def complete(self, update_id: int, user_id: int | None, handled: bool) -> None:
+    async def complete(self, update_id: int, handled: bool) -> None:
         """Handled: mark it done and forget it. Failed: release it so a redelivery is handled."""
         async with self._redis.pipeline(transaction=True) as pipe:
             if handled:
@@ -120,9 +125,6 @@ class UpdateStore:
             else:
                 pipe.delete(keys.update_seen(update_id))
             pipe.hdel(keys.UPDATES_PENDING, str(update_id))
-            if user_id is not None:
-                # The last activity, for idle expiry (studio/retention.py::expire_idle_users).
-                pipe.zadd(keys.ACTIVE_USERS, {str(user_id): self._now()})
             await pipe.execute()
 
     async def refresh(self, update_ids: Iterable[int]) -> None:

@@ -20,6 +20,7 @@ user's key, so "send the originals again" needs no image bytes (`resend_original
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
@@ -167,11 +168,13 @@ async def deliver_portraits(
     *,
     key: UserKey | None = None,
     album_size: int = ALBUM_MAX,
+    bulk: bool = True,
 ) -> DeliveryReport:
     """Send what Telegram has not confirmed yet; stop quietly when `still_wanted()` turns False.
 
     Rate limits are the transport's business (an album costs one slot per item, and these are
-    bulk sends). `key` seals the originals' file ids for a later resend.
+    bulk sends; `bulk=False` books them like replies, which only the benchmark's "before" wants).
+    `key` seals the originals' file ids for a later resend.
     """
     log = DeliveryLog(redis, order.id)
     await log.plan(len(portraits))
@@ -184,7 +187,7 @@ async def deliver_portraits(
         ("album", ChatAction.UPLOAD_PHOTO),
         ("doc", ChatAction.UPLOAD_DOCUMENT),
     ]
-    with bulk_sends():
+    with bulk_sends() if bulk else contextlib.nullcontext():
         for kind, action in steps:
             for group in groups:
                 items = [ordered[i] for i in group]

@@ -41,6 +41,7 @@ MAX_FLOOD_RETRIES = 5
 MAX_RETRY_AFTER_S = 60.0
 # A bulk send that may not go yet asks the limiter again after at most this long.
 BULK_POLL_MAX_S = 1.0
+BULK_MAX_WAIT_S = 15.0
 
 _BULK: contextvars.ContextVar[bool] = contextvars.ContextVar("bulk_sends", default=False)
 
@@ -122,10 +123,15 @@ class AiohttpRequest(BaseRequest):
         # Wall-clock time on purpose: buckets are shared by processes, and a test's manual
         # clock must not freeze the refill.
         if _BULK.get():
-            # Never booked ahead: wait until it fits now, so replies can slip in between.
+            # Never booked ahead: wait until it fits now, so replies can slip in between. A
+            # chat whose replies leave no room for that long books like a reply (no starving).
+            since = time.monotonic()
             while (wait := await self._limiter.try_bulk(chat_id, time.time(), cost)) > 0:
+                if time.monotonic() - since > BULK_MAX_WAIT_S:
+                    break
                 await asyncio.sleep(min(wait, BULK_POLL_MAX_S))
-            return
+            else:
+                return
         # The slot is booked: sleep once, then send.
         wait = await self._limiter.reserve(chat_id, time.time(), cost)
         if wait > 0:

@@ -52,6 +52,7 @@ logger = logging.getLogger(__name__)
 
 BUFFER_POLL_S = 0.5  # a render worker facing a full outbox asks again this often
 RETRY_DEFER_S = (2, 5, 15, 30, 60)
+MESSAGE_WAIT_S = 10.0  # longest the payment handler's message may lag its own render
 
 
 async def hand_over(
@@ -175,10 +176,24 @@ async def _give_up(studio: Studio, bot: Bot, order: Order, reason: str) -> None:
     await Outbox(studio.redis, studio.settings).drop(order.id)
 
 
+async def queue_message_id(studio: Studio, order_id: str, wait_s: float = MESSAGE_WAIT_S) -> int:
+    """The order's progress message id, waiting a little for the payment handler to save it.
+
+    The handler enqueues the render before it sends (paced by the chat's limit) the message
+    that shows the place; a fast render can reach its last report, or its delivery, first.
+    """
+    deadline = time.monotonic() + wait_s
+    while True:
+        fresh = await studio.orders.get(order_id)
+        message_id = fresh.queue_message_id if fresh is not None else 0
+        if message_id or time.monotonic() >= deadline:
+            return message_id
+        await asyncio.sleep(0.1)
+
+
 async def _show_sending(studio: Studio, bot: Bot, order: Order, total: int) -> None:
     """The order's progress message says "Sending" (the freshest message id: it may be new)."""
-    fresh = await studio.orders.get(order.id)
-    message_id = fresh.queue_message_id if fresh is not None else 0
+    message_id = await queue_message_id(studio, order.id)
     if not message_id:
         return
     try:

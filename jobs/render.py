@@ -30,7 +30,7 @@ from bot.delivery import DeliveryLog, PortraitFile
 from bot.payments import fail_order
 from bot.queue_notices import notify_queue_positions
 from bot.texts import text
-from jobs.delivery import close_delivered, hand_over
+from jobs.delivery import close_delivered, hand_over, queue_message_id
 from jobs.generation import generate_portraits
 from jobs.render_inputs import PermanentRenderError, load_inputs
 from jobs.render_lease import RenderLease, lease_seconds
@@ -229,6 +229,7 @@ class ProgressMessage:
     async def flush(self) -> None:
         done, total = self._latest
         if total:
+            await queue_message_id(self._studio, self._order.id)  # the payer must see it
             await self._update(done, total, force=True)
 
     async def _update(self, done: int, total: int, force: bool = False) -> None:

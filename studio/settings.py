@@ -56,10 +56,6 @@ class Settings(BaseSettings):
     # Outgoing message units one order may cost, /start to the final message (bench/load.py
     # and tests/test_message_budget.py count them from what the emulator received).
     message_budget_per_order: int = Field(default=25, ge=1)
-    # Paid broadcasts (Bot API allow_paid_broadcast: up to 1,000 messages/s, 0.1 Star each past
-    # the free 30/s) for bulk sends in a surge, capped in Stars per hour; off by default.
-    allow_paid_broadcast: bool = False
-    paid_broadcast_stars_per_hour: int = Field(default=0, ge=0)
 
     # Outgoing Bot API rate limits, shared by every process through Redis. A little under
     # Telegram's own 30/s and 1/s: our buckets and Telegram's run on different clocks, so a call

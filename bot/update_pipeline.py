@@ -8,7 +8,8 @@ taken updates through the PTB Application in the order bot/update_queue.py gives
 On stop, what finishes within the grace is done; the rest is given back to Redis for the
 next start or another replica.
 
-Redis round trips per update, these two included (tests/test_round_trips.py holds each to it):
+Redis round trips per update, taking (1) and completing (1) it included, in the steady state
+(tests/test_round_trips.py holds each handler to its figure):
   /start 8 · consent 11 · headshot 12 (first photo: creates the data key) · selfie 8 · text 5 ·
   /status 5 (10 while paid: place and wait) · Done 8 · pack 10 · pre_checkout 6 · payment 17.
 Of a selfie's 8: take 1, session 1, order 1, add photo 1, arq enqueue 3, complete 1; the data

@@ -340,31 +340,58 @@ async def record_delivery_duration(redis: Redis, seconds: float) -> float:
     return float(await script(keys=[keys.DELIVERY_DURATION_EWMA], args=[seconds, EWMA_ALPHA]))
 
 
+async def delivery_seconds(redis: Redis, settings: Settings) -> float:
+    raw = await redis.get(keys.DELIVERY_DURATION_EWMA)
+    return float(raw) if raw else settings.delivery_seconds_default
+
+
 async def eta_seconds(
     redis: Redis, position: int, settings: Settings, workers: int | None = None
 ) -> float:
-    """Seconds until this order's render is finished: waves of the workers ahead, plus its own."""
+    """Seconds until this order's portraits are in the chat: waves of renders ahead, its own,
+    then its sending. Infinite when no render worker is online (nobody can give a time)."""
     if workers is None:
         workers = await live_render_workers(redis)
+    if workers <= 0:
+        return math.inf
     per_render = await render_seconds(redis, settings)
-    waves = math.ceil(position / max(1, workers))
-    return waves * per_render
+    waves = math.ceil(position / workers)
+    return waves * per_render + await delivery_seconds(redis, settings)
 
 
 async def wait_for_new_order(redis: Redis, settings: Settings) -> float:
     """Seconds until a set ordered now would be ready: everyone queued, then this one."""
-    return await eta_seconds(redis, await queue_length(redis) + 1, settings)
+    workers = await live_render_workers(redis)
+    waiting = await queue_length(redis) - await running_renders(redis, workers)
+    return await eta_seconds(redis, max(0, waiting - workers) + 1, settings, workers)
+
+
+async def running_renders(redis: Redis, workers: int) -> int:
+    """Renders running now (found among the first members of the queue)."""
+    return sum(running for _, running in await _head(redis, _lookahead(workers)))
 
 
 async def place_and_eta(
     redis: Redis, settings: Settings, order_id: str
 ) -> tuple[int | None, float]:
-    """(place, seconds) for a waiting order; (None, 0) when it is running or not queued."""
+    """(place, seconds) for a waiting order; (None, seconds) when it is starting or running.
+
+    Counts live workers and the renders they run: with two free workers the first two payers
+    start at once (no place), the third is first in line. Seconds include the sending time,
+    and are infinite when no render worker is online.
+    """
     workers = await live_render_workers(redis)
     position = await queue_position(redis, order_id, workers)
     if position is None:
-        return None, 0.0
-    return position, await eta_seconds(redis, position, settings, workers)
+        running = await redis.exists(in_progress_key_prefix + order_id)
+        if not running and await redis.zscore(keys.RENDER_QUEUE, order_id) is None:
+            return None, 0.0
+        return None, await eta_seconds(redis, 1, settings, workers)
+    free = max(0, workers - await running_renders(redis, workers))
+    if position <= free:
+        return None, await eta_seconds(redis, 1, settings, workers)  # a free worker takes it
+    place = position - free
+    return place, await eta_seconds(redis, place, settings, workers)
 
 
 # The reconciler keeps its first sighting of a lease-less running job this much longer than the

@@ -134,8 +134,14 @@ async def test_queue_position_skips_running_jobs(studio: Studio) -> None:
 async def test_eta_uses_moving_average_and_worker_count(studio: Studio) -> None:
     assert await record_render_duration(studio.redis, 100.0) == 100.0
     assert await record_render_duration(studio.redis, 50.0) == pytest.approx(90.0)
-    assert await eta_seconds(studio.redis, 3, studio.settings, workers=1) == pytest.approx(270.0)
-    assert await eta_seconds(studio.redis, 3, studio.settings, workers=2) == pytest.approx(180.0)
+    # Waves of renders, then the sending time (DELIVERY_SECONDS_DEFAULT until one is measured).
+    sending = studio.settings.delivery_seconds_default
+    assert await eta_seconds(studio.redis, 3, studio.settings, workers=1) == pytest.approx(
+        270.0 + sending
+    )
+    assert await eta_seconds(studio.redis, 3, studio.settings, workers=2) == pytest.approx(
+        180.0 + sending
+    )
 
 
 async def test_rate_limiter_books_slots_first_come_first_served(studio: Studio) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import string
 from collections.abc import Mapping
 
@@ -36,7 +37,9 @@ def placeholders(template: str) -> frozenset[str]:
 
 
 def format_wait(lang: str, seconds: float) -> str:
-    """A rough, human duration for ETAs."""
+    """A rough, human duration for ETAs; infinite means no renderer is online."""
+    if math.isinf(seconds):
+        return text(lang, "eta_offline")
     minutes = max(1, round(seconds / 60)) if seconds > 0 else 0
     if minutes == 0:
         return text(lang, "eta_none")

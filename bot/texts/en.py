@@ -287,6 +287,7 @@ TEXTS: dict[str, str] = {
     "eta_none": "no wait",
     "eta_minutes": "about {minutes} min",
     "eta_hours": "about {hours} h {minutes} min",
+    "eta_offline": "unknown for now: no portrait renderer is online (your place is kept)",
     # Privacy: /delete and /mydata ----------------------------------------------------------
     "delete_confirm": (
         "Erase all your data?\n\n"

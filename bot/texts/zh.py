@@ -247,6 +247,7 @@ TEXTS: dict[str, str] = {
     "eta_none": "无需等待",
     "eta_minutes": "约 {minutes} 分钟",
     "eta_hours": "约 {hours} 小时 {minutes} 分钟",
+    "eta_offline": "暂时无法估计：目前没有在线的肖像生成服务（你的位置会保留）",
     # Privacy: /delete and /mydata ----------------------------------------------------------
     "delete_confirm": (
         "确定删除你的全部数据吗？\n\n"

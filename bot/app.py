@@ -21,11 +21,12 @@ from telegram.ext import (
 
 from bot.client import make_bot
 from bot.context import STUDIO_KEY, StudioApplication, StudioContext
-from bot.handlers import checkout, data_rights, intake, onboarding, status
+from bot.handlers import checkout, data_rights, delivered, intake, onboarding, status
 from bot.handlers.admin import show_admin
 from bot.handlers.errors import report_error
 from bot.keyboards import (
     SEPARATOR,
+    AfterDelivery,
     ConsentAnswer,
     DonePress,
     EraseAnswer,
@@ -93,6 +94,7 @@ def add_handlers(application: StudioApplication) -> None:
         (DonePress.PREFIX, intake.press_done),
         (EraseAnswer.PREFIX, data_rights.answer_delete),
         (PackChoice.PREFIX, checkout.choose_pack),
+        (AfterDelivery.PREFIX, delivered.answer_after_delivery),
     ):
         application.add_handler(CallbackQueryHandler(callback, pattern=f"^{prefix}{SEPARATOR}"))
     application.add_handler(PreCheckoutQueryHandler(checkout.answer_pre_checkout))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
+import struct
 import warnings
 from dataclasses import dataclass
 
@@ -55,6 +56,9 @@ def _check_header(data: bytes, limits: DecodeLimits) -> Image.Image:
         raise ImageRejected("unsupported_format", fmt) from exc
     except Image.DecompressionBombError as exc:
         raise ImageRejected("decompression_bomb") from exc
+    except (OSError, SyntaxError, ValueError, struct.error) as exc:
+        # A header PIL recognises but cannot parse (e.g. one claiming an absurd size).
+        raise ImageRejected("corrupt", type(exc).__name__) from exc
     return img
 
 
@@ -73,7 +77,11 @@ def decode_image(data: bytes, limits: DecodeLimits | None = None) -> np.ndarray:
             raise ImageRejected("too_many_pixels", f"{width}x{height}")
         if min(width, height) < limits.min_side:
             raise ImageRejected("too_small", f"{width}x{height}")
-        if getattr(img, "is_animated", False) and getattr(img, "n_frames", 1) > 1:
+        try:
+            animated = getattr(img, "is_animated", False) and getattr(img, "n_frames", 1) > 1
+        except (OSError, SyntaxError, ValueError, struct.error) as exc:  # counting frames reads on
+            raise ImageRejected("corrupt", type(exc).__name__) from exc
+        if animated:
             raise ImageRejected("animated")
         try:
             img.load()

@@ -140,3 +140,20 @@ def test_sixteen_bit_png_is_scaled_not_clipped() -> None:
     assert out.shape == (80, 100, 3)
     # Clipping would make the bright half a flat 255; scaling keeps the ramp.
     assert out[0, 0, 0] < 5 and out[-1, -1, 0] > 250 and 100 < out[40, 50, 0] < 155
+
+
+def test_a_header_claiming_a_huge_size_is_a_verdict_not_an_oserror() -> None:
+    import struct
+    import zlib
+
+    from pipeline.decode import ImageRejected, decode_image
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        crc = zlib.crc32(kind + body) & 0xFFFFFFFF
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", crc)
+
+    for width, height in ((0x7FFFFFFF, 0x7FFFFFFF), (0, 0), (0xFFFFFFFF, 1)):
+        ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+        png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IEND", b"")
+        with pytest.raises(ImageRejected):
+            decode_image(png)

@@ -19,6 +19,7 @@ import aiohttp
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
 
+from studio.metrics import record_bot_api_call
 from studio.ratelimit import RedisRateLimiter
 
 logger = logging.getLogger(__name__)
@@ -108,6 +109,7 @@ class AiohttpRequest(BaseRequest):
             if api_method in MESSAGE_METHODS:
                 await self._wait_for_slot(chat_id, _cost(api_method, request_data))
             status, body = await self._send(url, method, request_data, timeout)
+            record_bot_api_call(api_method, status)
             retry_after = _retry_after(status, body)
             if retry_after is None or attempt == MAX_FLOOD_RETRIES:
                 return status, body

@@ -1,8 +1,10 @@
 """What every process sets up first: model libraries offline, and logs that name nobody.
 
-Entry points (`python -m bot`, `python worker.py`) call `configure_process()` before anything
-imports a model library, then `configure_logging(level, settings)`. One `RedactingFilter` rewrites
-every record's message, arguments, traceback and stack before any handler formats it: the
+Entry points (`portrait-studio ...`, `python -m bot`, `python worker.py`) call
+`configure_process()` before anything imports a model library, then
+`configure_logging(level, settings)`: plain lines, or one JSON object a line with
+LOG_FORMAT=json. One `RedactingFilter` rewrites every record's message, arguments, traceback
+and stack before any handler formats it: the
 process's own secrets (bot token, master key, payload and webhook secrets), Bot API URL paths
 (`/bot<token>/`, `/file/bot<token>/`), Telegram file ids, user and chat ids, names, usernames and
 message texts in library dumps (PTB logs every request and reply at DEBUG), and URL passwords.
@@ -11,11 +13,13 @@ Our own log lines name orders, never users; the filter is the net under the libr
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
 import sys
 import threading
+import time
 from collections.abc import Iterable, MutableMapping
 from types import TracebackType
 from typing import TYPE_CHECKING, TextIO
@@ -171,6 +175,8 @@ def settings_secrets(settings: Settings) -> list[str]:
         value = getattr(settings, name)
         if isinstance(value, SecretStr) and value.get_secret_value():
             found.append(value.get_secret_value())
+    # MASTER_KEYS_OLD is a comma list: each key hides on its own too.
+    found.extend(k.strip() for k in settings.master_keys_old.get_secret_value().split(","))
     token = settings.telegram_bot_token.get_secret_value()
     if ":" in token:
         found.append(token.split(":", 1)[1])
@@ -188,7 +194,8 @@ def configure_logging(
     """
     redaction = RedactingFilter(settings_secrets(settings) if settings is not None else ())
     handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
-    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    as_json = settings is not None and settings.log_format == "json"
+    handler.setFormatter(JsonFormatter() if as_json else logging.Formatter(LOG_FORMAT))
     handler.addFilter(redaction)
     setattr(handler, _OURS, True)
     root = logging.getLogger()
@@ -208,6 +215,28 @@ def configure_logging(
     sys.excepthook = _log_uncaught
     threading.excepthook = _log_uncaught_in_thread
     return redaction
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line (LOG_FORMAT=json), built from the already redacted record."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, object] = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+            "pid": record.process,
+        }
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            entry["exception"] = record.exc_text
+        if record.stack_info:
+            entry["stack"] = record.stack_info
+        return json.dumps(entry, ensure_ascii=False)
+
+    converter = staticmethod(time.gmtime)  # type: ignore[assignment]
 
 
 _OURS = "_portrait_studio_handler"

@@ -2,6 +2,7 @@
 
 - `pipeline/` and `emulator/` import nothing of ours; `studio/` imports no bot, jobs or pipeline.
 - `bot/` never imports jobs or the workers, and of `pipeline/` only the pure style catalogue.
+- `portrait_studio/` (the entry point) may import every role; nothing imports it.
 - `bot/handlers/` is imported by `bot/app.py` alone: workers use the outbox, never a handler.
 - Only `studio/queue.py` knows arq's keys, and only `studio/` touches an order's hash or its
   index sets, or calls the raw transition behind the named ones.
@@ -14,8 +15,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-OURS = ("bot", "studio", "jobs", "pipeline", "emulator", "worker")
-SHIPPED = ("bot", "studio", "jobs", "pipeline", "emulator")
+OURS = ("bot", "studio", "jobs", "pipeline", "emulator", "worker", "portrait_studio")
+SHIPPED = ("bot", "studio", "jobs", "pipeline", "emulator", "portrait_studio")
 # studio.keys names that only the domain may use: the order hash, its photos, the index sets.
 ORDER_INTERNALS = frozenset(
     {"order", "order_photos", "OPEN_ORDERS", "PAID_ORDERS", "CLOSED_ORDERS", "ORDER_INDEXES"}
@@ -114,3 +115,13 @@ def test_only_the_domain_touches_order_hashes_index_sets_and_raw_transitions() -
             if (owner == "keys" and node.attr in ORDER_INTERNALS) or node.attr in RAW_TRANSITIONS:
                 found.setdefault(rel(path), set()).add(f"{owner or '…'}.{node.attr}")
     assert found == {}
+
+
+def test_nothing_imports_the_entry_point() -> None:
+    importers = {
+        rel(p)
+        for p in shipped_files()
+        if not rel(p).startswith("portrait_studio/")
+        and any(m.split(".")[0] == "portrait_studio" for m in imports(p))
+    }
+    assert importers == set()

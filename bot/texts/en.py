@@ -341,5 +341,7 @@ TEXTS: dict[str, str] = {
     "admin_queues": "Waiting: {intake} photo checks, {render} renders, {delivery} deliveries",
     "admin_workers": "Live render workers: {workers}",
     "admin_orders": "Owed now: {paid} paid, {rendering} rendering, {failed} failed (refund due)",
-    "admin_today": "Today: {paid} paid, {delivered} delivered, {failed} failed, {refunded} refunded",
+    "admin_today": (
+        "Today: {paid} paid, {delivered} delivered, {failed} failed, {refunded} refunded"
+    ),
 }

@@ -295,5 +295,7 @@ TEXTS: dict[str, str] = {
     "admin_queues": "等待中：{intake} 张照片待检查，{render} 单待生成，{delivery} 单待发送",
     "admin_workers": "在线生成进程：{workers}",
     "admin_orders": "当前待处理：{paid} 单已付款，{rendering} 单生成中，{failed} 单失败（待退款）",
-    "admin_today": "今日：{paid} 单付款，{delivered} 单已交付，{failed} 单失败，{refunded} 单已退款",
+    "admin_today": (
+        "今日：{paid} 单付款，{delivered} 单已交付，{failed} 单失败，{refunded} 单已退款"
+    ),
 }

@@ -34,7 +34,7 @@ WARM_UP, USER = 7_300, 7_301
 # rate-limit booking (1); "enqueue" is arq's WATCH, EXISTS, MULTI/EXEC (3). Every call site:
 # bench/hot_path_bench.py.
 BOUNDS = {
-    "/start": 9,  # view 2, wait estimate (queue lengths, workers 2, EWMA), reply
+    "/start": 9,  # view 2, wait estimate (workers 2, queue length, running renders, EWMA), reply
     "consent": 11,
     "photo (headshot)": 12,  # view 2, new data key 3 (GET, SET NX, GET), add 1, enqueue 3, reply
     "photo (selfie)": 8,  # view 2, add 1, enqueue 3 (the data key is cached)

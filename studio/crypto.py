@@ -55,10 +55,16 @@ class Vault:
     """Creates, unwraps and destroys per-user data keys."""
 
     def __init__(
-        self, redis: Redis, master_key: bytes, cache: DataKeyCache[UserKey] | None = None
+        self,
+        redis: Redis,
+        master_key: bytes,
+        cache: DataKeyCache[UserKey] | None = None,
+        old_master_keys: tuple[bytes, ...] = (),
     ) -> None:
         self._redis = redis
         self._master = AESGCM(master_key)
+        # Rotation: keys wrapped under a former master key still open, until re-wrapped.
+        self._old = tuple(AESGCM(key) for key in old_master_keys)
         # Unwrapped keys for a few seconds: one GET + unwrap per user per TTL, not per update.
         self._cache: DataKeyCache[UserKey] = cache if cache is not None else DataKeyCache()
 
@@ -98,5 +104,45 @@ class Vault:
         return nonce + self._master.encrypt(nonce, raw, WRAP_LABEL + str(user_id).encode())
 
     def _unwrap(self, user_id: int, wrapped: bytes) -> bytes:
+        return self._unwrap_any(user_id, wrapped)[0]
+
+    def _unwrap_any(self, user_id: int, wrapped: bytes) -> tuple[bytes, bool]:
+        """The raw data key, and whether it was wrapped under the current master key."""
         aad = WRAP_LABEL + str(user_id).encode()
-        return self._master.decrypt(wrapped[:NONCE_BYTES], wrapped[NONCE_BYTES:], aad)
+        nonce, body = wrapped[:NONCE_BYTES], wrapped[NONCE_BYTES:]
+        try:
+            return self._master.decrypt(nonce, body, aad), True
+        except InvalidTag:
+            for old in self._old:
+                try:
+                    return old.decrypt(nonce, body, aad), False
+                except InvalidTag:
+                    continue
+            raise
+
+    async def rewrap(self, user_id: int) -> bool:
+        """Wrap the user's data key under the current master key; True if it was re-wrapped.
+
+        Compare-and-set: a key shredded or re-wrapped meanwhile is left as it is.
+        """
+        wrapped = await self._redis.get(keys.data_key(user_id))
+        if wrapped is None:
+            return False
+        raw, current = self._unwrap_any(user_id, wrapped)
+        if current:
+            return False
+        swap = self._redis.register_script(_SWAP)
+        swapped = await swap(
+            keys=[keys.data_key(user_id)], args=[wrapped, self._wrap(user_id, raw)]
+        )
+        return bool(swapped)
+
+
+# KEYS: the data key. ARGV: the wrapped value read, its re-wrapped replacement.
+_SWAP = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
+  return 1
+end
+return 0
+"""

@@ -40,7 +40,9 @@ class Studio:
         return cls(
             settings=settings,
             redis=redis,
-            vault=Vault(redis, settings.master_key_bytes),
+            vault=Vault(
+                redis, settings.master_key_bytes, old_master_keys=settings.old_master_keys_bytes
+            ),
             orders=OrderStore(redis, clock),
             photos=PhotoStore(redis),
             sessions=SessionStore(redis),

@@ -271,7 +271,10 @@ class RedisCommandLog:
 
     async def __aenter__(self) -> RedisCommandLog:
         parts = urlsplit(self.redis_url)
-        reader, self._writer = await asyncio.open_connection(parts.hostname, parts.port or 6379)
+        # A line holds a whole command: the delivery outbox's sealed images make long ones.
+        reader, self._writer = await asyncio.open_connection(
+            parts.hostname, parts.port or 6379, limit=1 << 28
+        )
         self._writer.write(b"MONITOR\r\n")
         await self._writer.drain()
         assert (await reader.readline()).startswith(b"+OK")

@@ -76,7 +76,8 @@ async def test_an_order_through_the_conversation_is_delivered_labelled_and_purge
 
     done = await wait_for_state(env.studio, order.id, {OrderState.DELIVERED}, timeout=30)
     photos, documents = await bot_media(env.emulator, user)
-    assert len(photos) == 4 and len({p["media_group_id"] for p in photos}) == 1
+    # Albums of at most DELIVERY_ALBUM_SIZE (3): two albums of two.
+    assert len(photos) == 4 and len({p["media_group_id"] for p in photos}) == 2
     assert [d["files"][0]["filename"] for d in documents] == [
         f"portrait-0{i}.png" for i in range(1, 5)
     ]

@@ -22,6 +22,7 @@ from bot.intake_status import open_selfie_step, refresh_status, refuse_headshot
 from jobs.resources import IntakeResources, WorkerResources, resources
 from studio.crypto import KeyShredded, UserKey
 from studio.domain import Studio
+from studio.metrics import INTAKE_VERDICTS
 from studio.orders import PRE_PAYMENT_STATES, Order
 from studio.photos import PhotoRecord, PhotoRole, PhotoStatus
 from studio.queue import schedule_status_refresh
@@ -92,6 +93,7 @@ async def check_photo(ctx: dict[str, Any], order_id: str, token: str) -> None:
     if not await studio.photos.record_verdict(order_id, key, token, record):
         return
     logger.info("order %s: %s %s (%s)", order_id, record.role, record.status, verdict.reason)
+    INTAKE_VERDICTS.labels(record.role, record.status, verdict.reason or "ok").inc()
     if record.role is PhotoRole.HEADSHOT:
         if verdict.ok and verdict.embedding is not None:
             res.headshots.put(order_id, verdict.embedding)

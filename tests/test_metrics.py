@@ -80,6 +80,7 @@ async def test_a_scrape_after_a_flow_shows_updates_bot_api_calls_jobs_and_queues
     assert moved("ps_bot_api_calls_total", method="sendmessage", result="ok") >= 2
     assert moved("ps_jobs_total", queue="intake", job="check_photo", outcome="ok") >= 1
     assert moved("ps_job_queue_wait_seconds_count", queue="intake", job="check_photo") >= 1
+    assert moved("ps_intake_verdicts_total", role="headshot", status="accepted", reason="ok") == 1
     assert _value(after, "ps_queue_depth", queue="render") == 0
     assert _value(after, "ps_redis_up") == 1
     assert ("ps_orders", (("state", "open"),)) in after

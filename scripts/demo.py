@@ -262,6 +262,7 @@ async def run(out: Path) -> None:
         ("bot", ["-m", "bot"]),
         ("intake", ["worker.py", "intake"]),
         ("render", ["worker.py", "render"]),
+        ("delivery", ["worker.py", "delivery"]),  # sends what the render worker hands over
     ):
         log = (out / "logs" / f"{name}.log").open("wb")
         procs.append(

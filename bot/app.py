@@ -35,6 +35,7 @@ from bot.keyboards import (
 )
 from bot.metrics import add_update_metrics
 from bot.per_user_updates import PerUserUpdateProcessor
+from bot.profile import publish_profile
 from bot.texts import LANGUAGES, text
 from bot.update_pipeline import CLAIMED_UPDATE
 from studio import keys
@@ -137,7 +138,8 @@ async def drop_duplicate_update(update: Update, context: StudioContext) -> None:
 async def start_application(application: StudioApplication) -> None:
     """Initialise, publish the command menus, start handling updates (not yet fetching them)."""
     await application.initialize()
-    await register_commands(application)
+    # In the background, with retries: a Bot API error there must not stop the bot.
+    application.create_task(publish_profile(application.bot, COMMANDS), name="publish profile")
     await application.start()
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
-from emulator import methods_bot, methods_edit, methods_payments, methods_send
+from emulator import methods_bot, methods_edit, methods_payments, methods_profile, methods_send
 from emulator.errors import ApiError, status_error
 from emulator.keys import STATE_KEY
 from emulator.params import Params, read_params
@@ -32,6 +32,10 @@ METHODS: dict[str, Handler] = {
     "setMyCommands": methods_bot.set_my_commands,
     "getMyCommands": methods_bot.get_my_commands,
     "deleteMyCommands": methods_bot.delete_my_commands,
+    "setMyDescription": methods_profile.set_my_description,
+    "getMyDescription": methods_profile.get_my_description,
+    "setMyShortDescription": methods_profile.set_my_short_description,
+    "getMyShortDescription": methods_profile.get_my_short_description,
     "answerCallbackQuery": methods_bot.answer_callback_query,
     "close": methods_bot.always_true,
     "logOut": methods_bot.always_true,

@@ -105,6 +105,8 @@ class EmulatorState:
         self.charges: dict[str, Charge] = {}
         self.star_transactions: list[StarTransaction] = []  # chronological, as getStarTransactions
         self.commands: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        # (kind "description" / "short_description", language_code) -> text
+        self.descriptions: dict[tuple[str, str], str] = {}
         self._ids = itertools.count(1)
 
     @property
@@ -142,6 +144,7 @@ class EmulatorState:
         self.charges.clear()
         self.star_transactions.clear()
         self.commands.clear()
+        self.descriptions.clear()
 
     def user(
         self, user_id: int, first_name: str | None = None, language_code: str | None = None

@@ -56,6 +56,7 @@ def create_webhook_app(application: StudioApplication, settings: Settings) -> we
     app[PIPELINE] = UpdatePipeline(application, app[STUDIO])
     app.router.add_post(webhook_path(settings.webhook_url), receive_update)
     app.router.add_get(HEALTH_PATH, health)
+    app.router.add_get("/readyz", health)  # the same checks: running, Redis answers
     app.cleanup_ctx.append(run_bot)
     return app
 

@@ -110,6 +110,20 @@ def add_handlers(application: StudioApplication) -> None:
     application.add_handler(MessageHandler(filters.PHOTO, intake.receive_photo))
     application.add_handler(MessageHandler(filters.Document.ALL, intake.receive_document))
     application.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, intake.receive_text))
+    # Every input gets an answer: an unknown command gets the help, anything else a short word.
+    application.add_handler(MessageHandler(filters.COMMAND, onboarding.show_help))
+    application.add_handler(
+        MessageHandler(
+            filters.VOICE
+            | filters.AUDIO
+            | filters.LOCATION
+            | filters.VENUE
+            | filters.CONTACT
+            | filters.POLL
+            | filters.Dice.ALL,
+            intake.refuse_other_message,
+        )
+    )
     application.add_error_handler(report_error)  # type: ignore[arg-type]
     add_update_metrics(application)  # counts and times every update (bot/metrics.py)
 

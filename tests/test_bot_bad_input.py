@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import struct
+import time
 import zlib
 
 from PIL import Image
@@ -264,3 +265,28 @@ async def test_a_button_from_an_old_message_is_out_of_date(bot_env: BotEnv) -> N
     assert answer["text"] == "This button is out of date."
     assert (await env.current_order(USER)).state is OrderState.HEADSHOT
     assert not [m for m in await env.messages(USER) if m["kind"] == "invoice"]
+
+
+async def test_an_unknown_command_gets_the_help(bot_env: BotEnv) -> None:
+    await bot_env.client.send_text(7101, "/frobnicate")
+    await bot_env.wait_text(7101, "How it works:", timeout=15)
+
+
+async def test_voice_and_location_get_a_short_answer(bot_env: BotEnv) -> None:
+    user = 7102
+    await bot_env.client.send_text(user, "/help")  # the chat exists
+    await bot_env.wait_text(user, "How it works:", timeout=15)
+    chat = {"id": user, "type": "private", "first_name": "V"}
+    sender = {"id": user, "is_bot": False, "first_name": "V"}
+    for extra in (
+        {"voice": {"file_id": "v1", "file_unique_id": "v1u", "duration": 2}},
+        {"location": {"latitude": 1.5, "longitude": 2.5}},
+    ):
+        await bot_env.client.inject_update(
+            {"message": {"message_id": 900, "date": 1, "chat": chat, "from": sender, **extra}}
+        )
+    wanted = "I can only work with photos"
+    deadline = time.monotonic() + 15
+    while sum(wanted in t for t in await bot_env.client.texts(user)) < 2:
+        assert time.monotonic() < deadline, await bot_env.client.texts(user)
+        await asyncio.sleep(0.05)

@@ -54,6 +54,14 @@ async def receive_document(update: Update, context: StudioContext) -> None:
     await _take_photo(context, message, document.file_id, document.file_unique_id)
 
 
+async def refuse_other_message(update: Update, context: StudioContext) -> None:
+    """Voice, audio, location, contacts, polls and the like: one short answer, nothing stored."""
+    message = update.effective_message
+    assert message is not None
+    view = await context.view()
+    await message.reply_text(text(view.lang, "other_message_refused"))
+
+
 async def refuse_media(update: Update, context: StudioContext) -> None:
     """Animations, videos and stickers: a specific answer, nothing stored."""
     message = update.effective_message

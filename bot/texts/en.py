@@ -287,6 +287,16 @@ TEXTS: dict[str, str] = {
     "eta_none": "no wait",
     "eta_minutes": "about {minutes} min",
     "eta_hours": "about {hours} h {minutes} min",
+    "other_message_refused": (
+        "I can only work with photos and a few commands. Send /help to see what to do next."
+    ),
+    "bot_description": (
+        "Portrait Studio makes AI portraits of you from one headshot and a few selfies, in the "
+        "style you choose, paid in Telegram Stars. Your photos are encrypted and deleted after "
+        "delivery; /privacy explains, /delete erases everything."
+    ),
+    "bot_short_description": "AI portraits of you from a headshot and selfies. Paid in ⭐ Stars.",
+    "eta_offline": "unknown for now: no portrait renderer is online (your place is kept)",
     "bot_description": (
         "Portrait Studio makes AI portraits of you from one headshot and a few selfies, in the "
         "style you choose, paid in Telegram Stars. Your photos are encrypted and deleted after "

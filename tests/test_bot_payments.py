@@ -90,7 +90,7 @@ async def test_a_refusal_is_translated(bot_env: BotEnv) -> None:
     invoice = await env.wait_for(USER, lambda m: m["kind"] == "invoice")
     assert invoice["invoice"]["title"] == "肖像套装"
     result = await env.pay(USER, invoice, total_amount=1)
-    assert result["error_message"] == "这张账单的价格已变更。请使用最新的账单。"
+    assert result["error_message"] == "这张付款单的价格已变更。请使用最新的付款单。"
 
 
 async def test_a_duplicate_successful_payment_changes_nothing(bot_env: BotEnv) -> None:

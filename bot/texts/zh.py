@@ -29,7 +29,7 @@ TEXTS: dict[str, str] = {
     "consent_yes_30_49": "我同意 · 照片是我本人 · 30–49 岁",
     "consent_yes_50_plus": "我同意 · 照片是我本人 · 50 岁以上",
     "consent_under_18": "我未满 18 岁",
-    "consent_no": "不用了",
+    "consent_no": "不同意",
     "consent_minor_refused": (
         "谢谢你告诉我们。本服务仅面向成年人（18 岁及以上），所以我不能为你生成肖像。"
         "除了这个决定，我们没有保存任何内容。"
@@ -64,7 +64,7 @@ TEXTS: dict[str, str] = {
     "resume_headshot": "你在第 1 步：请发送正脸照。",
     "resume_selfies": "你在第 2 步：请继续发送自拍（目前已通过 {accepted}/{needed} 张）。",
     "resume_style": "你在第 3 步：请在上方列表中选择风格。",
-    "resume_payment": "你的账单在上方，付款后即可进入队列。",
+    "resume_payment": "你的付款单在上方，付款后即可进入队列。",
     "resume_paid": "你的订单已付款并在队列中。发送 /status 查看进度。",
     # Headshot --------------------------------------------------------------------------------
     "headshot_checking": "收到，正在检查你的正脸照……",
@@ -117,7 +117,7 @@ TEXTS: dict[str, str] = {
     "reason_no_face": "没有找到人脸",
     "reason_multiple_faces": "不止一张人脸",
     "reason_face_too_small": "人脸太小",
-    "reason_not_frontal": "脸部转开的角度太大",
+    "reason_not_frontal": "侧脸角度过大",
     "reason_blurry": "太模糊",
     "reason_too_dark": "太暗",
     "reason_too_bright": "太亮",
@@ -129,15 +129,15 @@ TEXTS: dict[str, str] = {
     # Style packs -----------------------------------------------------------------------------
     "choose_style": "第 3 步（共 3 步）：选择一个风格。",
     "style_line": "• {name}：{description}",
-    "style_chosen": "风格：{name}。这是你的账单。",
+    "style_chosen": "风格：{name}。这是你的付款单。",
     # Payment ---------------------------------------------------------------------------------
     "invoice_title": "肖像套装",
     "invoice_description": "{portraits} 张你的 AI 肖像，风格“{pack}”。",
     "invoice_label": "{portraits} 张肖像",
-    "precheckout_forged": "这张账单无效。请使用聊天中最新的账单。",
-    "precheckout_wrong_user": "这张账单属于其他人。",
+    "precheckout_forged": "这张付款单无效。请使用聊天中最新的付款单。",
+    "precheckout_wrong_user": "这张付款单属于其他人。",
     "precheckout_not_payable": "这个订单已无法付款（已取消或已付款）。请发送 /start。",
-    "precheckout_amount": "这张账单的价格已变更。请使用最新的账单。",
+    "precheckout_amount": "这张付款单的价格已变更。请使用最新的付款单。",
     "precheckout_unlicensed": (
         "付款已暂停：本服务使用的模型文件的许可不允许付费使用（{files}）。未扣款。"
     ),
@@ -255,6 +255,14 @@ TEXTS: dict[str, str] = {
     ),
     "bot_short_description": "用头像和自拍生成你的 AI 肖像，使用 ⭐ Stars 付款。",
     "eta_offline": "暂时无法估计：目前没有在线的肖像生成服务（你的位置会保留）",
+    "other_message_refused": "我只能处理照片和少数命令。发送 /help 查看下一步怎么做。",
+    "bot_description": (
+        "Portrait Studio 用一张正面头像和几张自拍，按你选择的风格生成你的 AI 肖像，"
+        "使用 Telegram Stars ⭐ 付款。你的照片加密保存，交付后删除；/privacy 说明详情，"
+        "/delete 删除全部数据。"
+    ),
+    "bot_short_description": "用头像和自拍生成你的 AI 肖像，使用 ⭐ Stars 付款。",
+    "eta_offline": "暂时无法估计：目前没有在线的肖像生成服务（你的位置会保留）",
     "bot_description": (
         "Portrait Studio 用一张正面头像和几张自拍，按你选择的风格生成你的 AI 肖像，"
         "使用 Telegram Stars ⭐ 付款。你的照片加密保存，交付后删除；/privacy 说明详情，"
@@ -272,7 +280,7 @@ TEXTS: dict[str, str] = {
         "（交易编号、你的 Telegram 用户 ID、金额、币种、日期、结果），"
         "保存到付款后 {ledger_days} 天。"
         "其中不含任何照片、姓名或订单详情。\n"
-        "撤回同意也是通过这种方式。"
+        "撤回同意的效果与此相同。"
     ),
     "withdraw_consent": "撤回同意并删除我的数据",
     "delete_yes": "全部删除",

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 from typing import Any
 
+from studio import keys
 from studio.crypto import KeyShredded
 from studio.domain import Studio
 
@@ -31,18 +34,43 @@ async def export_user(studio: Studio, user_id: int) -> dict[str, Any]:
             {
                 "order": order.model_dump(mode="json"),
                 "photos": [p.model_dump(mode="json", by_alias=True) for p in photos.values()],
-                "portraits_delivered": await studio.orders.delivery_records(order.id),
+                "portraits_delivered": await _portraits_delivered(studio, order.id),
                 "payment": None
                 if ledger is None
                 else ledger.model_dump(mode="json", by_alias=True),
             }
         )
-    return {
-        "user_id": user_id,
-        "language": session.language,
-        "consent": None if session.consent is None else session.consent.model_dump(mode="json"),
-        "declined_at": session.declined_at or None,
-        "current_order": session.order_id or None,
-        "orders": orders,
-        "not_stored": NOT_STORED,
-    }
+    return _iso_dates(
+        {
+            "user_id": user_id,
+            "language": session.language,
+            "consent": None if session.consent is None else session.consent.model_dump(mode="json"),
+            "declined_at": session.declined_at or None,
+            "current_order": session.order_id or None,
+            "orders": orders,
+            "not_stored": NOT_STORED,
+        }
+    )
+
+
+async def _portraits_delivered(studio: Studio, order_id: str) -> int:
+    """Portraits whose original Telegram confirmed (one per portrait, not per record field)."""
+    raw = await studio.redis.hgetall(keys.order_deliveries(order_id))  # type: ignore[misc]
+    count = 0
+    for name, value in raw.items():
+        if name.startswith(b"doc:") and json.loads(value).get("state") == "sent":
+            count += 1
+    return count
+
+
+def _iso_dates(value: Any, name: str = "") -> Any:
+    """Times (fields named *_at) as ISO 8601 in UTC instead of raw epoch seconds; 0 is None."""
+    if isinstance(value, dict):
+        return {k: _iso_dates(v, str(k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_iso_dates(v, name) for v in value]
+    if name.endswith("_at") and isinstance(value, int | float) and not isinstance(value, bool):
+        if not value:
+            return None
+        return dt.datetime.fromtimestamp(float(value), dt.UTC).isoformat(timespec="seconds")
+    return value

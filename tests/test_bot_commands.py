@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 from emulator.client import latest_text
 from studio import keys
 from studio.orders import OrderState
@@ -11,8 +14,15 @@ USER = 7301
 
 
 async def test_commands_are_registered_in_english_and_chinese(bot_env: BotEnv) -> None:
-    commands = await bot_env.client.commands()
-    by_language = {entry.get("language_code") or "": entry["commands"] for entry in commands}
+    # Published in the background after start (bot/profile.py): wait for both menus.
+    deadline = time.monotonic() + 15
+    while True:
+        commands = await bot_env.client.commands()
+        by_language = {entry.get("language_code") or "": entry["commands"] for entry in commands}
+        if {"", "zh"} <= by_language.keys():
+            break
+        assert time.monotonic() < deadline, by_language
+        await asyncio.sleep(0.05)
     assert {c["command"] for c in by_language[""]} >= {
         "start",
         "status",

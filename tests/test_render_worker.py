@@ -12,6 +12,7 @@ from bot.delivery import SEND_ATTEMPTS
 from bot.payments import refund_order
 from bot.queue_notices import notify_queue_positions
 from studio import keys
+from studio.export import export_user
 from studio.orders import OrderState
 from studio.payments import Outcome
 from tests.fixtures.emulator import RunningEmulator
@@ -58,6 +59,11 @@ async def test_paid_order_is_delivered(render_live: RenderLive, emulator: Runnin
     assert final["message_id"] > max(m["message_id"] for m in documents)
     buttons = [b["callback_data"] for row in final["reply_markup"]["inline_keyboard"] for b in row]
     assert buttons == [f"after:style:{order.id}", f"after:originals:{order.id}"]
+    # /mydata counts portraits (not record fields) and shows ISO dates.
+    exported = await export_user(studio, 1001)
+    (mine,) = [o for o in exported["orders"] if o["order"]["id"] == order.id]
+    assert mine["portraits_delivered"] == 4
+    assert mine["order"]["delivered_at"].endswith("+00:00") and "T" in mine["order"]["delivered_at"]
     print(f"\npayment to last portrait: {seconds:.2f} s (worker start included)")
 
 

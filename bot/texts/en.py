@@ -297,13 +297,6 @@ TEXTS: dict[str, str] = {
     ),
     "bot_short_description": "AI portraits of you from a headshot and selfies. Paid in ⭐ Stars.",
     "eta_offline": "unknown for now: no portrait renderer is online (your place is kept)",
-    "bot_description": (
-        "Portrait Studio makes AI portraits of you from one headshot and a few selfies, in the "
-        "style you choose, paid in Telegram Stars. Your photos are encrypted and deleted after "
-        "delivery; /privacy explains, /delete erases everything."
-    ),
-    "bot_short_description": "AI portraits of you from a headshot and selfies. Paid in ⭐ Stars.",
-    "eta_offline": "unknown for now: no portrait renderer is online (your place is kept)",
     # Privacy: /delete and /mydata ----------------------------------------------------------
     "delete_confirm": (
         "Erase all your data?\n\n"

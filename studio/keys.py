@@ -122,7 +122,6 @@ def update_seen(update_id: int) -> str:
     return f"{PREFIX}update:{update_id}"
 
 
-def tap(user_id: int, token: str) -> str:
 # Hash: update id -> the update (sealed), from when a process took it until it was handled. The
 # next start (or any replica's sweep, once the claim lapsed) replays what is left in it.
 UPDATES_PENDING = PREFIX + "updates:pending"
@@ -136,6 +135,7 @@ def user_limit(user_id: int, kind: str, window: int) -> str:
     return f"{PREFIX}limit:{user_id}:{kind}:{window}"
 
 
+def tap(user_id: int, token: str) -> str:
     """Dedupe of a button press (double taps)."""
     return f"{PREFIX}tap:{user_id}:{token}"
 
@@ -172,8 +172,8 @@ def user_key_patterns(user_id: int) -> list[str]:
         user_orders(user_id),
         user_charges(user_id),
         f"{PREFIX}tap:{user_id}:*",
-        chat_bucket(user_id),  # private chats: chat id == user id
         f"{PREFIX}limit:{user_id}:*",
+        chat_bucket(user_id),  # private chats: chat id == user id
     ]
 
 
@@ -197,17 +197,6 @@ def render_suspect(order_id: str) -> str:
     return f"{PREFIX}order:{order_id}:render-suspect"
 
 
-# Repair chores run in every worker (jobs/maintenance.py).
-def chore_period(name: str) -> str:
-    """Claimed by the one worker that runs the chore this period; expires with the period."""
-    return f"{PREFIX}chore:{name}:period"
-
-
-def chore_running(name: str) -> str:
-    """Held (a token) while a run of the chore is live; expires after the chore's timeout."""
-    return f"{PREFIX}chore:{name}:running"
-
-
 # The delivery stage (jobs/delivery.py). Finished portraits wait between the GPU and Telegram in
 # an outbox sealed under the user's key: never on a file, bounded by DELIVERY_BUFFER, with a TTL.
 DELIVERY_BUFFER = PREFIX + "delivery:buffer"  # hash: order id -> "<bytes>:<expires unix>"
@@ -227,3 +216,14 @@ def delivery_lease(order_id: str) -> str:
 def delivery_suspect(order_id: str) -> str:
     """Set by the reconciler when it first sees a running delivery job with no lease."""
     return f"{PREFIX}order:{order_id}:delivery-suspect"
+
+
+# Repair chores run in every worker (jobs/maintenance.py).
+def chore_period(name: str) -> str:
+    """Claimed by the one worker that runs the chore this period; expires with the period."""
+    return f"{PREFIX}chore:{name}:period"
+
+
+def chore_running(name: str) -> str:
+    """Held (a token) while a run of the chore is live; expires after the chore's timeout."""
+    return f"{PREFIX}chore:{name}:running"

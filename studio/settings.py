@@ -136,6 +136,7 @@ class Settings(BaseSettings):
     # Models: every path is a setting; nothing is downloaded at run time.
     # The named model stack (pipeline/stacks): "research" is SDXL + IP-Adapter FaceID + insightface
     # (non-commercial weights); "commercial": permissive face models + a reference-image generator.
+    # Unset, production (MODE=prod) runs "commercial"; dev, the demo and the tests "research".
     model_stack: str = "research"
     face_pack: str = "buffalo_l"
     face_root: Path = Path(".models/insightface")
@@ -194,6 +195,13 @@ class Settings(BaseSettings):
         if value < data.get("min_selfies", 1):
             raise ValueError(f"max_selfies={value} is below min_selfies={data.get('min_selfies')}")
         return value
+
+    @model_validator(mode="after")
+    def _commercial_stack_in_production(self) -> Settings:
+        """Production runs the stack a paid service may run unless MODEL_STACK says otherwise."""
+        if self.mode is Mode.PROD and "model_stack" not in self.model_fields_set:
+            self.model_stack = "commercial"
+        return self
 
     @model_validator(mode="after")
     def _secrets_present(self) -> Settings:

@@ -8,6 +8,7 @@ until the operator states a licence (`MODEL_LICENCE_CONFIRMED=research`).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -92,3 +93,17 @@ def test_the_guard_applies_in_production_only_and_never_to_the_commercial_stack(
         mode=Mode.PROD, model_stack="research", model_licence_confirmed="commercial", **secrets
     )
     assert unlicensed_model_files(other) == non_commercial_files("research")
+
+
+def test_production_runs_the_commercial_stack_unless_told_otherwise() -> None:
+    """A paid service gets the stack it may run by default; dev keeps the research stack."""
+    strong: dict[str, Any] = {
+        "mode": "prod",
+        "telegram_bot_token": "123456:" + "k" * 35,
+        "master_key": generate_master_key(),
+        "payload_secret": "Zq8-" + generate_master_key()[:40],
+    }
+    assert Settings(_env_file=None, **strong).model_stack == "commercial"  # type: ignore[call-arg]
+    explicit = Settings(_env_file=None, model_stack="research", **strong)  # type: ignore[call-arg]
+    assert explicit.model_stack == "research"
+    assert Settings(_env_file=None).model_stack == "research"  # type: ignore[call-arg]

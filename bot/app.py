@@ -21,7 +21,7 @@ from telegram.ext import (
 
 from bot.client import make_bot
 from bot.context import STUDIO_KEY, StudioApplication, StudioContext
-from bot.handlers import checkout, data_rights, delivered, intake, onboarding, status
+from bot.handlers import checkout, data_rights, delivered, groups, intake, onboarding, status
 from bot.handlers.admin import show_admin
 from bot.handlers.errors import report_error
 from bot.keyboards import (
@@ -75,6 +75,13 @@ def build_application(settings: Settings, studio: Studio) -> StudioApplication:
 
 
 def add_handlers(application: StudioApplication) -> None:
+    # Groups and channels get one pointer to a private chat and store nothing (before dedupe).
+    application.add_handler(
+        MessageHandler(
+            filters.ChatType.GROUPS | filters.ChatType.CHANNEL, groups.point_to_private_chat
+        ),
+        group=-2,
+    )
     application.add_handler(TypeHandler(Update, drop_duplicate_update), group=-1)
     for name, callback in (
         ("start", onboarding.start),

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 from aiohttp import web
 
-from emulator import bot_api, control_inspect, control_users
+from emulator import bot_api, control_groups, control_inspect, control_users
 from emulator.config import EmulatorConfig
 from emulator.keys import CONFIG_KEY, STATE_KEY
 from emulator.state import EmulatorState
@@ -40,4 +40,5 @@ def create_app(config: EmulatorConfig) -> web.Application:
     bot_api.add_routes(app)
     control_users.add_routes(app)
     control_inspect.add_routes(app)
+    control_groups.add_routes(app)
     return app

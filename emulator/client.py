@@ -174,6 +174,29 @@ class EmulatorClient:
         result = await self._request("POST", f"/updates/{update_id}/replay")
         return int(result["update_id"])
 
+    async def send_group_text(
+        self, chat_id: int, text: str, *, user_id: int | None = None, chat_type: str = "group"
+    ) -> dict[str, Any]:
+        """A text in a group/supergroup from `user_id`, or a channel post (chat_type channel)."""
+        body: dict[str, Any] = {"text": text, "chat_type": chat_type}
+        if user_id is not None:
+            body["user_id"] = user_id
+        result: dict[str, Any] = await self._request(
+            "POST", f"/groups/{chat_id}/text", json_body=body
+        )
+        return result
+
+    async def send_group_photo(
+        self, chat_id: int, data: bytes, *, user_id: int | None = None, chat_type: str = "group"
+    ) -> dict[str, Any]:
+        form = aiohttp.FormData()
+        form.add_field("photo", data, filename="photo.jpg", content_type="image/jpeg")
+        form.add_field("chat_type", chat_type)
+        if user_id is not None:
+            form.add_field("user_id", str(user_id))
+        result: dict[str, Any] = await self._request("POST", f"/groups/{chat_id}/photo", data=form)
+        return result
+
     async def inject_update(self, update: dict[str, Any]) -> int:
         result = await self._request("POST", "/updates", json_body=update)
         return int(result["update_id"])

@@ -74,8 +74,10 @@ TEXTS: dict[str, str] = {
     "resume_selfies": (
         "You are at step 2: keep sending selfies ({accepted} of {needed} accepted so far)."
     ),
-    "resume_style": "You are at step 3: choose a style pack from the list above.",
-    "resume_payment": "Your invoice is waiting above. Pay it to join the queue.",
+    "resume_style": "You are at step 3: choose a style pack (/start shows the list again).",
+    "resume_payment": "Pay your invoice to join the queue (/start sends it again).",
+    "resume_style_below": "You are at step 3: choose a style pack from the list below.",
+    "resume_payment_again": "Here is your invoice again, just above. Pay it to join the queue.",
     "resume_paid": "Your order is already paid and in the queue. /status shows where it is.",
     # Headshot --------------------------------------------------------------------------------
     "headshot_checking": "Got it, checking your headshot…",
@@ -353,4 +355,5 @@ TEXTS: dict[str, str] = {
     "admin_today": (
         "Today: {paid} paid, {delivered} delivered, {failed} failed, {refunded} refunded"
     ),
+    "group_private_only": "I work only in a private chat, where your photos stay private: {link}",
 }

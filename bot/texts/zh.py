@@ -63,8 +63,10 @@ TEXTS: dict[str, str] = {
     ),
     "resume_headshot": "你在第 1 步：请发送正脸照。",
     "resume_selfies": "你在第 2 步：请继续发送自拍（目前已通过 {accepted}/{needed} 张）。",
-    "resume_style": "你在第 3 步：请在上方列表中选择风格。",
-    "resume_payment": "你的付款单在上方，付款后即可进入队列。",
+    "resume_style": "你在第 3 步：请选择风格（发送 /start 可再次显示列表）。",
+    "resume_payment": "付款后即可进入队列（发送 /start 可重新发送付款单）。",
+    "resume_style_below": "你在第 3 步：请在下方列表中选择风格。",
+    "resume_payment_again": "已在上方重新发送你的付款单，付款后即可进入队列。",
     "resume_paid": "你的订单已付款并在队列中。发送 /status 查看进度。",
     # Headshot --------------------------------------------------------------------------------
     "headshot_checking": "收到，正在检查你的正脸照……",
@@ -305,4 +307,5 @@ TEXTS: dict[str, str] = {
     "admin_today": (
         "今日：{paid} 单付款，{delivered} 单已交付，{failed} 单失败，{refunded} 单已退款"
     ),
+    "group_private_only": "我只在私聊中工作，这样你的照片才能保持私密：{link}",
 }

@@ -7,13 +7,15 @@ import logging
 import struct
 import warnings
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 logger = logging.getLogger(__name__)
 
-ALLOWED_FORMATS: tuple[str, ...] = ("JPEG", "PNG", "WEBP")
+# HEIF covers HEIC (iPhone photos); its decoder is pillow-heif, registered on first decode.
+ALLOWED_FORMATS: tuple[str, ...] = ("JPEG", "PNG", "WEBP", "HEIF")
 
 
 @dataclass(frozen=True)
@@ -38,7 +40,21 @@ class ImageRejected(Exception):
         self.detail = detail
 
 
+@cache
+def _register_heif() -> None:
+    """Teach PIL to open HEIC/HEIF, once, on first use (importing us changes nothing).
+
+    PIL's own guards still apply: the header gives the size before any pixel is decoded, so the
+    pixel cap and the decompression bomb check run as for every other format.
+    """
+    from pillow_heif import register_heif_opener
+
+    register_heif_opener()
+
+
 def _check_header(data: bytes, limits: DecodeLimits) -> Image.Image:
+    if "HEIF" in limits.formats:
+        _register_heif()
     if not data:
         raise ImageRejected("empty")
     if len(data) > limits.max_bytes:
@@ -63,7 +79,7 @@ def _check_header(data: bytes, limits: DecodeLimits) -> Image.Image:
 
 
 def decode_image(data: bytes, limits: DecodeLimits | None = None) -> np.ndarray:
-    """Decode JPEG/PNG/WebP bytes into an upright HxWx3 uint8 RGB array with no metadata."""
+    """Decode JPEG/PNG/WebP/HEIC bytes into an upright HxWx3 uint8 RGB array with no metadata."""
     limits = limits or DecodeLimits()
     with warnings.catch_warnings():
         # PIL only warns between 1x and 2x its own pixel limit; any bomb hint is an error here.

@@ -20,7 +20,7 @@ from studio.queue import enqueue_check_photo
 
 logger = logging.getLogger(__name__)
 
-IMAGE_MIME_TYPES = frozenset({"image/jpeg", "image/png", "image/webp"})
+IMAGE_MIME_TYPES = frozenset({"image/jpeg", "image/png", "image/webp", "image/heic", "image/heif"})
 # getFile serves files up to 20 MB; pipeline.decode refuses more anyway.
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 

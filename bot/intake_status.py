@@ -124,6 +124,17 @@ async def refresh_status(studio: Studio, bot: Bot, order_id: str) -> None:
         await edit_text(bot, order.chat_id, order.status_message_id, closing)
 
 
+async def resend_status(studio: Studio, bot: Bot, order: Order) -> None:
+    """/start or /status while collecting selfies: a fresh status message, the one edited next.
+
+    The message shown so far may be stuck (its edits failed) or far up the chat; the new one
+    shows the current counts and, when enough selfies are in, the Done button. Later refreshes
+    edit the new one (its id replaces the old); the old one's Done button still works.
+    """
+    body, markup = status_message(order.lang, order.id, order.photos, studio.settings.min_selfies)
+    await _send_status(studio, bot, order, body, markup)
+
+
 async def _send_status(
     studio: Studio, bot: Bot, order: Order, body: str, markup: InlineKeyboardMarkup | None
 ) -> None:

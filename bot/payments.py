@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import logging
 
-from telegram import Bot, StarTransaction, TransactionPartnerUser
+from telegram import Bot, LabeledPrice, StarTransaction, TransactionPartnerUser
 from telegram.error import BadRequest, TelegramError
 
+from bot.packs import find_pack
 from bot.texts import format_wait, text
 from studio import keys
 from studio.checkout import Charge, Settled, Settlement, record_refund, settle_charge
 from studio.domain import Studio
-from studio.orders import REFUNDABLE_STATES, Order
-from studio.payments import Outcome
+from studio.orders import REFUNDABLE_STATES, Order, OrderState
+from studio.payments import Outcome, PayloadRef, link_invoice, sign_payload
 from studio.queue import place_and_eta
 
 logger = logging.getLogger(__name__)
@@ -27,6 +28,40 @@ STARS = "XTR"
 STAR_PAGE = 100  # getStarTransactions' largest limit
 
 _ALREADY_REFUNDED = "charge_already_refunded"
+
+
+async def send_invoice(
+    studio: Studio, bot: Bot, order: Order, lang: str, *, linked: bool = False
+) -> bool:
+    """The Stars invoice of an order in payment, for its own reference; False if none is due.
+
+    Sent by the pack choice and again by /start and /status (the first one may never have
+    arrived). Every copy carries the same signed reference, so any of them pays the order once:
+    a second payment finds it paid, is refused at pre-checkout, or is refunded as an extra
+    charge. The reference is linked to the order again first, which repairs a link lost to a
+    crash between the pack choice and its link, and refuses an order that is gone (`linked`:
+    the caller has just linked it).
+    """
+    pack = find_pack(order.pack)
+    if order.state is not OrderState.PAYMENT or not order.invoice_ref or pack is None:
+        return False
+    if not linked and not await link_invoice(studio.redis, order.id, order.invoice_ref):
+        return False
+    portraits = studio.settings.portraits_per_order
+    payload = sign_payload(
+        PayloadRef(order.invoice_ref, order.user_id, order.price),
+        studio.settings.payload_secret_bytes,
+    )
+    await bot.send_invoice(
+        chat_id=order.chat_id,
+        title=text(lang, "invoice_title"),
+        description=text(lang, "invoice_description", portraits=portraits, pack=pack.name(lang)),
+        payload=payload,
+        currency=STARS,
+        prices=[LabeledPrice(text(lang, "invoice_label", portraits=portraits), order.price)],
+        provider_token=None,
+    )
+    return True
 
 
 async def fail_order(studio: Studio, bot: Bot, order_id: str, reason: str) -> bool:

@@ -4,26 +4,19 @@ from __future__ import annotations
 
 import logging
 
-from telegram import LabeledPrice, Update
+from telegram import Bot, Update
 
 from bot import payments
 from bot.context import StudioContext
 from bot.handlers.buttons import button_order
-from bot.keyboards import PackChoice
-from bot.packs import find_pack
+from bot.keyboards import PackChoice, packs_keyboard
+from bot.packs import find_pack, style_packs
 from bot.payments import STARS
 from bot.texts import text
 from studio.domain import Studio
 from studio.model_licence import unlicensed_model_files
 from studio.orders import OrderState
-from studio.payments import (
-    PayloadRef,
-    invoice_order_id,
-    link_invoice,
-    new_invoice_ref,
-    sign_payload,
-    verify_payload,
-)
+from studio.payments import invoice_order_id, link_invoice, new_invoice_ref, verify_payload
 
 logger = logging.getLogger(__name__)
 
@@ -43,9 +36,11 @@ async def choose_pack(update: Update, context: StudioContext) -> None:
     if pack is None:
         await query.answer(text(view.lang, "button_stale"), show_alert=True)
         return
-    price = studio.settings.price_stars
     invoice_ref = new_invoice_ref()
-    if await studio.orders.choose_pack(order.id, pack.id, price, invoice_ref) is None:
+    chosen = await studio.orders.choose_pack(
+        order.id, pack.id, studio.settings.price_stars, invoice_ref
+    )
+    if chosen is None:
         await query.answer(text(view.lang, "button_already_done"))
         return
     if not await link_invoice(studio.redis, order.id, invoice_ref):
@@ -56,21 +51,20 @@ async def choose_pack(update: Update, context: StudioContext) -> None:
     await context.bot.send_message(
         order.chat_id, text(view.lang, "style_chosen", name=pack.name(view.lang))
     )
-    portraits = studio.settings.portraits_per_order
-    payload = sign_payload(
-        PayloadRef(invoice_ref, view.user_id, price),
-        studio.settings.payload_secret_bytes,
-    )
-    await context.bot.send_invoice(
-        chat_id=order.chat_id,
-        title=text(view.lang, "invoice_title"),
-        description=text(
-            view.lang, "invoice_description", portraits=portraits, pack=pack.name(view.lang)
-        ),
-        payload=payload,
-        currency=STARS,
-        prices=[LabeledPrice(text(view.lang, "invoice_label", portraits=portraits), price)],
-        provider_token=None,
+    await payments.send_invoice(studio, context.bot, chosen, view.lang, linked=True)
+
+
+async def send_pack_choice(bot: Bot, chat_id: int, lang: str, order_id: str) -> None:
+    """The style packs, one button each, for an order that is choosing one."""
+    packs = style_packs()
+    lines = [text(lang, "choose_style")]
+    lines += [
+        text(lang, "style_line", name=p.name(lang), description=p.description(lang)) for p in packs
+    ]
+    await bot.send_message(
+        chat_id,
+        "\n".join(lines),
+        reply_markup=packs_keyboard(order_id, [(p.id, p.name(lang)) for p in packs]),
     )
 
 

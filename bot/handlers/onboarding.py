@@ -6,9 +6,12 @@ import logging
 
 from telegram import CallbackQuery, Update
 
+from bot import payments
 from bot.consent import consent_record, erase_confirmation, send_consent_screen, shown_language
 from bot.context import StudioContext, UserView
 from bot.handlers.buttons import first_tap, parse_press
+from bot.handlers.checkout import send_pack_choice
+from bot.intake_status import resend_status
 from bot.keyboards import (
     ConsentAnswer,
     LanguageChoice,
@@ -17,7 +20,7 @@ from bot.keyboards import (
     withdraw_keyboard,
 )
 from bot.texts import format_wait, text
-from studio.orders import PAID_STATES, TERMINAL_STATES, OrderState
+from studio.orders import TERMINAL_STATES, OrderState
 from studio.queue import wait_for_new_order
 
 logger = logging.getLogger(__name__)
@@ -69,14 +72,19 @@ async def resume(update: Update, context: StudioContext, view: UserView) -> None
                 needed=context.studio.settings.min_selfies,
             )
         )
+        await resend_status(context.studio, context.bot, order)
         return
-    key_by_state = {
-        OrderState.HEADSHOT: "resume_headshot",
-        OrderState.STYLE: "resume_style",
-        OrderState.PAYMENT: "resume_payment",
-    }
-    step = key_by_state.get(order.state, "resume_paid" if order.state in PAID_STATES else "")
-    await update.effective_message.reply_text(text(view.lang, step or "resume_paid"))
+    if order.state is OrderState.STYLE:
+        await update.effective_message.reply_text(text(view.lang, "resume_style_below"))
+        await send_pack_choice(context.bot, order.chat_id, view.lang, order.id)
+        return
+    if order.state is OrderState.PAYMENT:
+        sent = await payments.send_invoice(context.studio, context.bot, order, view.lang)
+        key = "resume_payment_again" if sent else "resume_payment"
+        await update.effective_message.reply_text(text(view.lang, key))
+        return
+    key = "resume_headshot" if order.state is OrderState.HEADSHOT else "resume_paid"
+    await update.effective_message.reply_text(text(view.lang, key))
 
 
 async def answer_consent(update: Update, context: StudioContext) -> None:

@@ -6,9 +6,12 @@ import logging
 
 from telegram import Update
 
+from bot import payments
 from bot.context import StudioContext
+from bot.handlers.checkout import send_pack_choice
+from bot.intake_status import resend_status
 from bot.texts import format_wait, text
-from studio.orders import PAID_STATES, PRE_PAYMENT_STATES, OrderState
+from studio.orders import PAID_STATES, PRE_PAYMENT_STATES, Order, OrderState
 from studio.photos import PhotoStatus
 from studio.queue import place_and_eta
 
@@ -57,6 +60,21 @@ async def show_status(update: Update, context: StudioContext) -> None:
         total = order.progress_total or studio.settings.portraits_per_order
         lines.append(text(lang, "status_progress", done=order.progress_done, total=total))
     await message.reply_text("\n".join(lines))
+    await _way_forward(context, order, lang)
+
+
+async def _way_forward(context: StudioContext, order: Order, lang: str) -> None:
+    """Before payment, what the user acts on next, sent afresh: it may never have arrived.
+
+    The intake status message (with Done once enough selfies are in), the style packs, or the
+    invoice; a headshot being checked needs nothing from the user.
+    """
+    if order.state is OrderState.SELFIES:
+        await resend_status(context.studio, context.bot, order)
+    elif order.state is OrderState.STYLE:
+        await send_pack_choice(context.bot, order.chat_id, lang, order.id)
+    elif order.state is OrderState.PAYMENT:
+        await payments.send_invoice(context.studio, context.bot, order, lang)
 
 
 async def cancel_order(update: Update, context: StudioContext) -> None:

@@ -11,7 +11,8 @@ next start or another replica.
 Redis round trips per update, taking (1) and completing (1) it included, in the steady state
 (tests/test_round_trips.py holds each handler to its figure):
   /start 9 · consent 11 · headshot 12 (first photo: creates the data key) · selfie 8 · text 5 ·
-  /status 5 (11 while paid: place and wait) · Done 8 · pack 10 · pre_checkout 6 · payment 18.
+  /status 5 (8 while collecting selfies: a fresh status message is sent, its id and digest
+  recorded; 11 while paid: place and wait) · Done 8 · pack 10 · pre_checkout 6 · payment 18.
 Of a selfie's 8: take 1, session 1, order 1, add photo 1, arq enqueue 3, complete 1; the data
 key comes from the per-process cache (studio/key_cache.py).
 """

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +37,9 @@ HEADSHOT_CACHE_SIZE = 256
 CHECK_PHOTO_MAX_TRIES = 3
 # Wait before the next try of a download that failed for now (doubles each try).
 DOWNLOAD_RETRY_S = 1.0
+# The verdict when decoding or checking failed in a way nobody foresaw (a decoder bug on a
+# hostile file, an analyzer fault): the user hears "couldn't read this photo", never silence.
+UNREADABLE = "unreadable"
 
 
 @dataclass
@@ -149,7 +153,22 @@ async def _check_headshot(res: IntakeResources, job_try: int, record: PhotoRecor
     data = await _download(res.bot, job_try, record.file_id, res.settings.photo_download_timeout_s)
     if isinstance(data, Verdict):
         return data
-    return await asyncio.to_thread(_headshot_verdict, res, data)
+    return await _checked(job_try, _headshot_verdict, res, data)
+
+
+async def _checked(job_try: int, check: Callable[..., Verdict], *args: Any) -> Verdict:
+    """`check(*args)` in a thread; an unexpected error is retried, and on the last try it
+    becomes an "unreadable" verdict, so the photo never stays pending. (Redis and download
+    errors are not in here: they happen outside the check and keep their own handling.)"""
+    try:
+        return await asyncio.to_thread(check, *args)
+    except Exception as error:
+        if job_try >= CHECK_PHOTO_MAX_TRIES:
+            logger.warning("photo check failed on try %d: %s", job_try, type(error).__name__)
+            return Verdict(False, UNREADABLE)
+        defer = DOWNLOAD_RETRY_S * 2 ** (job_try - 1)
+        logger.info("photo check failed on try %d (%s); retrying", job_try, type(error).__name__)
+        raise Retry(defer=defer) from error
 
 
 async def _check_selfie(
@@ -168,7 +187,7 @@ async def _check_selfie(
         for p in photos.values()
         if p.role is PhotoRole.SELFIE and p.status is PhotoStatus.ACCEPTED and p.fingerprint
     ]
-    return await asyncio.to_thread(_selfie_verdict, res, data, headshot, fingerprints)
+    return await _checked(job_try, _selfie_verdict, res, data, headshot, fingerprints)
 
 
 async def _headshot_embedding(
@@ -192,7 +211,7 @@ async def _headshot_embedding(
             res.bot, job_try, accepted[0].file_id, res.settings.photo_download_timeout_s
         )
         if not isinstance(data, Verdict):
-            verdict = await asyncio.to_thread(_headshot_verdict, res, data)
+            verdict = await _checked(job_try, _headshot_verdict, res, data)
             if verdict.embedding is not None:
                 res.headshots.put(order_id, verdict.embedding)
                 return verdict.embedding
@@ -204,14 +223,26 @@ async def _headshot_embedding(
     raise Retry(defer=defer)
 
 
-def _headshot_verdict(res: IntakeResources, data: bytes) -> Verdict:
-    from pipeline.checks import check_headshot, image_fingerprint
+def _decode(data: bytes) -> np.ndarray | Verdict:
+    """The RGB array, or the refusal; a decoder that breaks on a hostile file is "unreadable"
+    at once (the same bytes would break it again on every try)."""
     from pipeline.decode import ImageRejected, decode_image
 
     try:
-        rgb = decode_image(data)
+        return decode_image(data)
     except ImageRejected as rejected:
         return Verdict(False, rejected.reason)
+    except Exception as error:
+        logger.warning("photo decoding failed unexpectedly: %s", type(error).__name__)
+        return Verdict(False, UNREADABLE)
+
+
+def _headshot_verdict(res: IntakeResources, data: bytes) -> Verdict:
+    from pipeline.checks import check_headshot, image_fingerprint
+
+    rgb = _decode(data)
+    if isinstance(rgb, Verdict):
+        return rgb
     with res.analyzer_lock:
         faces = res.analyzer.analyze(rgb)
     result = check_headshot(rgb, faces)
@@ -224,12 +255,10 @@ def _selfie_verdict(
     res: IntakeResources, data: bytes, headshot: np.ndarray, fingerprints: list[int]
 ) -> Verdict:
     from pipeline.checks import check_selfie, image_fingerprint
-    from pipeline.decode import ImageRejected, decode_image
 
-    try:
-        rgb = decode_image(data)
-    except ImageRejected as rejected:
-        return Verdict(False, rejected.reason)
+    rgb = _decode(data)
+    if isinstance(rgb, Verdict):
+        return rgb
     with res.analyzer_lock:
         faces = res.analyzer.analyze(rgb)
     fingerprint = image_fingerprint(rgb)  # once per photo: the check and the record share it

@@ -356,4 +356,5 @@ TEXTS: dict[str, str] = {
         "Today: {paid} paid, {delivered} delivered, {failed} failed, {refunded} refunded"
     ),
     "group_private_only": "I work only in a private chat, where your photos stay private: {link}",
+    "reason_unreadable": "I couldn't read this photo",
 }

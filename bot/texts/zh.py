@@ -308,4 +308,5 @@ TEXTS: dict[str, str] = {
         "今日：{paid} 单付款，{delivered} 单已交付，{failed} 单失败，{refunded} 单已退款"
     ),
     "group_private_only": "我只在私聊中工作，这样你的照片才能保持私密：{link}",
+    "reason_unreadable": "我无法读取这张照片",
 }

@@ -164,8 +164,9 @@ class UpdatePipeline:
 
     async def _handle(self, item: QueuedUpdate) -> bool:
         update = item.update
-        # As PTB's own fetcher logs it (the log redaction filter hides the personal fields).
-        logger.debug("processing update %s", update)
+        # The id only: the update itself holds names and file ids, and no record of ours carries
+        # them at any level (the redaction filter is the second line, not the first).
+        logger.debug("processing update %d", update.update_id)
         token = CLAIMED_UPDATE.set(update.update_id)
         try:
             with collect_failures() as failures:

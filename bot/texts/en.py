@@ -127,7 +127,7 @@ TEXTS: dict[str, str] = {
     "reason_empty": "the file is empty",
     "reason_too_large_bytes": "the file is too large",
     "reason_not_an_image": "it is not an image",
-    "reason_unsupported_format": "the image format is not supported (use JPEG, PNG or WebP)",
+    "reason_unsupported_format": "the image format is not supported (use JPEG, PNG, WebP or HEIC)",
     "reason_decompression_bomb": "the image is too large to open safely",
     "reason_too_many_pixels": "the image has too many pixels",
     "reason_too_small": "the image is too small",

@@ -109,7 +109,7 @@ TEXTS: dict[str, str] = {
     "reason_empty": "文件是空的",
     "reason_too_large_bytes": "文件太大",
     "reason_not_an_image": "这不是图片",
-    "reason_unsupported_format": "不支持该图片格式（请使用 JPEG、PNG 或 WebP）",
+    "reason_unsupported_format": "不支持该图片格式（请使用 JPEG、PNG、WebP 或 HEIC）",
     "reason_decompression_bomb": "图片过大，无法安全打开",
     "reason_too_many_pixels": "图片像素过多",
     "reason_too_small": "图片太小",

@@ -65,7 +65,8 @@ from bot.update_pipeline import UpdatePipeline
 from studio import keys
 from studio.domain import Studio
 from studio.orders import Order, OrderState
-from studio.queue import enqueue_render, register_render_worker
+from studio.queue import enqueue_render
+from studio.render_workers import register_render_worker
 from studio.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent

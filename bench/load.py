@@ -82,7 +82,8 @@ async def seed(redis_url: str, api_url: str, users: int, queued: int) -> None:
 
     from studio import keys
     from studio.orders import Order, OrderState
-    from studio.queue import enqueue_render, register_render_worker
+    from studio.queue import enqueue_render
+    from studio.render_workers import register_render_worker
     from studio.sessions import ConsentRecord
     from studio.settings import Settings
 

@@ -39,13 +39,8 @@ from emulator.client import EmulatorClient
 from studio import keys
 from studio.domain import Studio
 from studio.orders import Order, OrderState
-from studio.queue import (
-    enqueue_render,
-    live_render_workers,
-    orders_at_positions,
-    place_and_eta,
-    register_render_worker,
-)
+from studio.queue import enqueue_render, orders_at_positions, place_and_eta
+from studio.render_workers import live_render_workers, register_render_worker
 from studio.settings import Settings
 
 TOKEN = "123456:BENCH"

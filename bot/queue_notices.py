@@ -16,7 +16,7 @@ from telegram.error import BadRequest, TelegramError
 
 from bot.client import edit_text
 from bot.texts import format_wait, text
-from studio import queue
+from studio import queue, render_workers
 from studio.domain import Studio
 from studio.orders import Order, OrderState
 
@@ -47,7 +47,7 @@ async def notify_queue_positions(studio: Studio, bot: Bot) -> int:
     length = await queue.queue_length(redis)
     if not length:
         return 0
-    workers = await queue.live_render_workers(redis)
+    workers = await render_workers.live_render_workers(redis)
     at = await queue.orders_at_positions(redis, [t for t in THRESHOLDS if t <= length], workers)
     if not at:
         return 0

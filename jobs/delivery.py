@@ -36,6 +36,7 @@ from jobs.resources import WorkerResources, resources
 from studio import keys
 from studio.crypto import KeyShredded
 from studio.domain import Studio
+from studio.durations import record_delivery_duration
 from studio.orders import Order, OrderState
 from studio.outbox import Outbox
 from studio.payments import Outcome
@@ -43,7 +44,6 @@ from studio.queue import (
     delivery_job_status,
     enqueue_delivery,
     free_dead_delivery,
-    record_delivery_duration,
     render_job_status,
     rerun_render,
 )

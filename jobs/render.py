@@ -37,9 +37,10 @@ from jobs.render_lease import RenderLease, lease_seconds
 from jobs.resources import RenderResources, resources
 from studio.crypto import KeyShredded
 from studio.domain import Studio
+from studio.durations import record_render_duration
 from studio.orders import Order, OrderState
 from studio.outbox import Outbox
-from studio.queue import enqueue_delivery, record_render_duration
+from studio.queue import enqueue_delivery
 
 logger = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from bot.client import make_bot
 from jobs.generation import load_portrait_models
 from studio.clock import Clock
 from studio.domain import Studio
-from studio.queue import register_render_worker, unregister_render_worker
+from studio.render_workers import register_render_worker, unregister_render_worker
 from studio.settings import Settings
 
 if TYPE_CHECKING:

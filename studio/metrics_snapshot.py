@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from redis.asyncio import Redis
 
 from studio import keys
-from studio.queue import live_render_workers
+from studio.render_workers import live_render_workers
 
 QUEUES = (keys.INTAKE_QUEUE, keys.RENDER_QUEUE, keys.DELIVERY_QUEUE)
 # A refund follows its payment within PAID_ORDER_DEADLINE_HOURS (or a /delete of an undelivered

@@ -29,7 +29,9 @@ from arq.utils import timestamp_ms
 from redis.asyncio import Redis
 
 from studio import keys
+from studio.durations import delivery_seconds, render_seconds
 from studio.reconnect import reconnecting
+from studio.render_workers import live_render_workers
 from studio.settings import Settings
 
 CHECK_PHOTO = "check_photo"
@@ -42,13 +44,10 @@ logger = logging.getLogger(__name__)
 # Results landing within one second share one intake status edit (Telegram allows ~1 edit/s/chat).
 STATUS_REFRESH_S = 1.0
 ABORT_POLL_S = 0.1
-# A registered render worker without a health key yet is still starting for at most this long.
-WORKER_START_GRACE_S = 120.0
 
 # A running job stays in arq's sorted set; a render worker runs one job at a time, so the running
 # ones are among the first few members. This many per live worker are inspected for that.
 RUNNING_LOOKAHEAD_PER_WORKER = 2
-EWMA_ALPHA = 0.2
 
 
 def serialize(obj: Any) -> bytes:
@@ -199,39 +198,6 @@ async def abort_render(redis: Redis, order_id: str, wait_s: float = 15.0) -> boo
     return True
 
 
-async def register_render_worker(redis: Redis, name: str) -> None:
-    """A render worker says it exists; it counts as live while arq refreshes its health key."""
-    await redis.zadd(keys.RENDER_WORKERS, {name: time.time()})
-
-
-async def unregister_render_worker(redis: Redis, name: str) -> None:
-    await redis.zrem(keys.RENDER_WORKERS, name)
-
-
-async def live_render_workers(redis: Redis) -> int:
-    """Registered render workers whose health key is alive: two round trips, no keyspace walk.
-
-    A worker that died without unregistering stops counting when its health key lapses, and is
-    dropped from the registry once it has been gone longer than a start takes.
-    """
-    registered = await redis.zrange(keys.RENDER_WORKERS, 0, -1, withscores=True)
-    if not registered:
-        return 0
-    async with redis.pipeline(transaction=False) as pipe:
-        for name, _ in registered:
-            pipe.exists(keys.RENDER_HEALTH_PREFIX + name.decode())
-        alive = [bool(x) for x in await pipe.execute()]
-    now = time.time()
-    gone = [
-        name
-        for (name, since), up in zip(registered, alive, strict=True)
-        if not up and now - since > WORKER_START_GRACE_S
-    ]
-    if gone:
-        await redis.zrem(keys.RENDER_WORKERS, *gone)
-    return sum(alive)
-
-
 async def _head(redis: Redis, count: int) -> list[tuple[str, bool]]:
     """The first `count` members of the render queue, each with whether it is running now.
 
@@ -312,37 +278,6 @@ async def shown_positions(redis: Redis, order_ids: Sequence[str]) -> list[int | 
 
 async def remember_position(redis: Redis, order_id: str, position: int) -> None:
     await redis.hset(keys.QUEUE_NOTICES, order_id, str(position))  # type: ignore[misc]
-
-
-async def render_seconds(redis: Redis, settings: Settings) -> float:
-    raw = await redis.get(keys.RENDER_DURATION_EWMA)
-    return float(raw) if raw else settings.render_seconds_default
-
-
-_EWMA = """
-local old = redis.call('GET', KEYS[1])
-local new = tonumber(ARGV[1])
-if old then new = tonumber(old) * (1 - tonumber(ARGV[2])) + new * tonumber(ARGV[2]) end
-redis.call('SET', KEYS[1], tostring(new))
-return tostring(new)
-"""
-
-
-async def record_render_duration(redis: Redis, seconds: float) -> float:
-    """Fold one finished render (GPU stage) into the moving average the ETA uses."""
-    script = redis.register_script(_EWMA)
-    return float(await script(keys=[keys.RENDER_DURATION_EWMA], args=[seconds, EWMA_ALPHA]))
-
-
-async def record_delivery_duration(redis: Redis, seconds: float) -> float:
-    """Fold one finished delivery (sending stage) into its moving average."""
-    script = redis.register_script(_EWMA)
-    return float(await script(keys=[keys.DELIVERY_DURATION_EWMA], args=[seconds, EWMA_ALPHA]))
-
-
-async def delivery_seconds(redis: Redis, settings: Settings) -> float:
-    raw = await redis.get(keys.DELIVERY_DURATION_EWMA)
-    return float(raw) if raw else settings.delivery_seconds_default
 
 
 async def eta_seconds(

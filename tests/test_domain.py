@@ -8,6 +8,7 @@ from arq.constants import in_progress_key_prefix
 from studio import keys
 from studio.crypto import KeyShredded
 from studio.domain import Studio
+from studio.durations import record_render_duration
 from studio.orders import OrderState
 from studio.payments import (
     LedgerEntry,
@@ -21,7 +22,7 @@ from studio.payments import (
     verify_payload,
 )
 from studio.photos import PhotoRecord, PhotoRole, PhotoStatus
-from studio.queue import eta_seconds, queue_position, record_render_duration
+from studio.queue import eta_seconds, queue_position
 from studio.settings import Mode, Settings
 
 

@@ -9,7 +9,8 @@ from arq.constants import in_progress_key_prefix
 from bot.texts import format_wait
 from studio import keys
 from studio.domain import Studio
-from studio.queue import enqueue_render, place_and_eta, register_render_worker
+from studio.queue import enqueue_render, place_and_eta
+from studio.render_workers import register_render_worker
 
 
 async def _workers(studio: Studio, count: int) -> None:

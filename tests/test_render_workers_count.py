@@ -11,7 +11,7 @@ from redis.asyncio import Redis
 
 from studio import keys
 from studio.domain import Studio
-from studio.queue import (
+from studio.render_workers import (
     WORKER_START_GRACE_S,
     live_render_workers,
     register_render_worker,

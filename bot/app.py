@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
 
-from telegram import BotCommand, Update
+from telegram import Update
 from telegram.ext import (
-    Application,
     ApplicationBuilder,
     ApplicationHandlerStop,
     CallbackQueryHandler,
@@ -36,7 +34,6 @@ from bot.keyboards import (
 from bot.metrics import add_update_metrics
 from bot.per_user_updates import PerUserUpdateProcessor
 from bot.profile import publish_profile
-from bot.texts import LANGUAGES, text
 from bot.update_pipeline import CLAIMED_UPDATE
 from studio import keys
 from studio.domain import Studio
@@ -162,12 +159,3 @@ async def start_application(application: StudioApplication) -> None:
     # In the background, with retries: a Bot API error there must not stop the bot.
     application.create_task(publish_profile(application.bot, COMMANDS), name="publish profile")
     await application.start()
-
-
-async def register_commands(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
-    """The command menu in English (default) and Simplified Chinese."""
-    for lang in LANGUAGES:
-        commands = [BotCommand(name, text(lang, f"cmd_{name}")) for name in COMMANDS]
-        await application.bot.set_my_commands(
-            commands, language_code=None if lang == "en" else lang
-        )

@@ -1,7 +1,7 @@
 # One multi-stage file, two images:
 #   docker build --target bot    -t portrait-studio-bot .     (~100 MB of Python packages: no torch)
 #   docker build --target worker -t portrait-studio-worker .  (torch + models' libraries)
-# Models are never baked in or downloaded: mount them (FACE_ROOT, SDXL_MODEL, ... point there).
+# Models are never baked in or downloaded: mount them (FACE_DIR, SDXL_DIR, ... point there).
 # Versions come from constraints.txt (`make constraints` regenerates it).
 
 FROM python:3.11-slim AS base

@@ -204,7 +204,7 @@ async def main(selfies: int, workdir: str, redis_url: str) -> list[str]:
     settings = Settings(
         _env_file=None,  # type: ignore[call-arg]
         redis_url=redis_url, telegram_bot_token=SecretStr(TOKEN), bot_api_base_url=f"{url}/bot",
-        bot_api_base_file_url=f"{url}/file/bot", face_root=Path(workdir) / "faces",
+        bot_api_base_file_url=f"{url}/file/bot", face_dir=Path(workdir) / "faces",
         face_pack="tiny_pack", min_selfies=selfies, max_selfies=max(40, selfies + 2),
         tg_global_per_second=5e3, tg_chat_per_second=500.0, tg_chat_burst=500,
         health_check_interval_s=1,

@@ -1,6 +1,6 @@
 """The face backend of the configured model stack (`MODEL_STACK`), for intake and render workers.
 
-research: insightface from `FACE_ROOT`/`FACE_PACK`. commercial: dlib from `WEIGHTS_DIR/dlib`.
+research: insightface from `FACE_DIR`/`FACE_PACK`. commercial: dlib from `WEIGHTS_DIR/dlib`.
 Before loading, the model files are checked against the stack's manifest (`WEIGHTS_VERIFY`).
 """
 
@@ -33,7 +33,7 @@ def load_face_backend_for(
     backend = load_face_backend(
         settings.model_stack,
         face_pack=settings.face_pack,
-        face_root=settings.face_root,
+        face_root=settings.face_dir,
         dlib_models_dir=settings.weights_dir / "dlib",
         providers=providers,
     )

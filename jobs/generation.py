@@ -31,13 +31,13 @@ def generator_config(settings: Settings) -> GeneratorConfig:
     from pipeline.generators.sdxl_faceid import GeneratorConfig
 
     return GeneratorConfig(
-        base_model=settings.sdxl_model,
+        base_model=settings.sdxl_dir,
         adapter_dir=settings.ip_adapter_dir,
         adapter_weight_name=settings.ip_adapter_weight,
         adapter_subfolder=settings.ip_adapter_subfolder,
         plus_v2=settings.ip_adapter_plus_v2,
         image_encoder_path=settings.image_encoder_dir or None,
-        lora_path=settings.lora_path or None,
+        lora_path=settings.lora_dir or None,
         lora_weight_name=settings.lora_weight or None,
         steps=settings.render_steps,
         guidance=settings.render_guidance,
@@ -52,7 +52,7 @@ def flux2_config(settings: Settings) -> Flux2KleinConfig:
     from pipeline.generators.flux2_klein import Flux2KleinConfig
 
     return Flux2KleinConfig(
-        model=settings.flux2_model,
+        model=settings.flux2_dir,
         steps=settings.flux2_steps,
         guidance=settings.flux2_guidance,
         width=settings.render_width,

@@ -2,8 +2,9 @@
 
 Also `python -m pipeline weights list|fetch|verify --stack S [--dest DIR]` (weights_cli.py).
 
-Model locations come from options or environment variables (PORTRAIT_BASE_MODEL,
-PORTRAIT_ADAPTER_DIR, ...). `--tiny DIR` builds tiny random models there instead (demo).
+Model locations come from options, or from the service's own settings names in the environment
+(SDXL_DIR, IP_ADAPTER_DIR, FACE_DIR, ...). `--tiny DIR` builds tiny random models there
+instead (demo).
 """
 
 from __future__ import annotations
@@ -45,23 +46,23 @@ def _parser() -> argparse.ArgumentParser:
         help="build tiny random models in this folder and use them (demo)",
     )
     env = os.environ.get
-    gen.add_argument("--base-model", default=env("PORTRAIT_BASE_MODEL"))
-    gen.add_argument("--adapter-dir", default=env("PORTRAIT_ADAPTER_DIR"))
+    gen.add_argument("--base-model", default=env("SDXL_DIR"))
+    gen.add_argument("--adapter-dir", default=env("IP_ADAPTER_DIR"))
     gen.add_argument(
-        "--adapter-weight", default=env("PORTRAIT_ADAPTER_WEIGHT", "ip-adapter-faceid_sdxl.bin")
+        "--adapter-weight", default=env("IP_ADAPTER_WEIGHT", "ip-adapter-faceid_sdxl.bin")
     )
     gen.add_argument(
         "--image-encoder",
-        default=env("PORTRAIT_IMAGE_ENCODER"),
+        default=env("IMAGE_ENCODER_DIR"),
         help="CLIP ViT-H folder: switches to FaceID-Plus-v2",
     )
-    gen.add_argument("--lora", default=env("PORTRAIT_LORA_PATH"))
-    gen.add_argument("--lora-weight", default=env("PORTRAIT_LORA_WEIGHT"))
-    gen.add_argument("--scheduler", default=env("PORTRAIT_SCHEDULER", "default"))
+    gen.add_argument("--lora", default=env("LORA_DIR"))
+    gen.add_argument("--lora-weight", default=env("LORA_WEIGHT"))
+    gen.add_argument("--scheduler", default="default")
     gen.add_argument("--steps", type=int, default=None)
     gen.add_argument("--guidance", type=float, default=None)
-    gen.add_argument("--face-root", type=Path, default=env("PORTRAIT_FACE_ROOT"))
-    gen.add_argument("--face-pack", default=env("PORTRAIT_FACE_PACK", "buffalo_l"))
+    gen.add_argument("--face-root", type=Path, default=env("FACE_DIR"))
+    gen.add_argument("--face-pack", default=env("FACE_PACK", "buffalo_l"))
     gen.add_argument("--device", default=None, help="cuda or cpu (default: cuda if present)")
     from pipeline import weights_cli
 

@@ -234,9 +234,9 @@ async def run(out: Path) -> None:
             # One key for all processes of this run (dev mode would otherwise make one per process).
             "MASTER_KEY": generate_master_key(),
             "PAYLOAD_SECRET": generate_master_key(),
-            "FACE_ROOT": str(models["face_root"]),
+            "FACE_DIR": str(models["face_root"]),
             "FACE_PACK": Path(models["face_pack"]).name,
-            "SDXL_MODEL": str(models["sdxl"]),
+            "SDXL_DIR": str(models["sdxl"]),
             "IP_ADAPTER_DIR": str(models["adapter"]),
             "IP_ADAPTER_WEIGHT": ADAPTER_WEIGHT_NAME,
             "RENDER_DEVICE": "cpu",

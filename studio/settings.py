@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import os
 import secrets
 from enum import StrEnum
 from pathlib import Path
@@ -14,6 +15,14 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from studio.secret_strength import production_secret_problems
 
 PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret", "token", "xxx"})
+# Model folders are all named <WHAT>_DIR. A setting still under its old name would otherwise be
+# ignored without a word, and the worker would look for its models in the default folder.
+RENAMED_SETTINGS = {
+    "SDXL_MODEL": "SDXL_DIR",
+    "FACE_ROOT": "FACE_DIR",
+    "LORA_PATH": "LORA_DIR",
+    "FLUX2_MODEL": "FLUX2_DIR",
+}
 
 
 class Mode(StrEnum):
@@ -139,7 +148,7 @@ class Settings(BaseSettings):
     # Unset, production (MODE=prod) runs "commercial"; dev, the demo and the tests "research".
     model_stack: str = "research"
     face_pack: str = "buffalo_l"
-    face_root: Path = Path(".models/insightface")
+    face_dir: Path = Path(".models/insightface")
     # The stack's weights folder: pipeline/manifests/<stack>.json names every model file relative
     # to it (`python -m pipeline weights fetch|verify`); the commercial face models are in dlib/.
     weights_dir: Path = Path(".models")
@@ -149,13 +158,13 @@ class Settings(BaseSettings):
     # In production, payments are taken on a stack holding a non-commercial model file only when
     # this names that stack: the operator states they hold a licence for those weights.
     model_licence_confirmed: str = ""
-    sdxl_model: str = ".models/sdxl"
+    sdxl_dir: str = ".models/sdxl"
     ip_adapter_dir: str = ".models/ip-adapter"
     ip_adapter_subfolder: str = ""
     ip_adapter_weight: str = "ip-adapter-faceid_sdxl.bin"
     ip_adapter_plus_v2: bool = False
     image_encoder_dir: str = ""
-    lora_path: str = ""
+    lora_dir: str = ""
     lora_weight: str = ""
     render_steps: int = 30
     render_guidance: float = 5.0
@@ -170,7 +179,7 @@ class Settings(BaseSettings):
     # The commercial stack's generator: FLUX.2 [klein] 4B, a diffusers folder (the manifest's
     # `flux2-klein` under WEIGHTS_DIR), step-distilled for 4 steps without guidance. It conditions
     # on reference images: the headshot and the selfies closest to the identity profile.
-    flux2_model: str = ".models/flux2-klein"
+    flux2_dir: str = ".models/flux2-klein"
     flux2_steps: int = Field(default=4, ge=1)
     flux2_guidance: float = 1.0
     flux2_references: int = Field(default=4, ge=1, le=10)
@@ -195,6 +204,17 @@ class Settings(BaseSettings):
         if value < data.get("min_selfies", 1):
             raise ValueError(f"max_selfies={value} is below min_selfies={data.get('min_selfies')}")
         return value
+
+    @model_validator(mode="after")
+    def _no_renamed_settings(self) -> Settings:
+        """A setting given under its old name is refused with its new one (environment or .env)."""
+        given = {name.upper() for name in os.environ}
+        given |= dotenv_names(self.model_config.get("env_file"))
+        old = sorted(name for name in RENAMED_SETTINGS if name in given)
+        if old:
+            renames = ", ".join(f"{name} is now {RENAMED_SETTINGS[name]}" for name in old)
+            raise ValueError(f"renamed settings: {renames}")
+        return self
 
     @model_validator(mode="after")
     def _commercial_stack_in_production(self) -> Settings:
@@ -266,3 +286,15 @@ def decode_key(value: str) -> bytes:
     if len(raw) != 32:
         raise ValueError(f"MASTER_KEY must decode to 32 bytes, got {len(raw)}")
     return raw
+
+
+def dotenv_names(env_file: object) -> set[str]:
+    """The names a .env file sets (the file pydantic-settings reads), upper-cased."""
+    if not isinstance(env_file, str | Path) or not Path(env_file).is_file():
+        return set()
+    names = set()
+    for line in Path(env_file).read_text(encoding="utf-8").splitlines():
+        name, sep, _ = line.strip().removeprefix("export ").partition("=")
+        if sep and not name.startswith("#"):
+            names.add(name.strip().upper())
+    return names

@@ -171,8 +171,8 @@ def tiny_model_settings(models_dir: Path) -> dict[str, Any]:
 
     return {
         "face_pack": "tiny_pack",
-        "face_root": models_dir / "insightface",
-        "sdxl_model": str(models_dir / "sdxl"),
+        "face_dir": models_dir / "insightface",
+        "sdxl_dir": str(models_dir / "sdxl"),
         "ip_adapter_dir": str(models_dir / "faceid"),
         "ip_adapter_weight": ADAPTER_WEIGHT_NAME,
         "render_steps": 2,

@@ -38,7 +38,7 @@ def bot_settings(
         telegram_bot_token=emulator.token,
         bot_api_base_url=emulator.base_url,
         bot_api_base_file_url=emulator.base_file_url,
-        face_root=tiny_face_root,
+        face_dir=tiny_face_root,
         face_pack=TINY_FACE_PACK,
         bot_concurrency=32,
         photo_download_timeout_s=DOWNLOAD_TIMEOUT_S,

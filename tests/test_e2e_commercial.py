@@ -76,7 +76,7 @@ def bot_settings(
         model_stack="commercial",
         weights_dir=commercial_faces,
         weights_verify=False,  # the tiny FLUX.2 folder is not the manifest's; said here
-        flux2_model=str(tiny_models_dir / "flux2_klein"),
+        flux2_dir=str(tiny_models_dir / "flux2_klein"),
         flux2_steps=2,
         flux2_references=3,
         flux2_reference_px=64,

@@ -199,7 +199,7 @@ def test_full_size_random_sdxl_on_gpu() -> None:
 
 
 @pytest.mark.weights
-@pytest.mark.skipif(not os.environ.get("PORTRAIT_WEIGHTS_DIR"), reason="no real weights")
+@pytest.mark.skipif(not os.environ.get("WEIGHTS_DIR"), reason="no real weights")
 def test_real_pack_accepts_astronaut_and_refuses_t1() -> None:
     import insightface
     from skimage import data
@@ -207,7 +207,7 @@ def test_real_pack_accepts_astronaut_and_refuses_t1() -> None:
     from pipeline.checks import check_headshot
     from pipeline.faces import FaceAnalyzer
 
-    analyzer = FaceAnalyzer("buffalo_l", Path(os.environ["PORTRAIT_WEIGHTS_DIR"]) / "insightface")
+    analyzer = FaceAnalyzer("buffalo_l", Path(os.environ["WEIGHTS_DIR"]) / "insightface")
     astronaut = np.ascontiguousarray(data.astronaut())
     assert check_headshot(astronaut, analyzer.analyze(astronaut)).ok
     t1 = decode_image((Path(insightface.__file__).parent / "data/images/t1.jpg").read_bytes())

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import math
 import string
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from bot.texts import en, zh
 
@@ -23,10 +24,43 @@ def pick_language(choice: str, language_code: str | None) -> str:
     return DEFAULT_LANGUAGE
 
 
+# Plural forms: a count field may carry its forms as a format spec, "{orders:# order|# orders}",
+# one form per category of its language's rule ("#" is the number). Chinese has no plural, so
+# its texts use the plain field with a measure word ("{orders} 个订单").
+PLURAL_RULES: Mapping[str, Callable[[int], int]] = {
+    "en": lambda n: 0 if n == 1 else 1,  # one | other
+    "zh": lambda n: 0,  # other
+}
+
+
+class _PluralFormatter(string.Formatter):
+    def __init__(self, rule: Callable[[int], int]) -> None:
+        self._rule = rule
+
+    def format_field(self, value: Any, format_spec: str) -> str:
+        if "#" not in format_spec:
+            return super().format_field(value, format_spec)
+        if not isinstance(value, int):
+            raise TypeError(f"a plural form needs an int count, not {type(value).__name__}")
+        forms = format_spec.split("|")
+        return forms[min(self._rule(value), len(forms) - 1)].replace("#", str(value))
+
+
+_FORMATTERS: Mapping[str, _PluralFormatter] = {
+    lang: _PluralFormatter(rule) for lang, rule in PLURAL_RULES.items()
+}
+
+
 def text(lang: str, key: str, **values: object) -> str:
     """The template `key` in `lang` (English if the language is unknown), filled with values."""
-    catalogue = CATALOGUES.get(lang, CATALOGUES[DEFAULT_LANGUAGE])
-    return catalogue[key].format(**values)
+    if lang not in CATALOGUES:
+        lang = DEFAULT_LANGUAGE
+    return _FORMATTERS[lang].format(CATALOGUES[lang][key], **values)
+
+
+def plural_specs(template: str) -> list[str]:
+    """The plural format specs of a template, for the catalogue consistency test."""
+    return [spec for _, _, spec, _ in string.Formatter().parse(template) if spec and "#" in spec]
 
 
 def placeholders(template: str) -> frozenset[str]:

@@ -282,7 +282,7 @@ TEXTS: dict[str, str] = {
     "button_already_done": "Already done.",
     "slow_down": (
         "You're sending a lot at once, so I've set the last ones aside. Please wait about "
-        "{seconds} seconds, then carry on: I'll answer again then."
+        "{seconds:# second|# seconds}, then carry on: I'll answer again then."
     ),
     "error_generic": "Sorry, something went wrong on our side. Please try again in a minute.",
     # Durations -------------------------------------------------------------------------------
@@ -316,9 +316,10 @@ TEXTS: dict[str, str] = {
     "delete_no": "Keep my data",
     "delete_kept": "Nothing was deleted.",
     "delete_done": (
-        "Done. Erased: {orders} order(s), {photos} photo reference(s), your consent, your "
-        "settings and your encryption key. Refunded: {refunded} ⭐. Kept: {ledger} payment "
-        "record(s) without photos or names. Send /start if you ever want to begin again."
+        "Done. Erased: {orders:# order|# orders}, {photos:# photo reference|# photo references}, "
+        "your consent, your settings and your encryption key. Refunded: {refunded} ⭐. Kept: "
+        "{ledger:# payment record|# payment records} without photos or names. Send /start if "
+        "you ever want to begin again."
     ),
     "mydata_caption": (
         "Everything Portrait Studio holds about you, as JSON. Photos themselves are never "

@@ -52,7 +52,15 @@ COMMANDS: tuple[str, ...] = (
     "delete",
     "mydata",
 )
-ALLOWED_UPDATES: list[str] = ["message", "callback_query", "pre_checkout_query"]
+# Channel posts are taken so that a channel the bot was added to is handled on purpose (it
+# stays silent there: bot/handlers/groups.py), not left to whatever Telegram does by default.
+ALLOWED_UPDATES: list[str] = [
+    "message",
+    "callback_query",
+    "pre_checkout_query",
+    "channel_post",
+    "edited_channel_post",
+]
 
 
 def build_application(settings: Settings, studio: Studio) -> StudioApplication:

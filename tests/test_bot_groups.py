@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+from bot.app import ALLOWED_UPDATES
 from emulator.client import latest_text
 from pipeline.testing.synthetic_photos import synthetic_face_photo
 from studio import keys
@@ -13,25 +14,19 @@ USER = 7301
 GROUP = -1001234
 SUPERGROUP = -1005678
 CHANNEL = -1009999
-# What the update pipeline (dedupe, per-user flood limits, the activity index), the send rate
-# limiter and the bot's start-up chores keep; nothing else may appear.
-TRANSPORT = (
-    b"ps:update:",
-    b"ps:updates:",
-    b"ps:rl:",
-    b"ps:limit:",
-    b"ps:chore:",
-    b"ps:payments:",
-    b"ps:users:active",
-)
+# What the update pipeline (dedupe, the pending hash), the send rate limiter and the bot's
+# start-up chores keep; nothing else may appear, and none of it names the sender.
+TRANSPORT = (b"ps:update:", b"ps:updates:", b"ps:rl:", b"ps:chore:", b"ps:payments:")
 
 
 async def _assert_nothing_stored(env: BotEnv) -> None:
-    stored = await env.studio.redis.keys(f"{keys.PREFIX}*")
+    redis = env.studio.redis
+    stored = await redis.keys(f"{keys.PREFIX}*")
     assert [k for k in stored if not k.startswith(TRANSPORT)] == [], stored
-    for key in stored:
-        if key.startswith(b"ps:limit:"):  # flood windows expire by themselves
-            assert await env.studio.redis.pttl(key) > 0, key
+    assert [k for k in stored if str(USER).encode() in k] == [], stored
+    assert await redis.zscore(keys.ACTIVE_USERS, str(USER)) is None
+    pending = await redis.hlen(keys.UPDATES_PENDING)  # type: ignore[misc]
+    assert pending == 0  # every update was handled
     for key in (keys.data_key(USER), keys.session(USER), keys.user_orders(USER)):
         assert not await env.studio.redis.exists(key), key
     for pattern in (keys.user_charges(USER), f"{keys.PREFIX}tap:{USER}:*", f"{keys.PREFIX}order*"):
@@ -70,11 +65,17 @@ async def test_start_and_a_photo_in_a_group_get_the_link_and_store_nothing(
     await _assert_nothing_stored(env)
 
 
-async def test_a_channel_post_gets_at_most_one_answer_and_no_loop(bot_env: BotEnv) -> None:
+async def test_a_channel_post_is_taken_and_left_unanswered(bot_env: BotEnv) -> None:
     env = bot_env
-    await env.client.send_group_text(CHANNEL, "hello subscribers", chat_type="channel")
+    posted = await env.client.send_group_text(CHANNEL, "hello subscribers", chat_type="channel")
     await env.client.send_group_text(GROUP, "/help", user_id=USER)  # a marker behind it
     await _until(env, GROUP, 1)
     await asyncio.sleep(0.5)
-    assert len(await _bot_texts(env, CHANNEL)) <= 1
+    # Asked for in allowed_updates, so it reached the bot and was handled: silently.
+    assert await env.studio.redis.get(keys.update_seen(posted["update_id"])) == b"done"
+    assert await _bot_texts(env, CHANNEL) == []
     await _assert_nothing_stored(env)
+
+
+def test_channel_posts_are_asked_for() -> None:
+    assert {"channel_post", "edited_channel_post"} <= set(ALLOWED_UPDATES)

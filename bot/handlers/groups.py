@@ -1,4 +1,7 @@
-"""Groups, supergroups and channels: one short pointer to a private chat, and nothing stored."""
+"""Groups and supergroups get one short pointer to a private chat; channels get silence.
+
+Nothing is stored for either (bot/update_pipeline.py::private_kind takes them anonymously).
+"""
 
 from __future__ import annotations
 
@@ -18,13 +21,16 @@ logger = logging.getLogger(__name__)
 
 
 async def point_to_private_chat(update: Update, context: StudioContext) -> None:
-    """Answer once with a link to the private chat; no session, order, consent or activity.
+    """Answer once with a link to the private chat (not in a channel); nothing stored.
 
     Runs before every other handler (the dedupe guard included, which would record the
     user's activity), so the only key written is the update's own dedupe marker.
     """
     chat = update.effective_chat
-    if chat is None:
+    if chat is None or chat.type == ChatType.CHANNEL:
+        # Silence in channels: whatever the bot posts there is broadcast to every subscriber
+        # under the channel's name, and each post is the admin's own, not a request to the bot.
+        # A channel admin who added the bot expects it to post nothing unasked.
         raise ApplicationHandlerStop
     if CLAIMED_UPDATE.get() != update.update_id:
         ttl_ms = int(keys.UPDATE_DEDUPE_TTL.total_seconds() * 1000)
@@ -36,8 +42,6 @@ async def point_to_private_chat(update: Update, context: StudioContext) -> None:
     user = update.effective_user
     if user is not None and user.is_bot:
         raise ApplicationHandlerStop  # never answer another bot (no bot-to-bot loops)
-    if chat.type == ChatType.CHANNEL and update.channel_post is None:
-        raise ApplicationHandlerStop  # edits and the like: the one answer was already given
     lang = pick_language("", user.language_code if user is not None else None)
     link = f"https://t.me/{context.bot.username}"
     try:

@@ -87,6 +87,8 @@ class Settings(BaseSettings):
     log_format: LogFormat = LogFormat.TEXT
     # Telegram user ids allowed /admin (queue, workers, failures; no personal data). Comma list.
     admin_user_ids: Annotated[tuple[int, ...], NoDecode] = ()
+    # Distinct deep-link sources counted (/start <source>); any beyond count as "other".
+    start_sources_max: int = Field(default=100, ge=1, le=10_000)
 
     # Secrets. master_key: 32 bytes, urlsafe base64. Dev and tests generate one per process.
     master_key: SecretStr = SecretStr("")

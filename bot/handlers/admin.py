@@ -8,11 +8,14 @@ from datetime import UTC, datetime
 from telegram import Update
 
 from bot.context import StudioContext
+from bot.start_sources import start_sources
 from bot.texts import text
 from studio import keys
 from studio.metrics_snapshot import Snapshot, take_snapshot
 
 logger = logging.getLogger(__name__)
+
+TOP_SOURCES = 10  # deep-link sources shown; the rest stay in Redis
 
 
 async def show_admin(update: Update, context: StudioContext) -> None:
@@ -27,8 +30,18 @@ async def show_admin(update: Update, context: StudioContext) -> None:
         return
     now = studio.clock.now()
     snapshot = await take_snapshot(studio.redis, now)
+    sources = await start_sources(studio.redis, TOP_SOURCES)
     logger.info("admin view sent")
-    await message.reply_text(admin_text(view.lang, snapshot, now))
+    await message.reply_text(
+        "\n".join((admin_text(view.lang, snapshot, now), sources_text(view.lang, sources)))
+    )
+
+
+def sources_text(lang: str, sources: list[tuple[str, int]]) -> str:
+    listed = ", ".join(f"{name} {count}" for name, count in sources)
+    return text(
+        lang, "admin_sources", top=TOP_SOURCES, sources=listed or text(lang, "admin_sources_none")
+    )
 
 
 def admin_text(lang: str, snapshot: Snapshot, now: float) -> str:

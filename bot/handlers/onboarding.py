@@ -19,6 +19,7 @@ from bot.keyboards import (
     language_keyboard,
     withdraw_keyboard,
 )
+from bot.start_sources import count_start_source
 from bot.texts import format_wait, text
 from studio.orders import TERMINAL_STATES, OrderState
 from studio.queue import wait_for_new_order
@@ -30,6 +31,9 @@ async def start(update: Update, context: StudioContext) -> None:
     """Welcome, then consent (if not given yet) or the step the user is at."""
     assert update.effective_message is not None
     studio = context.studio
+    payload = (update.effective_message.text or "").partition(" ")[2].strip()
+    if payload:  # a deep link, t.me/<bot>?start=<source>: counted, with nothing of the user
+        await count_start_source(studio.redis, payload, studio.settings.start_sources_max)
     view = await context.view()
     wait = format_wait(view.lang, await wait_for_new_order(studio.redis, studio.settings))
     await update.effective_message.reply_text(

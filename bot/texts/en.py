@@ -356,6 +356,8 @@ TEXTS: dict[str, str] = {
     "admin_today": (
         "Today: {paid} paid, {delivered} delivered, {failed} failed, {refunded} refunded"
     ),
+    "admin_sources": "Where /start came from (deep links, top {top}): {sources}",
+    "admin_sources_none": "none yet",
     "group_private_only": "I work only in a private chat, where your photos stay private: {link}",
     "reason_unreadable": "I couldn't read this photo",
 }

@@ -300,6 +300,8 @@ TEXTS: dict[str, str] = {
     ),
     # /admin（仅限运营人员：ADMIN_USER_IDS）。只有数字，不含任何用户信息。
     "admin_refused": "此命令仅供本机器人的运营人员使用。",
+    "admin_sources": "/start 来源（深度链接，前 {top} 个）：{sources}",
+    "admin_sources_none": "暂无",
     "admin_title": "运营概览，{time} UTC",
     "admin_queues": "等待中：{intake} 张照片待检查，{render} 单待生成，{delivery} 单待发送",
     "admin_workers": "在线生成进程：{workers}",

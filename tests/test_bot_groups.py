@@ -16,7 +16,15 @@ SUPERGROUP = -1005678
 CHANNEL = -1009999
 # What the update pipeline (dedupe, the pending hash), the send rate limiter and the bot's
 # start-up chores keep; nothing else may appear, and none of it names the sender.
-TRANSPORT = (b"ps:update:", b"ps:updates:", b"ps:rl:", b"ps:chore:", b"ps:payments:")
+# The one group-level marker: a group had its pointer this window (it names the group only).
+TRANSPORT = (
+    b"ps:update:",
+    b"ps:updates:",
+    b"ps:rl:",
+    b"ps:chore:",
+    b"ps:payments:",
+    b"ps:group:",
+)
 
 
 async def _assert_nothing_stored(env: BotEnv) -> None:
@@ -27,6 +35,9 @@ async def _assert_nothing_stored(env: BotEnv) -> None:
     assert await redis.zscore(keys.ACTIVE_USERS, str(USER)) is None
     pending = await redis.hlen(keys.UPDATES_PENDING)  # type: ignore[misc]
     assert pending == 0  # every update was handled
+    for key in stored:
+        if key.startswith(b"ps:group:"):  # expires with the window
+            assert 0 < await redis.pttl(key) <= env.settings.user_limit_window_s * 1000, key
     for key in (keys.data_key(USER), keys.session(USER), keys.user_orders(USER)):
         assert not await env.studio.redis.exists(key), key
     for pattern in (keys.user_charges(USER), f"{keys.PREFIX}tap:{USER}:*", f"{keys.PREFIX}order*"):
@@ -50,16 +61,22 @@ async def test_start_and_a_photo_in_a_group_get_the_link_and_store_nothing(
     bot_env: BotEnv,
 ) -> None:
     env = bot_env
-    await env.client.send_group_text(GROUP, "/start", user_id=USER)
-    await env.client.send_group_photo(GROUP, synthetic_face_photo(1, 0), user_id=USER)
-    await env.client.send_group_text(SUPERGROUP, "/start", user_id=USER, chat_type="supergroup")
-    group_texts = await _until(env, GROUP, 2)
+    sent = [
+        await env.client.send_group_text(GROUP, "/start", user_id=USER),
+        await env.client.send_group_photo(GROUP, synthetic_face_photo(1, 0), user_id=USER),
+        await env.client.send_group_text(
+            SUPERGROUP, "/start", user_id=USER, chat_type="supergroup"
+        ),
+    ]
+    group_texts = await _until(env, GROUP, 1)
     super_texts = await _until(env, SUPERGROUP, 1)
     bot_username = env.bots[0].application.bot.username
     for answer in [*group_texts, *super_texts]:
         assert f"https://t.me/{bot_username}" in answer and "private chat" in answer
-    await asyncio.sleep(0.3)  # nothing more arrives
-    assert len(await _bot_texts(env, GROUP)) == 2
+    await asyncio.sleep(0.3)  # nothing more arrives: one pointer per group per window
+    for posted in sent:
+        assert await env.studio.redis.get(keys.update_seen(posted["update_id"])) == b"done"
+    assert len(await _bot_texts(env, GROUP)) == 1
     assert len(await _bot_texts(env, SUPERGROUP)) == 1
     assert not await env.client.messages(USER)  # nothing sent to the user privately
     await _assert_nothing_stored(env)
@@ -79,3 +96,17 @@ async def test_a_channel_post_is_taken_and_left_unanswered(bot_env: BotEnv) -> N
 
 def test_channel_posts_are_asked_for() -> None:
     assert {"channel_post", "edited_channel_post"} <= set(ALLOWED_UPDATES)
+
+
+async def test_a_group_gets_one_pointer_per_window_however_often_it_asks(bot_env: BotEnv) -> None:
+    env = bot_env
+    env.settings.user_limit_window_s = 2.0
+    for _ in range(5):
+        await env.client.send_group_text(GROUP, "/start", user_id=USER)
+    await _until(env, GROUP, 1)
+    await asyncio.sleep(2.2)  # the window is over: the next ask is answered again
+    await env.client.send_group_text(GROUP, "/start", user_id=USER)
+    await _until(env, GROUP, 2)
+    await asyncio.sleep(0.3)
+    assert len(await _bot_texts(env, GROUP)) == 2
+    await _assert_nothing_stored(env)

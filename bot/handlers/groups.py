@@ -20,8 +20,13 @@ from studio import keys
 logger = logging.getLogger(__name__)
 
 
+def pointed_key(chat_id: int) -> str:
+    """Set while a group has had its pointer to the private chat (one limit window)."""
+    return f"{keys.PREFIX}group:{chat_id}:pointed"
+
+
 async def point_to_private_chat(update: Update, context: StudioContext) -> None:
-    """Answer once with a link to the private chat (not in a channel); nothing stored.
+    """Answer with a link to the private chat, once a window (not in a channel); nothing stored.
 
     Runs before every other handler (the dedupe guard included, which would record the
     user's activity), so the only key written is the update's own dedupe marker.
@@ -42,6 +47,12 @@ async def point_to_private_chat(update: Update, context: StudioContext) -> None:
     user = update.effective_user
     if user is not None and user.is_bot:
         raise ApplicationHandlerStop  # never answer another bot (no bot-to-bot loops)
+    # One pointer per group per limit window: the group's updates carry no per-user flood limit
+    # (none may name the sender), so this marker, naming only the group, keeps a member who
+    # repeats /start from filling the group's send budget. It expires by itself.
+    window_ms = int(context.studio.settings.user_limit_window_s * 1000)
+    if not await context.studio.redis.set(pointed_key(chat.id), b"1", nx=True, px=window_ms):
+        raise ApplicationHandlerStop
     lang = pick_language("", user.language_code if user is not None else None)
     link = f"https://t.me/{context.bot.username}"
     try:

@@ -3,7 +3,9 @@
 One Redis hash, source -> count; nothing in it names or links to a user, so /delete has nothing
 to erase there. Telegram's start links carry 1-64 characters of [A-Za-z0-9_-]; anything else was
 typed by hand and counts as "other", and so does any new source once `start_sources_max`
-distinct ones are held, so the hash stays small whatever people send.
+distinct ones are held, so the hash stays small whatever people send. A payload with a run of
+five or more digits counts as "other" too: referral links often carry a user id ("ref_123456789")
+and a hand-typed one may be a phone number, and either would name a person.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from studio import keys
 SOURCES_KEY = keys.PREFIX + "stats:start_sources"
 OTHER = "other"
 _SOURCE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_ID_LIKE = re.compile(r"[0-9]{5,}")
 
 # KEYS: the hash. ARGV: source, cap, the catch-all. Returns the field counted.
 _COUNT = """
@@ -32,7 +35,9 @@ return field
 
 def source_of(payload: str) -> str:
     """The source name a /start payload counts under."""
-    return payload if _SOURCE.fullmatch(payload) else OTHER
+    if not _SOURCE.fullmatch(payload) or _ID_LIKE.search(payload):
+        return OTHER
+    return payload
 
 
 async def count_start_source(redis: Redis, payload: str, cap: int) -> str:

@@ -73,3 +73,10 @@ def test_only_telegram_start_payloads_name_a_source() -> None:
     assert source_of("a" * 64) == "a" * 64
     for bad in ("a" * 65, "a b", "a.b", "é", "../x", "a\n"):
         assert source_of(bad) == OTHER
+
+
+def test_a_payload_that_could_be_an_id_or_a_phone_number_names_no_source() -> None:
+    assert source_of("spring2026") == "spring2026"
+    assert source_of("ad_1234") == "ad_1234"
+    for id_like in ("ref_123456789", "447700900123", "u12345", "order-99999-x"):
+        assert source_of(id_like) == OTHER

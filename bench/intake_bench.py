@@ -3,7 +3,9 @@
     .venv/bin/python bench/intake_bench.py [--repeat 5]
 
 Synthetic face photos (pipeline.testing) as JPEG at 1280x960 and 4000x3000. For each: CPU time
-(process_time, median of --repeat) of `decode_image`, of `image_fingerprint` as it is now
+(process_time, median of --repeat) of `decode_image` at full size (the earlier intake decode,
+still the render's) and as intake calls it (`min_decoded_side=ANALYSIS_MIN_SIDE`: a large JPEG
+decoded at 1/2, 1/4 or 1/8 by libjpeg), of `image_fingerprint` as it is now
 (downscale the uint8 image first, grey at 32x32), and of the earlier form kept here for the
 comparison (a full-size float grey copy, then the resize), computed once vs twice per photo.
 The figures are from whatever machine runs it; compare the rows, not absolute numbers.
@@ -22,7 +24,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from pipeline.checks import image_fingerprint
+from pipeline.checks import ANALYSIS_MIN_SIDE, image_fingerprint
 from pipeline.decode import decode_image
 from pipeline.testing.synthetic_photos import synthetic_face_photo
 
@@ -62,15 +64,23 @@ def main() -> None:
     print("CPU ms per photo (median of", args.repeat, "runs); cv2 on one thread")
     for label, size in SIZES.items():
         data = jpeg(size)
-        rgb = decode_image(data)
-        decode = cpu_ms(lambda: decode_image(data), args.repeat)  # noqa: B023
+        full = decode_image(data)
+        rgb = decode_image(data, min_decoded_side=ANALYSIS_MIN_SIDE)
+        decode_full = cpu_ms(lambda: decode_image(data), args.repeat)  # noqa: B023
+        decode = cpu_ms(
+            lambda: decode_image(data, min_decoded_side=ANALYSIS_MIN_SIDE),  # noqa: B023
+            args.repeat,
+        )
         now = cpu_ms(lambda: image_fingerprint(rgb), args.repeat)  # noqa: B023
-        before = cpu_ms(lambda: earlier_fingerprint(rgb), args.repeat)  # noqa: B023
-        distance = (image_fingerprint(rgb) ^ earlier_fingerprint(rgb)).bit_count()
+        hash_full = cpu_ms(lambda: image_fingerprint(full), args.repeat)  # noqa: B023
+        before = cpu_ms(lambda: earlier_fingerprint(full), args.repeat)  # noqa: B023
+        distance = (image_fingerprint(rgb) ^ earlier_fingerprint(full)).bit_count()
         print(
-            f"{label}: decode {decode:.1f}; hash before {before:.1f} x2 = {2 * before:.1f}; "
-            f"hash now {now:.1f} x1; outside face analysis before {decode + 2 * before:.1f}, "
-            f"now {decode + now:.1f}; the two hashes differ by {distance} of 64 bits"
+            f"{label}: decode full {decode_full:.1f}, as intake ({rgb.shape[1]}x{rgb.shape[0]}) "
+            f"{decode:.1f}; hash earliest {before:.1f} x2 = {2 * before:.1f}, on the full "
+            f"image {hash_full:.1f}, on intake's {now:.1f}; outside face analysis: earliest "
+            f"{decode_full + 2 * before:.1f}, full decode {decode_full + hash_full:.1f}, "
+            f"now {decode + now:.1f}; the hash moved {distance} of 64 bits"
         )
 
 

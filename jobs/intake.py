@@ -226,10 +226,11 @@ async def _headshot_embedding(
 def _decode(data: bytes) -> np.ndarray | Verdict:
     """The RGB array, or the refusal; a decoder that breaks on a hostile file is "unreadable"
     at once (the same bytes would break it again on every try)."""
+    from pipeline.checks import ANALYSIS_MIN_SIDE
     from pipeline.decode import ImageRejected, decode_image
 
     try:
-        return decode_image(data)
+        return decode_image(data, min_decoded_side=ANALYSIS_MIN_SIDE)
     except ImageRejected as rejected:
         return Verdict(False, rejected.reason)
     except Exception as error:

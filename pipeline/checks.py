@@ -25,6 +25,14 @@ REASONS: tuple[str, ...] = (
 )
 
 
+# The short side, in pixels, an image needs for these checks and face analysis: what Telegram
+# sends as a photo (1280 px on the long side, 720-960 on the short), which the thresholds are
+# set on. The detector works at 640 px; a face at min_face_fraction is then ~90 px or more,
+# over min_face_px and near ArcFace's 112 px crop. A bigger file gains the checks nothing, so
+# intake may decode it smaller (`decode_image(..., min_decoded_side=ANALYSIS_MIN_SIDE)`).
+ANALYSIS_MIN_SIDE = 720
+
+
 @dataclass(frozen=True)
 class CheckConfig:
     """Every threshold of the photo checks. Defaults hold for every backend and the tiny pack.

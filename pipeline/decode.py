@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from functools import cache
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 logger = logging.getLogger(__name__)
 
@@ -78,9 +78,19 @@ def _check_header(data: bytes, limits: DecodeLimits) -> Image.Image:
     return img
 
 
-def decode_image(data: bytes, limits: DecodeLimits | None = None) -> np.ndarray:
-    """Decode JPEG/PNG/WebP/HEIC bytes into an upright HxWx3 uint8 RGB array with no metadata."""
+def decode_image(
+    data: bytes, limits: DecodeLimits | None = None, min_decoded_side: int | None = None
+) -> np.ndarray:
+    """Decode JPEG/PNG/WebP/HEIC bytes into an upright HxWx3 uint8 RGB array with no metadata.
+
+    `min_decoded_side`: a JPEG may be decoded at 1/2, 1/4 or 1/8 of its size (libjpeg's DCT
+    scaling, far cheaper than a full decode and a resize) while both sides stay at or above
+    it. Every limit is still judged on the size the header states. None: full size.
+    """
     limits = limits or DecodeLimits()
+    if ImageFile.LOAD_TRUNCATED_IMAGES:
+        # A process-wide PIL switch that would pass a cut-off upload as a grey-padded photo.
+        raise RuntimeError("PIL's LOAD_TRUNCATED_IMAGES is set; refusing to decode uploads")
     with warnings.catch_warnings():
         # PIL only warns between 1x and 2x its own pixel limit; any bomb hint is an error here.
         warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -99,6 +109,9 @@ def decode_image(data: bytes, limits: DecodeLimits | None = None) -> np.ndarray:
             raise ImageRejected("corrupt", type(exc).__name__) from exc
         if animated:
             raise ImageRejected("animated")
+        if min_decoded_side is not None and img.format == "JPEG":
+            # Picks the largest scale that keeps both sides >= the size asked for.
+            img.draft(None, (min_decoded_side, min_decoded_side))
         try:
             img.load()
             # exif_transpose reads the orientation tag; the array we return has no metadata.

@@ -157,3 +157,100 @@ def test_a_header_claiming_a_huge_size_is_a_verdict_not_an_oserror() -> None:
         png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IEND", b"")
         with pytest.raises(ImageRejected):
             decode_image(png)
+
+
+def _photo_like(w: int, h: int) -> np.ndarray:
+    """Smooth gradient plus mid-frequency texture: a decode that goes wrong shows in pixels."""
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    texture = 40 * np.sin(xx / 23.0) * np.cos(yy / 31.0)
+    rgb = np.stack(
+        [xx / w * 200 + texture, yy / h * 200 - texture, np.full_like(xx, 90) + texture / 2], -1
+    )
+    return np.clip(rgb + 28, 0, 255).astype(np.uint8)
+
+
+def _jpeg(rgb: np.ndarray, **save: object) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, format="JPEG", quality=92, **save)
+    return buf.getvalue()
+
+
+def test_reduced_jpeg_decode_matches_full_decode_downscaled() -> None:
+    data = _jpeg(_photo_like(2400, 1800))
+    full = decode_image(data)
+    small = decode_image(data, min_decoded_side=400)
+    # 1800 // 400 = 4: decoded at a quarter, both sides still >= 400.
+    assert small.shape == (450, 600, 3) and small.dtype == np.uint8
+    expected = np.asarray(Image.fromarray(full).resize((600, 450), Image.Resampling.BOX))
+    assert np.abs(small.astype(int) - expected.astype(int)).mean() < 3
+    # A size the file does not exceed twice over: decoded as it is.
+    assert decode_image(data, min_decoded_side=1000).shape == full.shape
+
+
+def test_reduced_decode_applies_only_to_jpeg() -> None:
+    png = encode_png(_photo_like(800, 600))
+    assert decode_image(png, min_decoded_side=100).shape == (600, 800, 3)
+
+
+def test_reduced_decode_still_refuses_a_truncated_jpeg() -> None:
+    data = _jpeg(_photo_like(2400, 1800))
+    for cut in (len(data) // 2, len(data) - 200):
+        assert _reason(data[:cut]) == "corrupt"
+        with pytest.raises(ImageRejected) as info:
+            decode_image(data[:cut], min_decoded_side=300)
+        assert info.value.reason == "corrupt"
+    progressive = _jpeg(_photo_like(2400, 1800), progressive=True)
+    with pytest.raises(ImageRejected) as info:
+        decode_image(progressive[: len(progressive) // 2], min_decoded_side=300)
+    assert info.value.reason == "corrupt"
+
+
+def _with_jpeg_size(data: bytes, width: int, height: int) -> bytes:
+    """The same JPEG with its frame header (SOF0) claiming another size."""
+    at = data.index(b"\xff\xc0")
+    return data[: at + 5] + struct.pack(">HH", height, width) + data[at + 9 :]
+
+
+def test_reduced_decode_judges_the_limits_on_the_header_size() -> None:
+    data = _jpeg(_photo_like(640, 480))
+    assert _reason(_with_jpeg_size(data, 65000, 65000), None) == "decompression_bomb"
+    with pytest.raises(ImageRejected) as info:
+        decode_image(_with_jpeg_size(data, 65000, 65000), min_decoded_side=64)
+    assert info.value.reason == "decompression_bomb"
+    # 8000x6000 at 1/8 would be 1000x750, but the file is refused for its 48 MP.
+    with pytest.raises(ImageRejected) as info:
+        decode_image(_with_jpeg_size(data, 8000, 6000), min_decoded_side=64)
+    assert info.value.reason == "too_many_pixels"
+    tight = DecodeLimits(max_pixels=640 * 480 - 1)
+    with pytest.raises(ImageRejected) as info:
+        decode_image(data, tight, min_decoded_side=64)
+    assert info.value.reason == "too_many_pixels"
+
+
+def test_reduced_decode_keeps_orientation_and_cmyk() -> None:
+    rgb = _photo_like(2000, 1000)
+    img = Image.fromarray(rgb)
+    exif = img.getexif()
+    exif[0x0112] = 6  # "rotate 90 CW to display"
+    out = decode_image(_jpeg(rgb, exif=exif.tobytes()), min_decoded_side=400)
+    assert out.shape == (1000, 500, 3)  # halved, then turned upright
+    upright = Image.fromarray(rgb).transpose(Image.Transpose.ROTATE_270)
+    expected = np.asarray(upright.resize((500, 1000), Image.Resampling.BOX))
+    assert np.abs(out.astype(int) - expected.astype(int)).mean() < 4
+    buf = io.BytesIO()
+    Image.fromarray(rgb).convert("CMYK").save(buf, format="JPEG", quality=95)
+    cmyk = decode_image(buf.getvalue(), min_decoded_side=400)
+    assert cmyk.shape == (500, 1000, 3)
+    plain = np.asarray(Image.fromarray(rgb).resize((1000, 500), Image.Resampling.BOX))
+    assert np.abs(cmyk.astype(int) - plain.astype(int)).mean() < 8
+
+
+def test_decoding_refuses_to_run_with_truncated_images_allowed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from PIL import ImageFile
+
+    data = _jpeg(_photo_like(2400, 1800))
+    monkeypatch.setattr(ImageFile, "LOAD_TRUNCATED_IMAGES", True)
+    with pytest.raises(RuntimeError):
+        decode_image(data[: len(data) // 2], min_decoded_side=300)

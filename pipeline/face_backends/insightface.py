@@ -17,6 +17,11 @@ from pipeline.faces import ARCFACE_SPACE, Face, pose_from_keypoints
 
 logger = logging.getLogger(__name__)
 
+# What anything here reads of a face: box and five points (detection), the embedding, the age
+# (the minor gate) and, in packs that have it, the 3D landmark model's pose. buffalo_l's
+# 106-point 2D landmarks are read by nothing, so that model is not run on every face.
+USED_MODULES: tuple[str, ...] = ("detection", "recognition", "genderage", "landmark_3d_68")
+
 
 class InsightFaceBackend:
     """Loads an insightface pack from `root/models/pack_name`; never downloads anything.
@@ -55,7 +60,9 @@ class InsightFaceBackend:
                 p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available
             ]
         self.providers = providers
-        self._app: Any = FaceAnalysis(name=str(folder), providers=providers)
+        self._app: Any = FaceAnalysis(
+            name=str(folder), providers=providers, allowed_modules=list(USED_MODULES)
+        )
         ctx_id = 0 if providers[0] == "CUDAExecutionProvider" else -1
         self._app.prepare(ctx_id=ctx_id, det_thresh=det_thresh, det_size=det_size)
         if "recognition" not in self._app.models:

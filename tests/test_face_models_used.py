@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from pipeline.decode import decode_image
 from pipeline.face_backends.insightface import InsightFaceBackend
@@ -45,3 +46,33 @@ def test_unused_landmark_model_is_not_loaded_and_the_age_model_is(tmp_path: Path
     assert backend.estimates_age  # the minor gate keeps its estimate
     faces = backend.analyze(decode_image(synthetic_face_photo(3, 0, size=(256, 256))))
     assert len(faces) == 1 and faces[0].age is not None
+
+
+@pytest.mark.parametrize(
+    ("size", "decoded"), [((3200, 2400), (1200, 1600, 3)), ((4000, 3000), (750, 1000, 3))]
+)
+def test_a_large_photo_checks_the_same_decoded_for_analysis(
+    tmp_path: Path, size: tuple[int, int], decoded: tuple[int, int, int]
+) -> None:
+    import io
+
+    from PIL import Image
+
+    from pipeline.checks import ANALYSIS_MIN_SIDE, check_headshot, image_fingerprint
+
+    build_tiny_face_pack(tmp_path)
+    backend = InsightFaceBackend("tiny_pack", tmp_path, providers=["CPUExecutionProvider"])
+    small = Image.open(io.BytesIO(synthetic_face_photo(4, 0, size=(640, 480))))
+    buf = io.BytesIO()
+    small.convert("RGB").resize(size, Image.Resampling.BICUBIC).save(buf, "JPEG")
+    full = decode_image(buf.getvalue())
+    reduced = decode_image(buf.getvalue(), min_decoded_side=ANALYSIS_MIN_SIDE)
+    assert reduced.shape == decoded  # the largest power-of-2 reduction that keeps 720 px
+    on_full = check_headshot(full, backend.analyze(full))
+    on_reduced = check_headshot(reduced, backend.analyze(reduced))
+    assert on_full.ok and on_reduced.ok
+    assert on_full.face is not None and on_reduced.face is not None
+    similarity = on_full.face.space.similarity(on_full.face.embedding, on_reduced.face.embedding)
+    assert similarity > 0.9
+    assert abs(on_full.measured["face_fraction"] - on_reduced.measured["face_fraction"]) < 0.02
+    assert (image_fingerprint(full) ^ image_fingerprint(reduced)).bit_count() <= 2

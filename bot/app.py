@@ -19,7 +19,16 @@ from telegram.ext import (
 
 from bot.client import make_bot
 from bot.context import STUDIO_KEY, StudioApplication, StudioContext
-from bot.handlers import checkout, data_rights, delivered, groups, intake, onboarding, status
+from bot.handlers import (
+    buttons,
+    checkout,
+    data_rights,
+    delivered,
+    groups,
+    intake,
+    onboarding,
+    status,
+)
 from bot.handlers.admin import show_admin
 from bot.handlers.errors import report_error
 from bot.keyboards import (
@@ -110,6 +119,7 @@ def add_handlers(application: StudioApplication) -> None:
         (AfterDelivery.PREFIX, delivered.answer_after_delivery),
     ):
         application.add_handler(CallbackQueryHandler(callback, pattern=f"^{prefix}{SEPARATOR}"))
+    application.add_handler(CallbackQueryHandler(buttons.answer_unknown_press))
     application.add_handler(PreCheckoutQueryHandler(checkout.answer_pre_checkout))
     application.add_handler(MessageHandler(filters.SUCCESSFUL_PAYMENT, checkout.receive_payment))
     # Order matters: an animation message also carries a document.

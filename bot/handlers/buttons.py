@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable
 from typing import TypeVar
 
-from telegram import CallbackQuery
+from telegram import CallbackQuery, Update
 
 from bot.context import StudioContext, UserView
 from bot.texts import text
@@ -83,3 +83,15 @@ _FLOW = [
 def _is_after(state: OrderState, expected: OrderState) -> bool:
     """The order already moved past the button's step (a double tap, not a stale button)."""
     return state in _FLOW and _FLOW.index(state) > _FLOW.index(expected)
+
+
+async def answer_unknown_press(update: Update, context: StudioContext) -> None:
+    """A press whose data names no button of ours (forged, or from an older release): said so.
+
+    Telegram shows a spinner on the button until the press is answered, so every press is.
+    """
+    query = update.callback_query
+    if query is None:
+        return
+    view = await context.view()
+    await query.answer(text(view.lang, "button_stale"), show_alert=True)

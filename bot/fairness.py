@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from telegram import Update
+from telegram.constants import ChatType
 
 from studio.settings import Settings
 
@@ -36,9 +37,16 @@ class UpdateKind:
 
 
 def classify(update: Update) -> UpdateKind:
-    """The lane, the user and the limit of `update`."""
+    """The lane, the user and the limit of `update`.
+
+    An update from a group or channel names no user: the bot keeps nothing for people it meets
+    outside a private chat, neither the activity index nor a flood counter keyed by their id.
+    Such an update gets at most one fixed answer (bot/handlers/groups.py), so it needs no limit.
+    """
     user = update.effective_user
-    user_id = user.id if user is not None else None
+    chat = update.effective_chat
+    private = chat is None or chat.type == ChatType.PRIVATE
+    user_id = user.id if user is not None and private else None
     message = update.message
     if update.pre_checkout_query is not None or (
         message is not None and message.successful_payment is not None

@@ -28,12 +28,11 @@ from typing import Any
 
 from redis.exceptions import RedisError
 from telegram import Update
-from telegram.constants import ChatType
 from telegram.error import TelegramError
 
 from bot.context import StudioApplication
 from bot.failures import collect_failures
-from bot.fairness import Lane, UpdateKind, classify, per_window
+from bot.fairness import Lane, classify, per_window
 from bot.texts import pick_language, text
 from bot.update_queue import FairUpdateQueue, QueuedUpdate
 from bot.update_store import Taken, UpdateStore
@@ -52,20 +51,6 @@ class Offer(StrEnum):
     DUPLICATE = "duplicate"  # taken before (here or by a replica): confirm and forget
     REFUSED = "refused"  # its user is past a limit: confirm and forget
     FULL = "full"  # not taken: push back (webhook 503, polling waits)
-
-
-def private_kind(update: Update) -> UpdateKind:
-    """`classify`, but an update from a group or channel names no user.
-
-    The bot keeps nothing for people it meets outside a private chat: neither the activity
-    index (ACTIVE_USERS) nor a flood counter keyed by their id. Such an update gets at most one
-    fixed answer (bot/handlers/groups.py), so it needs no per-user limit.
-    """
-    kind = classify(update)
-    chat = update.effective_chat
-    if chat is None or chat.type == ChatType.PRIVATE:
-        return kind
-    return UpdateKind(kind.lane, None, None)
 
 
 class UpdatePipeline:
@@ -99,7 +84,7 @@ class UpdatePipeline:
         self, update: Update, raw: dict[str, Any] | None = None, *, wait: bool = False
     ) -> Offer:
         """Take `update` unless full; with `wait`, return only once it was handled."""
-        kind = private_kind(update)
+        kind = classify(update)
         if not self.accepting:
             return Offer.FULL
         # A normal update holds its place while its Redis write is in flight, so concurrent
@@ -134,7 +119,7 @@ class UpdatePipeline:
         raws = await self.store.reclaim(self.queue.held_ids())
         for raw in raws:
             update = Update.de_json(raw, self.application.bot)
-            kind = private_kind(update)
+            kind = classify(update)
             self.queue.put(QueuedUpdate(update, kind.lane, kind.user_id))
         if raws:
             logger.info("took back %d pending updates", len(raws))

@@ -1,6 +1,6 @@
 """Groups and supergroups get one short pointer to a private chat; channels get silence.
 
-Nothing is stored for either (bot/update_pipeline.py::private_kind takes them anonymously).
+Nothing is stored for either (bot/fairness.py::classify takes them without a user).
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
+from dotenv import dotenv_values
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -294,9 +295,4 @@ def dotenv_names(env_file: object) -> set[str]:
     """The names a .env file sets (the file pydantic-settings reads), upper-cased."""
     if not isinstance(env_file, str | Path) or not Path(env_file).is_file():
         return set()
-    names = set()
-    for line in Path(env_file).read_text(encoding="utf-8").splitlines():
-        name, sep, _ = line.strip().removeprefix("export ").partition("=")
-        if sep and not name.startswith("#"):
-            names.add(name.strip().upper())
-    return names
+    return {name.upper() for name in dotenv_values(env_file)}

@@ -16,7 +16,7 @@ from redis.asyncio import Redis
 
 from studio import keys
 
-SOURCES_KEY = keys.PREFIX + "stats:start_sources"
+SOURCES_KEY = keys.START_SOURCES
 OTHER = "other"
 _SOURCE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _ID_LIKE = re.compile(r"[0-9]{5,}")

@@ -135,6 +135,16 @@ def user_limit(user_id: int, kind: str, window: int) -> str:
     return f"{PREFIX}limit:{user_id}:{kind}:{window}"
 
 
+# Deep-link sources (bot/start_sources.py): hash source -> /start count. Names nobody; kept.
+START_SOURCES = PREFIX + "stats:start_sources"
+
+
+def group_pointed(chat_id: int) -> str:
+    """Set while a group has had its pointer to the private chat (one limit window); names only
+    the group."""
+    return f"{PREFIX}group:{chat_id}:pointed"
+
+
 def tap(user_id: int, token: str) -> str:
     """Dedupe of a button press (double taps)."""
     return f"{PREFIX}tap:{user_id}:{token}"

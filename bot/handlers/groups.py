@@ -20,11 +20,6 @@ from studio import keys
 logger = logging.getLogger(__name__)
 
 
-def pointed_key(chat_id: int) -> str:
-    """Set while a group has had its pointer to the private chat (one limit window)."""
-    return f"{keys.PREFIX}group:{chat_id}:pointed"
-
-
 async def point_to_private_chat(update: Update, context: StudioContext) -> None:
     """Answer with a link to the private chat, once a window (not in a channel); nothing stored.
 
@@ -51,7 +46,7 @@ async def point_to_private_chat(update: Update, context: StudioContext) -> None:
     # (none may name the sender), so this marker, naming only the group, keeps a member who
     # repeats /start from filling the group's send budget. It expires by itself.
     window_ms = int(context.studio.settings.user_limit_window_s * 1000)
-    if not await context.studio.redis.set(pointed_key(chat.id), b"1", nx=True, px=window_ms):
+    if not await context.studio.redis.set(keys.group_pointed(chat.id), b"1", nx=True, px=window_ms):
         raise ApplicationHandlerStop
     lang = pick_language("", user.language_code if user is not None else None)
     link = f"https://t.me/{context.bot.username}"

@@ -177,6 +177,11 @@ def reply(lang: str, key: str, send: Callable[[BotEnv], Awaitable[Any]], **value
     return case
 
 
+def file_refused(key: str, data: bytes, name: str, mime: str, kind: str = "document") -> Case:
+    """A file sent after consent, refused with the text `key` before any decoding."""
+    return reply("en", key, lambda env: _send_after_consent(env, data, name, mime, kind))
+
+
 def _message(**fields: Any) -> dict[str, Any]:
     return {
         "message_id": 900,
@@ -306,16 +311,10 @@ CASES: dict[str, Case] = {
     # Polyglots
     "jpeg_plus_zip": headshot(jpeg_plus_zip(), "p.jpg", "image/jpeg"),
     "jpeg_plus_html": headshot(jpeg_plus_html(), "p.jpg", "image/jpeg"),
-    "gif_js_polyglot": reply(
-        "en",
-        "animation_refused",
-        lambda env: _send_after_consent(env, gif_js_polyglot(), "p.gif", "image/gif", "document"),
-    ),
+    "gif_js_polyglot": file_refused("animation_refused", gif_js_polyglot(), "p.gif", "image/gif"),
     # Animated, odd colour and layout
-    "animated_gif_file": reply(
-        "en",
-        "animation_refused",
-        lambda env: _send_after_consent(env, gif(), "a.gif", "image/gif", "animation"),
+    "animated_gif_file": file_refused(
+        "animation_refused", gif(), "a.gif", "image/gif", kind="animation"
     ),
     "animated_webp": headshot(animated_webp(), "a.webp", "image/webp"),
     "cmyk_jpeg": headshot(cmyk_jpeg(), "c.jpg", "image/jpeg"),
@@ -323,16 +322,8 @@ CASES: dict[str, Case] = {
     "exif_rotated": headshot(exif_rotated(), "r.jpg", "image/jpeg"),
     "gps_tagged": gps_never_kept,
     # Formats we do not take: named as such before any decoding.
-    "bmp": reply(
-        "en",
-        "document_not_image",
-        lambda env: _send_after_consent(env, bmp(), "b.bmp", "image/bmp", "document"),
-    ),
-    "tiff": reply(
-        "en",
-        "document_not_image",
-        lambda env: _send_after_consent(env, tiff(), "t.tiff", "image/tiff", "document"),
-    ),
+    "bmp": file_refused("document_not_image", bmp(), "b.bmp", "image/bmp"),
+    "tiff": file_refused("document_not_image", tiff(), "t.tiff", "image/tiff"),
     # Oversized and odd texts
     "long_text_headshot_step": reply(
         "en", "text_instead_of_headshot", lambda env: _text_after_consent(env, LONG)

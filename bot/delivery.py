@@ -1,9 +1,16 @@
-"""Sending finished portraits: photo albums of the JPEGs, then document albums of the PNGs.
+"""Sending finished portraits: preview sheets as photo albums, then the originals as a .zip.
 
-Every album has a delivery record per portrait in `keys.order_deliveries(order_id)`
-("album:<index>" for the preview, "doc:<index>" for the original): "sending" is written just
-before the Bot API call and "sent" (with the message ids) once Telegram has answered with the
-messages, so a re-run sends only what Telegram did not confirm.
+Telegram counts every album item and every document as one message against the chat's and the
+bot's limits (about 30 a second for the whole bot), so the shape of a delivery sets how many
+orders one bot token can finish an hour. Twenty portraits sent one photo and one document each
+cost 40 message units; as sheets of four (`pipeline.contact_sheet`, composed by the delivery
+worker) and one archive of the twenty PNGs they cost 6. The archive splits into parts below
+Telegram's 50 MB upload limit (ARCHIVE_MAX_BYTES) only when it must.
+
+Every sheet and archive part has a delivery record in `keys.order_deliveries(order_id)`
+("preview:<k>", "archive:<k>"): "sending" is written just before the Bot API call and "sent"
+(with the message ids) once Telegram has answered with the messages, so a re-run sends only
+what Telegram did not confirm.
 
 Every send is confirmed or redone (at-least-once). When a crash, a timeout or a stalled upload
 lands between Telegram accepting a call and our "sent" record, the record still says "sending"
@@ -13,7 +20,7 @@ loss. The window is one HTTP round trip per album. An order counts as delivered 
 record says "sent" (`DeliveryLog.fully_sent`).
 
 All sends here are bulk (`bot.transport.bulk_sends`): they yield to replies to commands and
-buttons in the shared limiter. The originals' Telegram file ids are kept, sealed under the
+buttons in the shared limiter. The archives' Telegram file ids are kept, sealed under the
 user's key, so "send the originals again" needs no image bytes (`resend_originals`).
 """
 
@@ -21,15 +28,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import json
 import logging
+import zipfile
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import partial
 
 from redis.asyncio import Redis
-from telegram import Bot, InputMediaDocument, InputMediaPhoto, Message
+from telegram import Bot, InputMediaPhoto, Message
 from telegram.constants import ChatAction
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 
@@ -50,7 +59,10 @@ BACKOFF_S = 0.5
 BACKOFF_MAX_S = 8.0
 
 TOTAL_FIELD = "total"
-FILE_PREFIX = "file:"  # "file:<index>" -> the original's file_id, sealed
+PREVIEWS_FIELD = "previews"  # how many preview sheets this delivery sends
+ARCHIVES_FIELD = "archives"  # how many archive parts
+FILE_PREFIX = "file:"  # "file:<part>" -> the archive part's file_id, sealed
+_COUNT_FIELDS = (TOTAL_FIELD, PREVIEWS_FIELD, ARCHIVES_FIELD)
 
 # bot/ speaks of the finished images as files to send; they are the outbox's portraits.
 PortraitFile = Portrait
@@ -67,15 +79,33 @@ class Undeliverable(Exception):
 
 @dataclass
 class DeliveryReport:
-    albums_sent: int = 0
-    documents_sent: int = 0  # document albums (or lone documents) sent
-    skipped: int = 0  # albums a previous run already had confirmed
-    resent: int = 0  # albums a previous run left unconfirmed, sent again
+    albums_sent: int = 0  # preview albums sent
+    documents_sent: int = 0  # archive parts sent
+    skipped: int = 0  # albums or parts a previous run already had confirmed
+    resent: int = 0  # albums or parts a previous run left unconfirmed, sent again
     stopped: bool = False  # the order was withdrawn (/delete) midway
 
 
+@dataclass(frozen=True)
+class Archive:
+    """One .zip of originals: `portraits` are the 0-based indices it holds."""
+
+    part: int
+    data: bytes
+    portraits: range
+
+
+@dataclass(frozen=True)
+class Preview:
+    """One preview photo (a sheet of portraits, or a portrait alone)."""
+
+    index: int
+    jpeg: bytes
+    portraits: range
+
+
 def plan_albums(count: int, size: int = ALBUM_MAX) -> list[range]:
-    """Split `count` portraits into albums of 2-`size` items, as even as possible (stable)."""
+    """Split `count` items into albums of 2-`size` items, as even as possible (stable)."""
     size = max(ALBUM_MIN, min(ALBUM_MAX, size))
     if count < ALBUM_MIN:
         return [range(count)] if count else []
@@ -90,8 +120,56 @@ def plan_albums(count: int, size: int = ALBUM_MAX) -> list[range]:
     return out
 
 
+def previews_of(
+    portraits: Sequence[PortraitFile], sheets: Sequence[bytes] | None, per_sheet: int
+) -> list[Preview]:
+    """The preview photos: `sheets` of `per_sheet` portraits, or each album JPEG when None."""
+    ordered = sorted(portraits, key=lambda p: p.index)
+    if sheets is None:
+        return [Preview(i, p.album_jpeg, range(i, i + 1)) for i, p in enumerate(ordered)]
+    count = len(ordered)
+    ranges = [range(s, min(s + per_sheet, count)) for s in range(0, count, per_sheet)]
+    if len(ranges) != len(sheets):
+        raise ValueError(f"{len(sheets)} sheets for {count} portraits of {per_sheet} each")
+    return [Preview(k, jpeg, r) for k, (jpeg, r) in enumerate(zip(sheets, ranges, strict=True))]
+
+
+def pack_archives(portraits: Sequence[PortraitFile], max_bytes: int) -> list[Archive]:
+    """The PNGs in as few .zip parts as Telegram's upload limit allows, in portrait order.
+
+    Stored, not deflated: a PNG is compressed already. Fixed timestamps keep a re-run's parts
+    byte for byte the same. A part holds at least one portrait, however large.
+    """
+    ordered = sorted(portraits, key=lambda p: p.index)
+    groups: list[list[PortraitFile]] = []
+    size = 0
+    for portrait in ordered:
+        entry = len(portrait.full_png) + ZIP_ENTRY_OVERHEAD
+        if groups and size + entry <= max_bytes - ZIP_END_OVERHEAD:
+            groups[-1].append(portrait)
+            size += entry
+        else:
+            groups.append([portrait])
+            size = entry
+    out = []
+    for part, group in enumerate(groups):
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_STORED) as archive:
+            for portrait in group:
+                info = zipfile.ZipInfo(_png_name(portrait), date_time=ZIP_TIMESTAMP)
+                archive.writestr(info, portrait.full_png)
+        first, last = group[0].index, group[-1].index
+        out.append(Archive(part, buf.getvalue(), range(first, last + 1)))
+    return out
+
+
+ZIP_TIMESTAMP = (2025, 1, 1, 0, 0, 0)
+ZIP_ENTRY_OVERHEAD = 30 + 46 + 2 * 20  # local header + central directory entry + two names
+ZIP_END_OVERHEAD = 22
+
+
 class DeliveryLog:
-    """The per-order delivery records: field "album:<index>" / "doc:<index>" -> JSON record."""
+    """The per-order delivery records: "preview:<k>" / "archive:<k>" -> JSON record."""
 
     def __init__(self, redis: Redis, order_id: str) -> None:
         self._redis = redis
@@ -100,63 +178,85 @@ class DeliveryLog:
 
     async def load(self) -> dict[str, dict[str, object]]:
         raw = await self._redis.hgetall(self._key)  # type: ignore[misc]
+        counts = {f.encode() for f in _COUNT_FIELDS}
         return {
             k.decode(): json.loads(v)
             for k, v in raw.items()
-            if k != TOTAL_FIELD.encode() and not k.startswith(FILE_PREFIX.encode())
+            if k not in counts and not k.startswith(FILE_PREFIX.encode())
         }
 
     async def plan(self, total: int) -> None:
         await self._redis.hset(self._key, TOTAL_FIELD, str(total))  # type: ignore[misc]
 
+    async def plan_layout(self, previews: int, archives: int) -> None:
+        """How many sheets and archive parts this delivery sends (fixed on its first run)."""
+        await self._redis.hset(  # type: ignore[misc]
+            self._key, mapping={PREVIEWS_FIELD: str(previews), ARCHIVES_FIELD: str(archives)}
+        )
+
     async def total(self) -> int | None:
         raw = await self._redis.hget(self._key, TOTAL_FIELD)  # type: ignore[misc]
         return None if raw is None else int(raw)
 
-    async def fully_sent(self) -> int | None:
-        """The portrait count when Telegram confirmed every preview and every original."""
-        count = await self.total()
-        if count is None:
+    async def _counts(self) -> tuple[int, int, int] | None:
+        raw = await self._redis.hmget(self._key, list(_COUNT_FIELDS))  # type: ignore[misc]
+        if any(v is None for v in raw):
             return None
+        total, previews, archives = (int(v) for v in raw)
+        return total, previews, archives
+
+    async def fully_sent(self) -> int | None:
+        """The portrait count when Telegram confirmed every preview and every archive part."""
+        counts = await self._counts()
+        if counts is None:
+            return None
+        total, previews, archives = counts
         records = await self.load()
-        for kind in ("album", "doc"):
-            for i in range(count):
-                record = records.get(f"{kind}:{i}")
-                if record is None or record.get("state") != Sent.SENT:
-                    return None
-        return count
+        wanted = [f"preview:{k}" for k in range(previews)] + [
+            f"archive:{k}" for k in range(archives)
+        ]
+        for name in wanted:
+            record = records.get(name)
+            if record is None or record.get("state") != Sent.SENT:
+                return None
+        return total
 
     async def mark(
-        self, fields: Sequence[str], state: Sent, message_ids: Sequence[int] = ()
+        self,
+        fields: Sequence[str],
+        state: Sent,
+        message_ids: Sequence[int] = (),
+        portraits: int = 0,
     ) -> None:
-        mapping = {
-            name: json.dumps({"state": str(state), "message_ids": list(message_ids)})
-            for name in fields
-        }
+        """`portraits`: how many originals an archive record carries (what /mydata counts)."""
+        record: dict[str, object] = {"state": str(state), "message_ids": list(message_ids)}
+        if portraits:
+            record["portraits"] = portraits
+        mapping = {name: json.dumps(record) for name in fields}
         await self._redis.hset(self._key, mapping=mapping)  # type: ignore[misc]
 
     async def keep_files(self, key: UserKey, files: dict[int, str]) -> None:
-        """The originals' file ids (personal: sealed), for "send the originals again"."""
+        """The archives' file ids (personal: sealed), for "send the originals again"."""
         mapping = {
-            f"{FILE_PREFIX}{i}": key.seal(self._file_aad(i), file_id.encode())
-            for i, file_id in files.items()
+            f"{FILE_PREFIX}{part}": key.seal(self._file_aad(part), file_id.encode())
+            for part, file_id in files.items()
         }
         if mapping:
             await self._redis.hset(self._key, mapping=mapping)  # type: ignore[misc]
 
     async def files(self, key: UserKey) -> list[str]:
-        """The originals' file ids in portrait order ([] when none are kept)."""
-        count = await self.total() or 0
-        fields = [f"{FILE_PREFIX}{i}" for i in range(count)]
+        """The archive parts' file ids in order ([] when none are kept)."""
+        counts = await self._counts()
+        fields = [f"{FILE_PREFIX}{k}" for k in range(counts[2] if counts else 0)]
         if not fields:
             return []
         blobs = await self._redis.hmget(self._key, fields)  # type: ignore[misc]
         if any(b is None for b in blobs):
             return []
-        return [key.open(self._file_aad(i), b).decode() for i, b in enumerate(blobs)]
+        return [key.open(self._file_aad(k), b).decode() for k, b in enumerate(blobs)]
 
-    def _file_aad(self, index: int) -> str:
-        return f"delivery:{self._order_id}:{index}"
+    def _file_aad(self, part: int) -> str:
+        return f"delivery:{self._order_id}:archive:{part}"
 
 
 async def deliver_portraits(
@@ -166,68 +266,72 @@ async def deliver_portraits(
     portraits: Sequence[PortraitFile],
     still_wanted: Callable[[], Awaitable[bool]],
     *,
+    sheets: Sequence[bytes] | None = None,
+    per_sheet: int = 1,
     key: UserKey | None = None,
     album_size: int = ALBUM_MAX,
+    archive_max_bytes: int = 48_000_000,
     bulk: bool = True,
 ) -> DeliveryReport:
     """Send what Telegram has not confirmed yet; stop quietly when `still_wanted()` turns False.
 
-    Rate limits are the transport's business (an album costs one slot per item, and these are
-    bulk sends; `bulk=False` books them like replies, which only the benchmark's "before" wants).
-    `key` seals the originals' file ids for a later resend.
+    `sheets` are the preview photos of `per_sheet` portraits each (None: one album JPEG per
+    portrait). Rate limits are the transport's business (an album costs one slot per item, and
+    these are bulk sends; `bulk=False` books them like replies, which only the benchmark's
+    "before" wants). `key` seals the archives' file ids for a later resend.
     """
     log = DeliveryLog(redis, order.id)
+    previews = previews_of(portraits, sheets, per_sheet)
+    archives = pack_archives(portraits, archive_max_bytes)
     await log.plan(len(portraits))
+    await log.plan_layout(len(previews), len(archives))
     records = await log.load()
     report = DeliveryReport()
     total = len(portraits)
-    ordered = sorted(portraits, key=lambda p: p.index)
-    groups = plan_albums(total, album_size)
-    steps: list[tuple[str, ChatAction]] = [
-        ("album", ChatAction.UPLOAD_PHOTO),
-        ("doc", ChatAction.UPLOAD_DOCUMENT),
-    ]
+
+    async def due(fields: Sequence[str]) -> bool:
+        """Whether these records still need sending; False also when the order was withdrawn."""
+        states = [records.get(name, {}).get("state") for name in fields]
+        if all(state == Sent.SENT for state in states):
+            report.skipped += 1
+            return False
+        if not await still_wanted():
+            report.stopped = True
+            return False
+        if any(state == Sent.SENDING for state in states):
+            report.resent += 1
+            logger.warning("order %s: resending an unconfirmed %s", order.id, fields[0])
+        return True
+
     with bulk_sends() if bulk else contextlib.nullcontext():
-        for kind, action in steps:
-            for group in groups:
-                items = [ordered[i] for i in group]
-                fields = [f"{kind}:{p.index}" for p in items]
-                states = [records.get(name, {}).get("state") for name in fields]
-                if all(state == Sent.SENT for state in states):
-                    report.skipped += 1
-                    continue
-                if not await still_wanted():
-                    report.stopped = True
+        for group in plan_albums(len(previews), album_size):
+            items = [previews[i] for i in group]
+            fields = [f"preview:{p.index}" for p in items]
+            if not await due(fields):
+                if report.stopped:
                     return report
-                if any(state == Sent.SENDING for state in states):
-                    report.resent += 1
-                    logger.warning("order %s: resending an unconfirmed %s", order.id, kind)
-                await _chat_action(bot, order.chat_id, action)
-                first, last = group.start + 1, group.stop
-                if kind == "album":
-                    caption = text(order.lang, "album_caption", first=first, last=last, total=total)
-                    call = partial(_send_album, bot, order, items, caption)
-                else:
-                    caption = text(
-                        order.lang, "documents_caption", first=first, last=last, total=total
-                    )
-                    call = partial(_send_documents, bot, order, items, caption)
-                messages = await _send_once(log, fields, call)
-                if kind == "album":
-                    report.albums_sent += 1
-                else:
-                    report.documents_sent += 1
-                    if key is not None:
-                        await log.keep_files(key, _document_files(items, messages))
+                continue
+            await _chat_action(bot, order.chat_id, ChatAction.UPLOAD_PHOTO)
+            first, last = items[0].portraits.start + 1, items[-1].portraits.stop
+            caption = text(order.lang, "album_caption", first=first, last=last, total=total)
+            await _send_once(log, fields, partial(_send_album, bot, order, items, caption))
+            report.albums_sent += 1
+        for archive in archives:
+            fields = [f"archive:{archive.part}"]
+            if not await due(fields):
+                if report.stopped:
+                    return report
+                continue
+            await _chat_action(bot, order.chat_id, ChatAction.UPLOAD_DOCUMENT)
+            first, last = archive.portraits.start + 1, archive.portraits.stop
+            caption = text(order.lang, "documents_caption", first=first, last=last, total=total)
+            call = partial(_send_archive, bot, order, archive, caption, len(archives))
+            messages = await _send_once(log, fields, call, portraits=len(archive.portraits))
+            report.documents_sent += 1
+            document = messages[0].document if messages else None
+            if key is not None and document is not None:
+                await log.keep_files(key, {archive.part: document.file_id})
     return report
-
-
-def _document_files(items: Sequence[PortraitFile], messages: Sequence[Message]) -> dict[int, str]:
-    out = {}
-    for portrait, message in zip(items, messages, strict=False):
-        if message.document is not None:
-            out[portrait.index] = message.document.file_id
-    return out
 
 
 async def _chat_action(bot: Bot, chat_id: int, action: ChatAction) -> None:
@@ -239,47 +343,33 @@ async def _chat_action(bot: Bot, chat_id: int, action: ChatAction) -> None:
 
 
 async def _send_album(
-    bot: Bot, order: Order, items: Sequence[PortraitFile], caption: str
+    bot: Bot, order: Order, items: Sequence[Preview], caption: str
 ) -> list[Message]:
-    if len(items) == 1:  # an album needs two items; a lone portrait goes as a photo
-        return [
-            await bot.send_photo(chat_id=order.chat_id, photo=items[0].album_jpeg, caption=caption)
-        ]
+    if len(items) == 1:  # an album needs two items; a lone preview goes as a photo
+        return [await bot.send_photo(chat_id=order.chat_id, photo=items[0].jpeg, caption=caption)]
     media = [
         InputMediaPhoto(
-            media=p.album_jpeg,
+            media=p.jpeg,
             caption=caption if i == 0 else None,
-            filename=f"portrait-{p.index + 1:02d}.jpg",
+            filename=f"preview-{p.index + 1:02d}.jpg",
         )
         for i, p in enumerate(items)
     ]
     return list(await bot.send_media_group(chat_id=order.chat_id, media=media))
 
 
-async def _send_documents(
-    bot: Bot, order: Order, items: Sequence[PortraitFile], caption: str
+async def _send_archive(
+    bot: Bot, order: Order, archive: Archive, caption: str, parts: int
 ) -> list[Message]:
-    if len(items) == 1:
-        portrait = items[0]
-        message = await bot.send_document(
-            chat_id=order.chat_id,
-            document=portrait.full_png,
-            filename=_png_name(portrait),
-            caption=caption,
-            disable_content_type_detection=True,
-        )
-        return [message]
-    # A document album shows its caption under the last item.
-    media = [
-        InputMediaDocument(
-            media=p.full_png,
-            filename=_png_name(p),
-            caption=caption if i == len(items) - 1 else None,
-            disable_content_type_detection=True,
-        )
-        for i, p in enumerate(items)
-    ]
-    return list(await bot.send_media_group(chat_id=order.chat_id, media=media))
+    suffix = f"-part{archive.part + 1}" if parts > 1 else ""
+    message = await bot.send_document(
+        chat_id=order.chat_id,
+        document=archive.data,
+        filename=f"portraits{suffix}.zip",
+        caption=caption,
+        disable_content_type_detection=True,
+    )
+    return [message]
 
 
 def _png_name(portrait: PortraitFile) -> str:
@@ -287,24 +377,19 @@ def _png_name(portrait: PortraitFile) -> str:
 
 
 async def resend_originals(bot: Bot, chat_id: int, file_ids: Sequence[str]) -> int:
-    """The originals again, as document albums by file id (no bytes kept); messages sent."""
-    sent = 0
+    """The archives again, by file id (no bytes kept); documents sent."""
     with bulk_sends():
-        for group in plan_albums(len(file_ids), ALBUM_MAX):
-            ids = [file_ids[i] for i in group]
+        for file_id in file_ids:
             await _chat_action(bot, chat_id, ChatAction.UPLOAD_DOCUMENT)
-            if len(ids) == 1:
-                await bot.send_document(chat_id=chat_id, document=ids[0])
-            else:
-                await bot.send_media_group(
-                    chat_id=chat_id, media=[InputMediaDocument(media=i) for i in ids]
-                )
-            sent += len(ids)
-    return sent
+            await bot.send_document(chat_id=chat_id, document=file_id)
+    return len(file_ids)
 
 
 async def _send_once(
-    log: DeliveryLog, fields: Sequence[str], call: Callable[[], Awaitable[list[Message]]]
+    log: DeliveryLog,
+    fields: Sequence[str],
+    call: Callable[[], Awaitable[list[Message]]],
+    portraits: int = 0,
 ) -> list[Message]:
     """One album, sent until Telegram confirms it; a timeout is sent again (at-least-once)."""
     for attempt in range(1, SEND_ATTEMPTS + 1):
@@ -331,6 +416,6 @@ async def _send_once(
                 raise
             await asyncio.sleep(min(BACKOFF_MAX_S, BACKOFF_S * 2 ** (attempt - 1)))
             continue
-        await log.mark(fields, Sent.SENT, [m.message_id for m in messages])
+        await log.mark(fields, Sent.SENT, [m.message_id for m in messages], portraits)
         return messages
     raise AssertionError("unreachable")

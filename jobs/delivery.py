@@ -6,7 +6,9 @@ that needs no GPU and sends many orders at once (Telegram's per-chat limit paces
   1. take the order's delivery lease (like the render lease: a dead sender's job runs again
      within seconds, see `reconcile_delivery`);
   2. open the outbox under the user's key, show "Sending…" in the order's progress message;
-  3. send what Telegram has not confirmed (`bot.delivery.deliver_portraits`, at-least-once);
+  3. tile the previews into sheets (`pipeline.contact_sheet`, PREVIEW_PER_SHEET a photo) and send
+     what Telegram has not confirmed (`bot.delivery.deliver_portraits`, at-least-once): the
+     sheets as photo albums, the originals as one .zip;
   4. close: delivered only when every item is confirmed; a NEW final message (it notifies) with
      "another style" and "send the originals again"; ledger, ETA average, outbox dropped.
 A chat that refuses us for good, or sends that keep failing past DELIVERY_MAX_TRIES, end in a
@@ -19,7 +21,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from arq.jobs import JobStatus
 from arq.worker import Retry
@@ -32,7 +34,7 @@ from bot.keyboards import delivered_keyboard
 from bot.payments import fail_order
 from bot.texts import text
 from jobs.render_lease import RenderLease, lease_seconds, render_lease_held
-from jobs.resources import WorkerResources, resources
+from jobs.resources import DeliveryResources, WorkerResources, resources
 from studio import keys
 from studio.crypto import KeyShredded
 from studio.domain import Studio
@@ -47,6 +49,9 @@ from studio.queue import (
     render_job_status,
     rerun_render,
 )
+
+if TYPE_CHECKING:
+    from pipeline.provenance import ProvenanceSigner
 
 logger = logging.getLogger(__name__)
 
@@ -128,14 +133,22 @@ async def _deliver_leased(
                 logger.warning("order %s: its outbox is gone; rendering it again", order.id)
                 return "re-rendering"
             await _show_sending(studio, bot, order, len(portraits))
+            per_sheet = studio.settings.preview_per_sheet
+            signer = res.signer if isinstance(res, DeliveryResources) else None
+            sheets = await asyncio.to_thread(
+                compose_previews, order.id, portraits, per_sheet, signer
+            )
             report = await deliver_portraits(
                 studio.redis,
                 bot,
                 order,
                 portraits,
                 still_mine,
+                sheets=sheets,
+                per_sheet=per_sheet,
                 key=key,
                 album_size=studio.settings.delivery_album_size,
+                archive_max_bytes=studio.settings.archive_max_bytes,
             )
             if report.stopped:
                 return "withdrawn"
@@ -168,6 +181,22 @@ async def _deliver_leased(
             defer,
         )
         raise Retry(defer=defer) from error
+
+
+def compose_previews(
+    order_id: str,
+    portraits: Sequence[PortraitFile],
+    per_sheet: int,
+    signer: ProvenanceSigner | None = None,
+) -> list[bytes] | None:
+    """Blocking: the preview sheets (labelled, signed JPEGs); None sends each album JPEG as is."""
+    if per_sheet == 1:
+        return None
+    from pipeline.contact_sheet import preview_sheets
+
+    ordered = sorted(portraits, key=lambda p: p.index)
+    jpegs = [p.album_jpeg for p in ordered]
+    return preview_sheets(jpegs, per_sheet, content_id=order_id, signer=signer)
 
 
 async def _give_up(studio: Studio, bot: Bot, order: Order, reason: str) -> None:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from telegram.ext import ExtBot
 
 from bot.client import make_bot
-from jobs.generation import load_portrait_models
+from jobs.generation import load_portrait_models, load_signer
 from studio.clock import Clock
 from studio.domain import Studio
 from studio.render_workers import register_render_worker, unregister_render_worker
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from jobs.intake import HeadshotCache
     from pipeline.faces import FaceBackend
     from pipeline.portraits import PortraitModels
+    from pipeline.provenance import ProvenanceSigner
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +58,13 @@ class RenderResources(WorkerResources):
 
     models: PortraitModels
     worker_name: str = ""  # registered for the ETA's count of live render workers
+
+
+@dataclass
+class DeliveryResources(WorkerResources):
+    """Delivery also signs (C2PA) the preview sheets it composes, like every delivered file."""
+
+    signer: ProvenanceSigner | None = None
 
 
 R = TypeVar("R", bound=WorkerResources)
@@ -104,9 +112,10 @@ async def start_render(
 
 
 async def start_delivery(ctx: dict[str, Any], *, settings: Settings, clock: Clock | None) -> None:
-    """Delivery sends from the outbox: the domain and the Bot API client, no models."""
+    """Delivery sends from the outbox: the domain, the Bot API client and the C2PA signer."""
+    signer = await asyncio.to_thread(load_signer, settings)
     studio, bot = await _open_common(settings, clock)
-    ctx[RESOURCES] = WorkerResources(studio, bot)
+    ctx[RESOURCES] = DeliveryResources(studio, bot, signer=signer)
     logger.info("delivery worker ready")
 
 

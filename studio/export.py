@@ -54,12 +54,14 @@ async def export_user(studio: Studio, user_id: int) -> dict[str, Any]:
 
 
 async def _portraits_delivered(studio: Studio, order_id: str) -> int:
-    """Portraits whose original Telegram confirmed (one per portrait, not per record field)."""
+    """Portraits whose original Telegram confirmed: the PNGs in each archive part it took."""
     raw = await studio.redis.hgetall(keys.order_deliveries(order_id))  # type: ignore[misc]
     count = 0
     for name, value in raw.items():
-        if name.startswith(b"doc:") and json.loads(value).get("state") == "sent":
-            count += 1
+        if name.startswith(b"archive:"):
+            record = json.loads(value)
+            if record.get("state") == "sent":
+                count += int(record.get("portraits", 0))
     return count
 
 

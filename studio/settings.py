@@ -143,6 +143,11 @@ class Settings(BaseSettings):
     # the chat silent for ~10 s, so a /status would wait that long. The chat's burst (3) keeps
     # replies within about a second during a delivery, at the cost of more album messages.
     delivery_album_size: int = Field(default=3, ge=2, le=10)
+    # Portraits per preview photo (a sheet, pipeline/contact_sheet.py): every album item is a
+    # message unit, so 20 portraits as sheets of 4 cost 5 units instead of 20. 1: one each.
+    preview_per_sheet: int = Field(default=4, ge=1, le=9)
+    # The originals go as .zip parts under Telegram's 50 MB upload limit for bots.
+    archive_max_bytes: int = Field(default=48_000_000, ge=1_000_000, le=50_000_000)
     delivery_seconds_default: float = 45.0
 
     # Models: every path is a setting; nothing is downloaded at run time.

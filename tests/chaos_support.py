@@ -21,7 +21,7 @@ from studio.domain import Studio
 from studio.orders import Order, OrderState
 from tests.fixtures.emulator import RunningEmulator
 from tests.fixtures.redis_server import RedisServer, launch_redis_server
-from tests.render_support import bot_media
+from tests.render_support import delivery_counts, preview_photos
 
 JOBS_END_S = 240.0  # a hang detector only
 
@@ -61,10 +61,11 @@ async def assert_settled(
     for placed in orders:
         order = await studio.orders.get(placed.id)
         assert order is not None, f"order {placed.id} was lost"
-        photos, documents = await bot_media(emulator, order.chat_id)
+        previews, originals = await delivery_counts(emulator, order.chat_id)
         charge = charges.get(order.charge_id)
         if order.state is OrderState.DELIVERED:
-            assert (len(photos), len(documents)) == (portraits, portraits), "delivered twice?"
+            sheets = preview_photos(studio.settings, portraits)
+            assert (previews, originals) == (sheets, portraits), "delivered twice?"
             assert charge is not None and not charge["refunded"]
         else:
             assert order.state is OrderState.REFUNDED, f"order {order.id} stuck in {order.state}"

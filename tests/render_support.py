@@ -14,9 +14,11 @@ by the pipeline's tests.
 from __future__ import annotations
 
 import asyncio
+import io
 import math
 import os
 import time
+import zipfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -258,3 +260,28 @@ async def bot_media(emulator: RunningEmulator, chat_id: int) -> tuple[list[Any],
         [m for m in messages if m["kind"] == "photo"],
         [m for m in messages if m["kind"] == "document"],
     )
+
+
+def preview_photos(settings: Settings, portraits: int) -> int:
+    """How many preview photos an order of `portraits` sends: sheets of PREVIEW_PER_SHEET."""
+    return math.ceil(portraits / settings.preview_per_sheet)
+
+
+async def delivery_counts(emulator: RunningEmulator, chat_id: int) -> tuple[int, int]:
+    """(preview photos, original PNGs) the chat received: sheets, and the PNGs in the .zips."""
+    photos, _ = await bot_media(emulator, chat_id)
+    return len(photos), len(await delivered_originals(emulator, chat_id))
+
+
+async def delivered_originals(emulator: RunningEmulator, chat_id: int) -> list[tuple[str, bytes]]:
+    """Every PNG in the .zip documents the chat received, in order (duplicates kept)."""
+    out: list[tuple[str, bytes]] = []
+    _, documents = await bot_media(emulator, chat_id)
+    for document in documents:
+        name = document["files"][0].get("filename", "")
+        if not name.endswith(".zip"):
+            continue
+        data = await emulator.client.file_bytes(document["files"][0]["file_id"])
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            out += [(n, archive.read(n)) for n in archive.namelist()]
+    return out

@@ -13,7 +13,12 @@ from studio.settings import Settings
 from tests.fixtures.bot import BotEnv, RenderWorkerStarter, button
 from tests.fixtures.emulator import RunningEmulator
 from tests.fixtures.studio import SettingsFactory
-from tests.render_support import bot_media, render_bot_settings, wait_for_state
+from tests.render_support import (
+    bot_media,
+    delivered_originals,
+    render_bot_settings,
+    wait_for_state,
+)
 
 
 @pytest.fixture
@@ -34,20 +39,18 @@ async def test_originals_again_and_another_style(
     await wait_for_state(env.studio, order.id, {OrderState.DELIVERED}, timeout=90)
     final = await env.wait_text(user, "All 4 portraits are here", timeout=30)
     _, documents = await bot_media(env.emulator, user)
-    assert len(documents) == 4
+    assert len(documents) == 1  # the 4 originals in one .zip
 
     await env.press(user, final, "after:originals:")
     deadline = time.monotonic() + 30
-    while len(documents) < 8:
+    while len(documents) < 2:
         assert time.monotonic() < deadline, f"{len(documents)} documents"
         await asyncio.sleep(0.1)
         _, documents = await bot_media(env.emulator, user)
-    again = documents[4:]
-    assert len(again) == 4 and len({m["media_group_id"] for m in again}) == 1  # one album
-    # The same files, by file id: nothing was kept but the sealed ids.
-    assert [d["files"][0]["file_id"] for d in again] == [
-        d["files"][0]["file_id"] for d in documents[:4]
-    ]
+    # The same file, by file id: nothing was kept but the sealed id.
+    assert documents[1]["files"][0]["file_id"] == documents[0]["files"][0]["file_id"]
+    originals = await delivered_originals(env.emulator, user)
+    assert [name for name, _ in originals] == [f"portrait-0{i}.png" for i in range(1, 5)] * 2
 
     await env.press(user, final, "after:style:")
     await env.wait_text(user, "Step 1 of 3", timeout=15)

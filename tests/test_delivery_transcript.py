@@ -18,7 +18,13 @@ from studio.settings import Settings
 from tests.fixtures.bot import BotEnv, RenderWorkerStarter, reach_invoice_in
 from tests.fixtures.emulator import EmulatorFactory, RunningEmulator
 from tests.fixtures.studio import SettingsFactory
-from tests.render_support import bot_media, render_bot_settings, wait_for_state
+from tests.render_support import (
+    bot_media,
+    delivered_originals,
+    preview_photos,
+    render_bot_settings,
+    wait_for_state,
+)
 from tests.test_delivery_progress import REAL_LIMITS
 
 PORTRAITS = 20
@@ -66,10 +72,13 @@ async def test_a_twenty_portrait_order_in_chinese(
     await env.wait_text(user, f"全部 {PORTRAITS} 张肖像已送达", timeout=30)
 
     photos, documents = await bot_media(env.emulator, user)
-    albums = len(plan_albums(PORTRAITS, bot_settings.delivery_album_size))
-    assert len(photos) == len(documents) == PORTRAITS
-    assert len({m["media_group_id"] for m in photos}) == albums
-    assert len({m["media_group_id"] for m in documents}) == albums
+    sheets = preview_photos(bot_settings, PORTRAITS)
+    albums = len(plan_albums(sheets, bot_settings.delivery_album_size))
+    assert len(photos) == sheets and len({m["media_group_id"] for m in photos}) == albums
+    assert [d["files"][0]["filename"] for d in documents] == ["portraits.zip"]
+    assert documents[0]["caption"].startswith(f"肖像 1–{PORTRAITS}，共 {PORTRAITS} 张，高清原图")
+    originals = await delivered_originals(env.emulator, user)
+    assert len(originals) == PORTRAITS
     messages = await env.client.messages(user, include_user=True)
     assert (messages[-1].get("text") or "").startswith(f"全部 {PORTRAITS} 张肖像已送达")
     start = messages[0]["date"]

@@ -32,7 +32,7 @@ from tests.fixtures.emulator import RunningEmulator
 from tests.fixtures.real_photos import hanks_headshot, hanks_selfies, jpeg_bytes
 from tests.fixtures.studio import SettingsFactory
 from tests.privacy_scans import DiskWatch
-from tests.render_support import bot_media, wait_for_state
+from tests.render_support import bot_media, delivered_originals, wait_for_state
 
 pytest.importorskip("dlib")
 
@@ -120,7 +120,7 @@ async def _order_through_the_conversation(env: BotEnv) -> str:
     invoice = await env.wait_for(USER, lambda m: m["kind"] == "invoice")
     order = await env.current_order(USER)
     assert (await env.pay(USER, invoice))["ok"]
-    await _wait_media(env, photos=4, documents=4, timeout=120)
+    await _wait_media(env, photos=1, documents=1, timeout=120)
     return order.id
 
 
@@ -150,12 +150,12 @@ async def test_a_commercial_order_is_delivered_with_signed_c2pa_files(
     assert models.signer is not None
 
     made, _, _ = chain
-    photos, documents = await bot_media(env.emulator, USER)
+    photos, _ = await bot_media(env.emulator, USER)
+    sheets = [await env.client.file_bytes(m["files"][0]["file_id"]) for m in photos]
+    originals = [png for _, png in await delivered_originals(env.emulator, USER)]
+    assert (len(sheets), len(originals)) == (1, 4)
     content_ids = set()
-    for message, mime in [(m, "image/jpeg") for m in photos] + [
-        (m, "image/png") for m in documents
-    ]:
-        data = await env.client.file_bytes(message["files"][0]["file_id"])
+    for data, mime in [(s, "image/jpeg") for s in sheets] + [(p, "image/png") for p in originals]:
         report = read_manifest(data, mime, trust_anchors_pem=made.root_pem)
         assert report.validation_state == "Trusted", (report.validation_state, report.failures)
         assert DIGITAL_SOURCE_TYPE in report.digital_source_types
@@ -166,4 +166,4 @@ async def test_a_commercial_order_is_delivered_with_signed_c2pa_files(
         assert report.aigc is not None
         assert report.aigc["ProduceID"] == aigc["ProduceID"] == label["content_id"]
         content_ids.add(label["content_id"])
-    assert len(content_ids) == 4  # an album photo and its document are the same portrait
+    assert len(content_ids) == 5  # four portraits, and the preview sheet of them all

@@ -28,7 +28,13 @@ from studio.settings import Settings
 from tests.fixtures.bot import BotEnv, Message, RenderWorkerStarter
 from tests.fixtures.emulator import RunningEmulator
 from tests.fixtures.studio import SettingsFactory
-from tests.render_support import bot_media, render_bot_settings, wait_for_state
+from tests.render_support import (
+    bot_media,
+    delivered_originals,
+    delivery_counts,
+    render_bot_settings,
+    wait_for_state,
+)
 
 
 @pytest.fixture
@@ -71,27 +77,26 @@ async def test_an_order_through_the_conversation_is_delivered_labelled_and_purge
     paid = await env.pay(user, invoice)
     assert paid["ok"], paid
     paid_at = time.monotonic()
-    await wait_media(env, user, photos=4, documents=4, timeout=60)
+    await wait_media(env, user, photos=1, documents=1, timeout=60)
     seconds = time.monotonic() - paid_at
 
     done = await wait_for_state(env.studio, order.id, {OrderState.DELIVERED}, timeout=30)
     photos, documents = await bot_media(env.emulator, user)
-    # Albums of at most DELIVERY_ALBUM_SIZE (3): two albums of two.
-    assert len(photos) == 4 and len({p["media_group_id"] for p in photos}) == 2
-    assert [d["files"][0]["filename"] for d in documents] == [
-        f"portrait-0{i}.png" for i in range(1, 5)
-    ]
-    # Every file the user got shows the mark; the PNGs carry the provenance metadata too.
+    # The 4 previews on one sheet (PREVIEW_PER_SHEET 4), the 4 originals in one .zip.
+    assert len(photos) == 1 and [d["files"][0]["filename"] for d in documents] == ["portraits.zip"]
+    originals = await delivered_originals(env.emulator, user)
+    assert [name for name, _ in originals] == [f"portrait-0{i}.png" for i in range(1, 5)]
+    # Every image the user got shows the mark and carries the provenance metadata: the sheet
+    # as a whole (real Telegram recompresses photos and drops it: hence the PNGs) and each PNG.
+    sheet = await received_bytes(env, photos[0])
+    images = [("sheet", sheet), *originals]
     content_ids = set()
-    for message in photos + documents:
-        data = await received_bytes(env, message)
-        assert mark_present(pixels(data)), message["files"][0]["filename"]
-    # (Real Telegram recompresses album photos and drops their metadata: hence the PNGs.)
-    for message in photos + documents:
-        label = read_label(await received_bytes(env, message))
-        assert label["ai_generated"] == "true" and label["provider"] == "Portrait Studio"
+    for name, data in images:
+        assert mark_present(pixels(data)), name
+        label = read_label(data)
+        assert label["ai_generated"] == "true" and label["provider"] == "Portrait Studio", name
         content_ids.add(label["content_id"])
-    assert len(content_ids) == 4  # a photo and its document are the same portrait
+    assert len(content_ids) == 5  # four portraits and the sheet that previews them
 
     # The one status message went from the queue place to "all here"; the order is closed.
     texts = await env.client.texts(user)
@@ -125,12 +130,11 @@ async def test_three_payers_are_told_places_one_two_three_and_served_in_that_ord
     assert all(o.delivered_at > 0 for o in done)
     spans = []  # (first album sent, last document sent) per user, in payment order
     for user in users:
-        photos, documents = await bot_media(env.emulator, user)
-        assert (len(photos), len(documents)) == (4, 4)
+        assert await delivery_counts(env.emulator, user) == (1, 4)
         sends = [
             c["time"]
             for c in await env.client.calls(chat_id=user)
-            if c["method"] in {"sendMediaGroup", "sendDocument"} and c["status"] == 200
+            if c["method"] in {"sendPhoto", "sendMediaGroup", "sendDocument"} and c["status"] == 200
         ]
         spans.append((min(sends), max(sends)))
     # One render worker, first in first out: each delivery ends before the next one starts.

@@ -1,25 +1,30 @@
-"""Delivery: photo albums then document albums, each confirmed or sent again (at-least-once)."""
+"""Delivery: preview albums, then the originals as .zip parts, each confirmed or sent again."""
 
 from __future__ import annotations
 
 import io
+import zipfile
 
 import pytest
 from PIL import Image
 
 from bot.delivery import (
+    ZIP_END_OVERHEAD,
+    ZIP_ENTRY_OVERHEAD,
     DeliveryLog,
+    DeliveryReport,
     PortraitFile,
     Sent,
     Undeliverable,
     deliver_portraits,
+    pack_archives,
     plan_albums,
 )
 from studio import keys
 from studio.domain import Studio
 from studio.orders import Order
 from tests.fixtures.emulator import RunningEmulator
-from tests.render_support import StudioBot, bot_media, make_queued_order
+from tests.render_support import StudioBot, bot_media, delivered_originals, make_queued_order
 
 
 def _portraits(count: int) -> list[PortraitFile]:
@@ -56,6 +61,25 @@ async def _order(studio: Studio, emulator: RunningEmulator, user_id: int) -> Ord
     return await make_queued_order(studio, emulator, user_id)
 
 
+def _names(count: int, first: int = 1) -> list[str]:
+    return [f"portrait-{i:02d}.png" for i in range(first, first + count)]
+
+
+def test_archives_split_only_past_the_limit_and_repeat_byte_for_byte() -> None:
+    portraits = _portraits(12)
+    (whole,) = pack_archives(portraits, 48_000_000)
+    with zipfile.ZipFile(io.BytesIO(whole.data)) as archive:
+        assert archive.namelist() == _names(12)
+        assert archive.read("portrait-03.png") == portraits[2].full_png
+    assert whole.portraits == range(12)
+    six = sum(len(p.full_png) + ZIP_ENTRY_OVERHEAD for p in portraits[:6]) + ZIP_END_OVERHEAD
+    parts = pack_archives(portraits, six)
+    assert [a.portraits for a in parts] == [range(0, 6), range(6, 12)]
+    assert all(len(a.data) <= six for a in parts)
+    # A re-run (after a crash) builds the very same bytes.
+    assert [a.data for a in pack_archives(portraits, six)] == [a.data for a in parts]
+
+
 async def test_429_then_500_on_the_album_still_delivers_once(
     studio_bot: StudioBot, emulator: RunningEmulator
 ) -> None:
@@ -69,12 +93,10 @@ async def test_429_then_500_on_the_album_still_delivers_once(
     photos, documents = await bot_media(emulator, 901)
     assert (report.albums_sent, report.documents_sent) == (1, 1)
     assert len(photos) == 4 and len({m["media_group_id"] for m in photos}) == 1
-    assert [m["files"][0]["filename"] for m in documents] == [
-        f"portrait-0{i}.png" for i in range(1, 5)
-    ]
-    assert len({m["media_group_id"] for m in documents}) == 1  # one document album
+    assert [m["files"][0]["filename"] for m in documents] == ["portraits.zip"]
+    assert [name for name, _ in await delivered_originals(emulator, 901)] == _names(4)
     statuses = [c["status"] for c in await emulator.client.calls("sendMediaGroup")]
-    assert statuses == [429, 500, 200, 200]
+    assert statuses == [429, 500, 200]
     assert await DeliveryLog(studio.redis, order.id).fully_sent() == 4
 
 
@@ -83,25 +105,31 @@ async def test_a_rerun_sends_only_what_is_missing(
 ) -> None:
     studio, bot = studio_bot
     order = await _order(studio, emulator, 902)
-    portraits = _portraits(12)  # two albums of six
+    portraits = _portraits(12)
+    six = sum(len(p.full_png) + ZIP_ENTRY_OVERHEAD for p in portraits[:6]) + ZIP_END_OVERHEAD
     log = DeliveryLog(studio.redis, order.id)
-    # A previous try sent both photo albums and the first document album, then died.
-    await log.mark([f"album:{i}" for i in range(12)], Sent.SENT, [1, 2, 3, 4, 5, 6])
-    await log.mark([f"doc:{i}" for i in range(6)], Sent.SENT, [7])
+    # A previous try sent the preview album and the first of two archive parts, then died.
+    await log.mark([f"preview:{i}" for i in range(10)], Sent.SENT, list(range(1, 11)))
+    await log.mark(["preview:10", "preview:11"], Sent.SENT, [11, 12])
+    await log.mark(["archive:0"], Sent.SENT, [13], portraits=6)
 
-    report = await deliver_portraits(studio.redis, bot, order, portraits, _always)
+    async def deliver() -> DeliveryReport:
+        return await deliver_portraits(
+            studio.redis, bot, order, portraits, _always, archive_max_bytes=six
+        )
+
+    report = await deliver()
 
     photos, documents = await bot_media(emulator, 902)
     assert (report.albums_sent, report.documents_sent, report.skipped) == (0, 1, 3)
     assert photos == []
-    assert [m["files"][0]["filename"] for m in documents] == [
-        f"portrait-{i:02d}.png" for i in range(7, 13)
-    ]
+    assert [m["files"][0]["filename"] for m in documents] == ["portraits-part2.zip"]
+    assert [name for name, _ in await delivered_originals(emulator, 902)] == _names(6, first=7)
     assert await log.fully_sent() == 12
 
     # And once more: nothing at all is sent.
     before = len(await emulator.client.messages(902))
-    again = await deliver_portraits(studio.redis, bot, order, portraits, _always)
+    again = await deliver()
     assert (again.albums_sent, again.documents_sent) == (0, 0)
     assert len(await emulator.client.messages(902)) == before
 
@@ -115,8 +143,9 @@ async def test_an_unconfirmed_album_is_sent_again(
     # A crash between our "sending" and Telegram's answer: we cannot know whether the user got
     # it, and prefer a duplicate to a loss.
     await log.plan(3)
-    await log.mark([f"album:{i}" for i in range(3)], Sent.SENDING)
-    await log.mark([f"doc:{i}" for i in range(3)], Sent.SENT, [5])
+    await log.plan_layout(3, 1)
+    await log.mark([f"preview:{i}" for i in range(3)], Sent.SENDING)
+    await log.mark(["archive:0"], Sent.SENT, [5], portraits=3)
     assert await log.fully_sent() is None  # "sending" is not delivered
 
     report = await deliver_portraits(studio.redis, bot, order, _portraits(3), _always)
@@ -156,4 +185,4 @@ async def test_withdrawn_order_stops_delivery(
 
     photos, documents = await bot_media(emulator, 904)
     assert report.stopped and (len(photos), len(documents)) == (4, 0)
-    assert not await studio.redis.hexists(keys.order_deliveries(order.id), "doc:0")  # type: ignore[misc]
+    assert not await studio.redis.hexists(keys.order_deliveries(order.id), "archive:0")  # type: ignore[misc]

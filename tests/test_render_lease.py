@@ -33,6 +33,7 @@ from tests.render_support import (
     PACK,
     ROOT,
     bot_media,
+    delivered_originals,
     emulator_settings,
     make_paid_order,
     open_studio_bot,
@@ -107,8 +108,8 @@ async def run_worker_until(settings: Settings, studio: Studio, order_id: str) ->
 
 async def assert_delivered_once(emulator: RunningEmulator, chat_id: int) -> None:
     photos, documents = await bot_media(emulator, chat_id)
-    assert len(photos) == 8
-    names = sorted(d["files"][0]["filename"] for d in documents)
+    assert (len(photos), len(documents)) == (2, 1)  # two sheets of 4, one .zip
+    names = [name for name, _ in await delivered_originals(emulator, chat_id)]
     assert names == [f"portrait-0{i}.png" for i in range(1, 9)]
 
 

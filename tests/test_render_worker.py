@@ -16,7 +16,14 @@ from studio.export import export_user
 from studio.orders import OrderState
 from studio.payments import Outcome
 from tests.fixtures.emulator import RunningEmulator
-from tests.render_support import PACK, RenderLive, bot_media, make_paid_order, wait_for_state
+from tests.render_support import (
+    PACK,
+    RenderLive,
+    bot_media,
+    delivered_originals,
+    make_paid_order,
+    wait_for_state,
+)
 
 
 async def test_paid_order_is_delivered(render_live: RenderLive, emulator: RunningEmulator) -> None:
@@ -29,16 +36,13 @@ async def test_paid_order_is_delivered(render_live: RenderLive, emulator: Runnin
     seconds = time.monotonic() - paid
 
     photos, documents = await bot_media(emulator, 1001)
-    # Albums of DELIVERY_ALBUM_SIZE (3): 4 portraits are two albums of two, previews first.
-    assert len(photos) == 4 and len({m["media_group_id"] for m in photos}) == 2
-    assert photos[0]["caption"] == "Your portraits 1–2 of 4"
-    assert [d["files"][0]["filename"] for d in documents] == [
-        f"portrait-0{i}.png" for i in range(1, 5)
-    ]
-    assert len({m["media_group_id"] for m in documents}) == 2  # document albums
-    assert documents[1]["caption"] == "Portraits 1–2 of 4, full resolution"
-    png = await emulator.client.file_bytes(documents[0]["files"][0]["file_id"])
-    assert png.startswith(b"\x89PNG")
+    # The 4 previews are one sheet (PREVIEW_PER_SHEET 4), the 4 originals one .zip: 2 units.
+    assert len(photos) == 1 and photos[0]["caption"] == "Your portraits 1–4 of 4"
+    assert [d["files"][0]["filename"] for d in documents] == ["portraits.zip"]
+    assert documents[0]["caption"] == "Portraits 1–4 of 4 at full resolution: PNG files in a .zip"
+    originals = await delivered_originals(emulator, 1001)
+    assert [name for name, _ in originals] == [f"portrait-0{i}.png" for i in range(1, 5)]
+    assert all(png.startswith(b"\x89PNG") for _, png in originals)
     # Inputs purged, ledger closed, order off the reconciler's list, the outbox gone.
     assert done.delivered_at > 0
     assert not await studio.redis.exists(keys.order_photos(order.id))
@@ -83,7 +87,7 @@ async def test_three_users_are_served_first_in_first_out(
     first_photo_dates = []
     for order in orders:
         photos, _ = await bot_media(emulator, order.chat_id)
-        assert len(photos) == 4
+        assert len(photos) == 1  # one sheet of the 4 previews
         first_photo_dates.append(min(p["date"] for p in photos))
     assert started == sorted(started)
     assert first_photo_dates == sorted(first_photo_dates)
@@ -115,21 +119,20 @@ async def test_delivery_errors_retry_the_job_and_each_portrait_arrives_once(
 ) -> None:
     studio, _, start_worker = render_live
     order = await make_paid_order(studio, emulator, 1202, pack=PACK)
-    # The first album fails more often than delivery retries it in one try: the delivery job's
+    # The preview fails more often than delivery retries it in one try: the delivery job's
     # first try gives up, and its next try sends everything, once.
-    await emulator.client.inject_fault("sendMediaGroup", count=SEND_ATTEMPTS + 1, status=500)
+    await emulator.client.inject_fault("sendPhoto", count=SEND_ATTEMPTS + 1, status=500)
     await start_worker()
 
     done = await wait_for_state(studio, order.id, {OrderState.DELIVERED, OrderState.REFUNDED})
 
     assert done.state is OrderState.DELIVERED and not done.refunded
     photos, documents = await bot_media(emulator, 1202)
-    assert len(photos) == 4
-    assert [d["files"][0]["filename"] for d in documents] == [
-        f"portrait-0{i}.png" for i in range(1, 5)
-    ]
-    statuses = [c["status"] for c in await emulator.client.calls("sendMediaGroup")]
-    assert statuses == [500] * (SEND_ATTEMPTS + 1) + [200] * 4
+    assert len(photos) == 1 and len(documents) == 1
+    originals = await delivered_originals(emulator, 1202)
+    assert [name for name, _ in originals] == [f"portrait-0{i}.png" for i in range(1, 5)]
+    statuses = [c["status"] for c in await emulator.client.calls("sendPhoto")]
+    assert statuses == [500] * (SEND_ATTEMPTS + 1) + [200]
     assert await emulator.client.calls("refundStarPayment") == []
     entry = await studio.ledger.get(order.charge_id)
     assert entry is not None and entry.outcome is Outcome.DELIVERED

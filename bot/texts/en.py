@@ -331,7 +331,9 @@ TEXTS: dict[str, str] = {
     "album_caption": "Your portraits {first}–{last} of {total}",
     "document_caption": "Portrait {number} of {total}, full resolution",
     "render_delivered": "All {total} portraits are here. Thank you for using Portrait Studio!",
-    "documents_caption": "Portraits {first}–{last} of {total}, full resolution",
+    "documents_caption": (
+        "Portraits {first}–{last} of {total} at full resolution: PNG files in a .zip"
+    ),
     "render_sending": "Your {total} portraits are ready. Sending them now…",
     "render_handed_over": "Your {total} portraits are ready and waiting to be sent…",
     "button_another_style": "Another style",

@@ -288,7 +288,7 @@ TEXTS: dict[str, str] = {
     "album_caption": "你的肖像 {first}–{last}，共 {total} 张",
     "document_caption": "肖像 {number}/{total}，高清原图",
     "render_delivered": "全部 {total} 张肖像已送达。感谢使用 Portrait Studio！",
-    "documents_caption": "肖像 {first}–{last}，共 {total} 张，高清原图",
+    "documents_caption": "肖像 {first}–{last}，共 {total} 张，高清原图（PNG 文件，.zip 压缩包）",
     "render_sending": "你的 {total} 张肖像已生成，正在发送…",
     "render_handed_over": "你的 {total} 张肖像已生成，即将发送…",
     "button_another_style": "换一种风格",

@@ -37,6 +37,7 @@ from bot.keyboards import (
     ConsentAnswer,
     DonePress,
     EraseAnswer,
+    KeepPhotos,
     LanguageChoice,
     PackChoice,
 )
@@ -117,6 +118,7 @@ def add_handlers(application: StudioApplication) -> None:
         (EraseAnswer.PREFIX, data_rights.answer_delete),
         (PackChoice.PREFIX, checkout.choose_pack),
         (AfterDelivery.PREFIX, delivered.answer_after_delivery),
+        (KeepPhotos.PREFIX, delivered.answer_keep_photos),
     ):
         application.add_handler(CallbackQueryHandler(callback, pattern=f"^{prefix}{SEPARATOR}"))
     application.add_handler(CallbackQueryHandler(buttons.answer_unknown_press))

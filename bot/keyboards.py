@@ -179,6 +179,35 @@ class AfterDelivery:
         return None
 
 
+KeepChoice = Literal["yes", "no", "stop"]
+KEEP_CHOICES: tuple[KeepChoice, ...] = ("yes", "no", "stop")
+KEEP_ALL = "all"  # the order field of "stop", which is about every kept photo of the user
+
+
+@dataclass(frozen=True)
+class KeepPhotos:
+    """Keeping photos for another style: opt in ("yes") or undo ("no") for an order before its
+    delivery, or "stop" keeping what is kept (under /mydata)."""
+
+    PREFIX: ClassVar[str] = "keep"
+    choice: KeepChoice
+    order_id: str = KEEP_ALL
+
+    @property
+    def data(self) -> str:
+        return _encode(self.PREFIX, self.choice, self.order_id)
+
+    @classmethod
+    def parse(cls, data: str | None) -> KeepPhotos | None:
+        fields = _fields(cls.PREFIX, data, 2)
+        if fields is None:
+            return None
+        for choice in KEEP_CHOICES:
+            if fields[0] == choice:
+                return cls(choice, fields[1])
+        return None
+
+
 # The button label of each adult age group on the consent screen.
 AGE_BUTTON_KEYS: dict[AgeBracket, str] = {
     "18-29": "consent_yes_18_29",
@@ -285,5 +314,36 @@ def delivered_keyboard(lang: str, order_id: str) -> InlineKeyboardMarkup:
                     callback_data=AfterDelivery("originals", order_id).data,
                 )
             ],
+        ]
+    )
+
+
+def keep_photos_keyboard(
+    lang: str, order_id: str, days: str, *, keeping: bool
+) -> InlineKeyboardMarkup:
+    """The opt-in to keep the checked photos after delivery, or (once pressed) its undo."""
+    choice: KeepChoice = "no" if keeping else "yes"
+    label = "keep_button_undo" if keeping else "keep_button"
+    return InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(
+                    text(lang, label, days=days),
+                    callback_data=KeepPhotos(choice, order_id).data,
+                )
+            ]
+        ]
+    )
+
+
+def stop_keeping_keyboard(lang: str) -> InlineKeyboardMarkup:
+    """Under /mydata while photos are kept: delete them now."""
+    return InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(
+                    text(lang, "kept_stop_button"), callback_data=KeepPhotos("stop").data
+                )
+            ]
         ]
     )

@@ -30,6 +30,7 @@ from telegram.error import TelegramError
 
 from bot.client import edit_text
 from bot.delivery import DeliveryLog, PortraitFile, Undeliverable, deliver_portraits
+from bot.kept_photos import kept_line
 from bot.keyboards import delivered_keyboard
 from bot.payments import fail_order
 from bot.texts import text
@@ -49,6 +50,7 @@ from studio.queue import (
     render_job_status,
     rerun_render,
 )
+from studio.reuse import keep_if_asked
 
 if TYPE_CHECKING:
     from pipeline.provenance import ProvenanceSigner
@@ -237,6 +239,9 @@ async def close_delivered(
 ) -> None:
     """Mark the order delivered; the final message is new, so the user is notified."""
     now = studio.clock.now()
+    # The user's opt-in (studio/reuse.py): their checked photos go to their kept set first; the
+    # delivered transition drops the order's own either way.
+    await keep_if_asked(studio, order.id)
     if await studio.orders.deliver(order.id, now) is None:
         return  # withdrawn at the very last moment: /delete owns what happens next
     if order.charge_id:
@@ -246,7 +251,8 @@ async def close_delivered(
     try:
         await bot.send_message(
             chat_id=order.chat_id,
-            text=text(order.lang, "render_delivered", total=count),
+            text=text(order.lang, "render_delivered", total=count)
+            + kept_line(order.lang, await studio.photos.kept_until(order.user_id, now)),
             reply_markup=delivered_keyboard(order.lang, order.id),
         )
     except TelegramError:

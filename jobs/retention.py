@@ -16,12 +16,13 @@ ERASURE_RESUME_AFTER_S = 60.0
 
 
 async def purge_expired(ctx: dict[str, Any]) -> str:
-    """Abandoned intakes, old closed orders and ledger entries, idle users."""
+    """Abandoned intakes, old closed orders and ledger entries, idle users, kept photos."""
     report = await retention.purge_expired(resources(ctx, WorkerResources).studio)
     return (
         f"{report.abandoned_intakes} intakes purged, {report.reduced_orders} orders reduced, "
         f"{report.ledger_entries_deleted} ledger entries deleted, "
-        f"{report.idle_users_erased} idle users erased"
+        f"{report.idle_users_erased} idle users erased, "
+        f"{report.kept_sets_expired} kept photo sets expired"
     )
 
 

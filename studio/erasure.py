@@ -67,6 +67,7 @@ async def erase_user(studio: Studio, user_id: int) -> ErasureReport:
             report.ledger_entries_kept += 1
     for order_id in report.order_ids:
         report.photos += await studio.photos.count(order_id)
+    report.photos += await studio.photos.kept_count(user_id)
     report.orders = len(report.order_ids)
     await studio.ledger.unlink_orders(user_id)
     await studio.vault.shred(user_id)
@@ -114,6 +115,8 @@ async def sweep_user(studio: Studio, user_id: int, order_ids: list[str]) -> int:
             doomed.add(pattern.encode())
     doomed.update(await _matching_keys(redis, patterns))
     deleted = int(await redis.delete(*doomed)) if doomed else 0
+    # The kept photos' hash goes with user_key_patterns; its index entry names the user.
+    await redis.zrem(keys.KEPT_PHOTOS, str(user_id))
     # Last: an idle erasure cut short here is found (and redone) by the next retention run.
     await redis.zrem(keys.ACTIVE_USERS, str(user_id))
     return deleted

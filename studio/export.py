@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from studio import keys
-from studio.crypto import KeyShredded
+from studio.crypto import KeyShredded, UserKey
 from studio.domain import Studio
 
 NOT_STORED = [
@@ -48,9 +48,21 @@ async def export_user(studio: Studio, user_id: int) -> dict[str, Any]:
             "declined_at": session.declined_at or None,
             "current_order": session.order_id or None,
             "orders": orders,
+            "kept_photos": await _kept_photos(studio, user_id, key),
             "not_stored": NOT_STORED,
         }
     )
+
+
+async def _kept_photos(studio: Studio, user_id: int, key: UserKey | None) -> dict[str, Any] | None:
+    """The checked photos kept, on request, to order another style, and until when."""
+    kept = await studio.photos.kept(user_id, key, studio.clock.now()) if key is not None else None
+    if kept is None:
+        return None
+    return {
+        "kept_until": dt.datetime.fromtimestamp(kept.until, dt.UTC).isoformat(timespec="seconds"),
+        "photos": [p.model_dump(mode="json", by_alias=True) for p in kept.records.values()],
+    }
 
 
 async def _portraits_delivered(studio: Studio, order_id: str) -> int:

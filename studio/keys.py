@@ -71,6 +71,18 @@ def order_deliveries(order_id: str) -> str:
     return f"{PREFIX}order:{order_id}:deliveries"
 
 
+def kept_photos(user_id: int) -> str:
+    """Hash: photo token -> record sealed under the user's key, plus "until" (unix time): the
+    checked photos of a delivered order that the user asked to keep, to order another style.
+    Expires after REUSE_DAYS (its own TTL, and the retention cron via KEPT_PHOTOS); /delete and
+    "stop keeping" delete it."""
+    return f"{PREFIX}user:{user_id}:kept-photos"
+
+
+# Who keeps photos until when: member user id, score the kept set's expiry. The retention cron
+# walks it without the user's key; erasure and "stop keeping" remove the member.
+KEPT_PHOTOS = PREFIX + "photos:kept"
+
 # Indexes the cron jobs walk. Members are order ids, scores are unix times.
 OPEN_ORDERS = PREFIX + "orders:open"  # intake not yet paid: purge after INTAKE_TTL_HOURS
 PAID_ORDERS = PREFIX + "orders:paid"  # paid, not yet delivered or refunded: the reconciler's list
@@ -166,6 +178,17 @@ def status_shown(order_id: str) -> str:
 STATUS_SHOWN_TTL = timedelta(days=2)  # outlives the intake; no personal data in a digest
 
 
+def pack_sample(pack_id: str, digest: str) -> str:
+    """Telegram's file_id of a style pack's sample image once uploaded, so later users of the
+    same image (`digest`: of its bytes; a new file uploads anew) are sent it by file_id. Names
+    no user: it is the bot's own picture."""
+    return f"{PREFIX}pack-sample:{pack_id}:{digest}"
+
+
+# Telegram keeps a bot's file_ids usable indefinitely; the TTL only retires stale digests.
+PACK_SAMPLE_TTL = timedelta(days=30)
+
+
 RENDER_DURATION_EWMA = PREFIX + "stats:render-seconds"
 
 
@@ -181,6 +204,7 @@ def user_key_patterns(user_id: int) -> list[str]:
         session(user_id),
         user_orders(user_id),
         user_charges(user_id),
+        kept_photos(user_id),
         f"{PREFIX}tap:{user_id}:*",
         f"{PREFIX}limit:{user_id}:*",
         chat_bucket(user_id),  # private chats: chat id == user id

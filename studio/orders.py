@@ -8,7 +8,7 @@ returns the new order. Nothing else writes an order's state or touches an index 
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from enum import StrEnum
 from typing import Any
@@ -75,6 +75,10 @@ class Order(HashRecord):
     progress_done: int = 0
     progress_total: int = 0
     refunded: bool = False
+    # The user asked to keep the checked photos after delivery (REUSE_DAYS) for another style;
+    # without it the delivered transition drops them as always.
+    keep_photos: bool = False
+    kept_until: float = 0.0  # when the photos this order kept (or reused) expire; 0: none
     photos: PhotoCounts = Field(default_factory=PhotoCounts)
 
 
@@ -150,6 +154,39 @@ class OrderStore:
             await pipe.execute()
         return order
 
+    async def create_from_kept(
+        self,
+        user_id: int,
+        chat_id: int,
+        lang: str,
+        now: float,
+        sealed_photos: Mapping[str, bytes],
+        counts: PhotoCounts,
+        kept_until: float,
+        order_id: str,
+    ) -> Order:
+        """A new order on photos the user kept: created choosing a style, its photos in place.
+
+        `sealed_photos` are sealed for `order_id` (`PhotoStore.reseal`).
+        """
+        order = Order(
+            id=order_id,
+            user_id=user_id,
+            chat_id=chat_id,
+            state=OrderState.STYLE,
+            created_at=now,
+            lang=lang,
+            kept_until=kept_until,
+            photos=counts,
+        )
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(keys.order(order.id), mapping=order.to_hash())  # type: ignore[arg-type,misc]
+            pipe.hset(keys.order_photos(order.id), mapping=dict(sealed_photos))  # type: ignore[arg-type,misc]
+            pipe.sadd(keys.user_orders(user_id), order.id)
+            pipe.zadd(keys.OPEN_ORDERS, {order.id: now})
+            await pipe.execute()
+        return order
+
     async def get(self, order_id: str) -> Order | None:
         raw = await self._redis.hgetall(keys.order(order_id))  # type: ignore[misc]
         return Order.from_hash(raw) if raw else None
@@ -182,6 +219,24 @@ class OrderStore:
             pack=pack,
             price=price,
             invoice_ref=invoice_ref,
+        )
+
+    async def change_style(self, order_id: str, invoice_ref: str) -> Order | None:
+        """Back from the invoice of `invoice_ref` to the style packs, photos kept.
+
+        The reference is cleared, so pre-checkout refuses that invoice from now on, even once
+        another pack's invoice is out. None unless the order awaits payment of that invoice.
+        """
+        order = await self.get(order_id)
+        if order is None or order.invoice_ref != invoice_ref:
+            return None
+        return await self._move(
+            order_id,
+            {OrderState.PAYMENT},
+            OrderState.STYLE,
+            pack="",
+            price=0,
+            invoice_ref="",
         )
 
     async def pay(self, order_id: str, charge_id: str, now: float) -> Order | None:
@@ -228,6 +283,15 @@ class OrderStore:
             now=now,
             drop_photos=True,
             delivered_at=now,
+        )
+
+    async def ask_to_keep_photos(self, order_id: str, keep: bool) -> Order | None:
+        """The opt-in (or its undo) to keep the checked photos after delivery; until delivered."""
+        return await self._move(
+            order_id,
+            {OrderState.PAYMENT, OrderState.PAID, OrderState.RENDERING},
+            None,
+            keep_photos=keep,
         )
 
     async def fail(self, order_id: str, reason: str) -> Order | None:

@@ -107,6 +107,40 @@ return 1
 """
 
 
+class KeptPhotos(BaseModel):
+    """The checked photos a user asked to keep after delivery, until `until` (unix time)."""
+
+    until: float
+    records: dict[str, PhotoRecord]  # token -> record, accepted ones only
+
+    @property
+    def headshots(self) -> int:
+        return sum(r.role is PhotoRole.HEADSHOT for r in self.records.values())
+
+    @property
+    def selfies(self) -> int:
+        return sum(r.role is PhotoRole.SELFIE for r in self.records.values())
+
+
+KEPT_UNTIL_FIELD = "until"  # in the kept hash, beside the photo tokens (HMAC hex: never equal)
+
+# KEYS: order hash, kept hash, kept index. ARGV: until, ttl seconds, user id, state required,
+# then token/sealed pairs. Replaces the user's kept set with these photos only while the order
+# is still being delivered and still asks for it (a /delete withdraws the order first, so an
+# erasure running meanwhile leaves nothing here), and notes the expiry on the order.
+KEEP_PHOTOS = f"""
+if redis.call('HGET', KEYS[1], 'state') ~= ARGV[4] then return 0 end
+if redis.call('HGET', KEYS[1], 'keep_photos') ~= '1' then return 0 end
+redis.call('DEL', KEYS[2])
+redis.call('HSET', KEYS[2], '{KEPT_UNTIL_FIELD}', ARGV[1])
+for i = 5, #ARGV, 2 do redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]) end
+redis.call('EXPIRE', KEYS[2], ARGV[2])
+redis.call('ZADD', KEYS[3], ARGV[1], ARGV[3])
+redis.call('HSET', KEYS[1], 'kept_until', ARGV[1])
+return 1
+"""
+
+
 class PhotoStore:
     """An order's sealed photo records, and the counters on the order that go with them."""
 
@@ -115,6 +149,7 @@ class PhotoStore:
         self._add = redis.register_script(ADD_PHOTO)
         self._record_verdict = redis.register_script(RECORD_VERDICT)
         self._drop = redis.register_script(DROP_PHOTO)
+        self._keep = redis.register_script(KEEP_PHOTOS)
 
     async def add(self, order_id: str, key: UserKey, record: PhotoRecord) -> str | None:
         """Store a newly received photo and count it; None when the same photo came before."""
@@ -157,6 +192,78 @@ class PhotoStore:
         """How many photo records the order holds (no decryption)."""
         return int(await self._redis.hlen(keys.order_photos(order_id)))  # type: ignore[misc]
 
+    # Kept photos: a delivered order's checked photos, kept on request to order another style --
+
+    async def keep(
+        self,
+        order_id: str,
+        user_id: int,
+        key: UserKey,
+        *,
+        until: float,
+        ttl_s: int,
+        while_state: str,
+    ) -> KeptPhotos | None:
+        """Copy the order's accepted photos into the user's kept set (replacing it).
+
+        None when the order holds none to keep, left `while_state`, or no longer asks for it.
+        """
+        accepted = {
+            token: record
+            for token, record in (await self.records(order_id, key)).items()
+            if record.status is PhotoStatus.ACCEPTED
+        }
+        kept = KeptPhotos(until=until, records=accepted)
+        if not kept.headshots or not kept.selfies:
+            return None
+        pairs: list[str | bytes] = []
+        for token, record in accepted.items():
+            pairs += [token, _seal_kept(user_id, key, record)]
+        done = await self._keep(
+            keys=[keys.order(order_id), keys.kept_photos(user_id), keys.KEPT_PHOTOS],
+            args=[repr(until), max(1, ttl_s), user_id, while_state, *pairs],
+        )
+        return kept if done else None
+
+    async def kept(self, user_id: int, key: UserKey, now: float) -> KeptPhotos | None:
+        """The user's kept photos, or None when there are none or their period is over."""
+        raw = await self._redis.hgetall(keys.kept_photos(user_id))  # type: ignore[misc]
+        until = float(raw.pop(KEPT_UNTIL_FIELD.encode(), b"0"))
+        if not raw or until <= now:
+            return None
+        records = {token.decode(): _open_kept(user_id, key, blob) for token, blob in raw.items()}
+        return KeptPhotos(until=until, records=records)
+
+    async def kept_until(self, user_id: int, now: float) -> float | None:
+        """Until when the user's photos are kept (no decryption); None when none are."""
+        raw = await self._redis.hget(keys.kept_photos(user_id), KEPT_UNTIL_FIELD)  # type: ignore[misc]
+        until = float(raw) if raw else 0.0
+        return until if until > now else None
+
+    async def kept_count(self, user_id: int) -> int:
+        """How many photo records the user's kept set holds (no decryption)."""
+        fields = int(await self._redis.hlen(keys.kept_photos(user_id)))  # type: ignore[misc]
+        return max(0, fields - 1)  # the expiry field is not a photo
+
+    async def forget_kept(self, user_id: int) -> int:
+        """Delete the user's kept set and its index entry; how many photo records went."""
+        count = await self.kept_count(user_id)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.delete(keys.kept_photos(user_id))
+            pipe.zrem(keys.KEPT_PHOTOS, str(user_id))
+            await pipe.execute()
+        return count
+
+    async def kept_expired(self, now: float) -> list[int]:
+        """Users whose kept set's period is over (the retention cron deletes them)."""
+        raw = await self._redis.zrangebyscore(keys.KEPT_PHOTOS, "-inf", now)
+        return [int(member) for member in raw]
+
+    @staticmethod
+    def reseal(kept: KeptPhotos, order_id: str, key: UserKey) -> dict[str, bytes]:
+        """The kept records sealed for a new order's photo hash (same tokens, so dedupe holds)."""
+        return {token: _seal(order_id, key, record) for token, record in kept.records.items()}
+
 
 def _seal(order_id: str, key: UserKey, record: PhotoRecord) -> bytes:
     return key.seal(f"photo:{order_id}", record.model_dump_json().encode())
@@ -164,3 +271,11 @@ def _seal(order_id: str, key: UserKey, record: PhotoRecord) -> bytes:
 
 def _open(order_id: str, key: UserKey, blob: bytes) -> PhotoRecord:
     return PhotoRecord.model_validate_json(key.open(f"photo:{order_id}", blob))
+
+
+def _seal_kept(user_id: int, key: UserKey, record: PhotoRecord) -> bytes:
+    return key.seal(f"kept:{user_id}", record.model_dump_json().encode())
+
+
+def _open_kept(user_id: int, key: UserKey, blob: bytes) -> PhotoRecord:
+    return PhotoRecord.model_validate_json(key.open(f"kept:{user_id}", blob))

@@ -1,5 +1,5 @@
 """Retention: abandoned intakes lose their photos, old closed orders shrink to the ledger, old
-ledger entries go, and idle users are erased.
+ledger entries go, idle users are erased, and kept photos (studio/reuse.py) go at their expiry.
 
 Whatever retention deletes is also marked for disk compaction (studio/compaction.py), so it
 leaves the AOF and RDB within one run of the compaction cron.
@@ -14,6 +14,7 @@ from studio import compaction, keys
 from studio.domain import Studio
 from studio.erasure import erase_user
 from studio.orders import PAID_STATES, Order, OrderState
+from studio.reuse import expire_kept
 
 logger = logging.getLogger(__name__)
 
@@ -24,11 +25,13 @@ class RetentionReport:
     reduced_orders: int = 0
     ledger_entries_deleted: int = 0
     idle_users_erased: int = 0
+    kept_sets_expired: int = 0
     order_ids: list[str] = field(default_factory=list)
 
 
 async def purge_expired(studio: Studio) -> RetentionReport:
-    """Purge abandoned intakes, reduce closed orders, drop old ledger entries, erase idle users."""
+    """Purge abandoned intakes, reduce closed orders, drop old ledger entries, erase idle users,
+    delete kept photos whose period is over."""
     now = studio.clock.now()
     report = RetentionReport()
     intake_cutoff = now - studio.settings.intake_ttl_hours * 3600
@@ -57,22 +60,25 @@ async def purge_expired(studio: Studio) -> RetentionReport:
     ledger_cutoff = now - studio.settings.ledger_retention_days * 86400
     report.ledger_entries_deleted = await studio.ledger.purge_before(ledger_cutoff)
     report.idle_users_erased = await expire_idle_users(studio)
+    report.kept_sets_expired = await expire_kept(studio)
     if any(
         (
             report.abandoned_intakes,
             report.reduced_orders,
             report.ledger_entries_deleted,
             report.idle_users_erased,
+            report.kept_sets_expired,
         )
     ):
         await compaction.mark_due(studio.redis)
         logger.info(
             "retention: %d abandoned intakes purged, %d closed orders reduced, "
-            "%d ledger entries deleted, %d idle users erased",
+            "%d ledger entries deleted, %d idle users erased, %d kept photo sets expired",
             report.abandoned_intakes,
             report.reduced_orders,
             report.ledger_entries_deleted,
             report.idle_users_erased,
+            report.kept_sets_expired,
         )
     return report
 

@@ -129,6 +129,9 @@ class Settings(BaseSettings):
     render_max_tries: int = 3
     render_job_expires_days: float = 7.0
     render_lease_s: int = Field(default=60, ge=1)
+    # After delivery, a user who asked may keep their checked photos (sealed) this many days to
+    # order another style without sending them again; 0 turns the offer off.
+    reuse_days: float = Field(default=7.0, ge=0)
     health_check_interval_s: int = 10
 
     # Delivery stage (jobs/delivery.py): finished portraits wait, sealed, in Redis for a sender.

@@ -11,10 +11,11 @@ from bot.consent import erase_confirmation
 from bot.context import StudioContext
 from bot.erasure import stop_orders
 from bot.handlers.buttons import first_tap, parse_press
-from bot.keyboards import EraseAnswer, erase_keyboard
+from bot.keyboards import EraseAnswer, erase_keyboard, stop_keeping_keyboard
 from bot.texts import text
 from studio.erasure import begin_erasure, erase_user, finish_erasure
 from studio.export import export_user
+from studio.reuse import until_text
 
 logger = logging.getLogger(__name__)
 
@@ -81,9 +82,15 @@ async def send_my_data(update: Update, context: StudioContext) -> None:
     message = update.effective_message
     assert message is not None
     view = await context.view()
-    document = await export_user(context.studio, view.user_id)
+    studio = context.studio
+    document = await export_user(studio, view.user_id)
     payload = json.dumps(document, ensure_ascii=False, indent=2, sort_keys=True).encode()
+    caption = text(view.lang, "mydata_caption")
+    kept_until = await studio.photos.kept_until(view.user_id, studio.clock.now())
+    if kept_until is not None:  # kept for another style: when they go, and a way to end it now
+        caption += "\n\n" + text(view.lang, "mydata_kept", until=until_text(kept_until))
     await message.reply_document(
         InputFile(payload, filename="mydata.json"),
-        caption=text(view.lang, "mydata_caption"),
+        caption=caption,
+        reply_markup=None if kept_until is None else stop_keeping_keyboard(view.lang),
     )

@@ -224,11 +224,15 @@ TEXTS: dict[str, str] = {
         "is yours alone. In plain form, because the queue, refunds and our repair jobs must "
         "read them without your key: your order's progress (state, style pack, price, photo "
         "counts, message numbers) with your Telegram user and chat id, your consent record "
-        "and language, and the time of your last message. The payment record (charge id, "
+        "and language, the time of your last message, and until when photos you asked us to "
+        "keep are kept. The payment record (charge id, "
         "your Telegram user id, amount, currency, dates, outcome) for refunds, disputes and "
         "accounting.\n"
-        "How long: photo references are deleted after delivery, or {intake_hours} hours "
-        "after your last upload if you never pay. Order details are reduced to the payment "
+        "How long: photo references are deleted at delivery (unless, before it, you press "
+        "“Keep my photos”: then your checked photos are kept for the days that button states, "
+        "and deleted when they are over, or on /mydata's “Stop keeping”, or on /delete), or "
+        "{intake_hours} hours after your last upload if you never pay. Order details are "
+        "reduced to the payment "
         "record after {order_days} days; from then on, and after /delete, the payment record "
         "no longer names the order, so a portrait cannot be traced back to you through it. "
         "Payment records are deleted {ledger_days} days after the payment. If you send us "
@@ -323,7 +327,8 @@ TEXTS: dict[str, str] = {
     ),
     "mydata_caption": (
         "Everything Portrait Studio holds about you, as JSON. Photos themselves are never "
-        "stored: only encrypted Telegram file references until delivery."
+        "stored: only encrypted Telegram file references until delivery (or, if you asked, "
+        "until the end of the days you kept them for)."
     ),
     # Render and delivery ---------------------------------------------------------------------
     "queue_notice": "You're number {position} in the queue. Estimated time: {eta}.",
@@ -354,6 +359,40 @@ TEXTS: dict[str, str] = {
     "admin_title": "Operator view, {time} UTC",
     "admin_queues": "Waiting: {intake} photo checks, {render} renders, {delivery} deliveries",
     "admin_workers": "Live render workers: {workers}",
+    # Reuse, opt-in: keeping the checked photos after delivery for another style -------------
+    "keep_offer": (
+        "Want another style later without sending your photos again? Press the button below "
+        "before delivery and I'll keep your checked photos (headshot and accepted selfies, "
+        "encrypted) for {days} days after it; otherwise they are deleted at delivery, as "
+        "always. /mydata shows them, and /delete erases them at any time."
+    ),
+    "keep_button": "Keep my photos {days} days for another style",
+    "keep_button_undo": "✓ Keeping my photos {days} days (tap to undo)",
+    "keep_on": "I'll keep your checked photos for {days} days after delivery.",
+    "keep_off": "Your photos will be deleted at delivery.",
+    "keep_too_late": "Your portraits were delivered already, and your photos were deleted then.",
+    "kept_after_delivery": (
+        "Your checked photos are kept, encrypted, until {until}: press “Another style” to order "
+        "one without sending them again. /mydata shows them; /delete erases them."
+    ),
+    "reuse_started": (
+        "Using the photos you kept (your headshot and {selfies} selfies, kept until {until}): "
+        "nothing to send again."
+    ),
+    "kept_photos_gone": (
+        "The photos you kept are no longer here: they were deleted when their time ran out "
+        "(or when you asked). Please send new ones."
+    ),
+    "mydata_kept": (
+        "Your checked photos are kept until {until} to order another style. The button below "
+        "deletes them now."
+    ),
+    "kept_stop_button": "Stop keeping my photos",
+    "kept_stopped": (
+        "Done: the photos you kept are deleted, and no order of yours keeps photos after "
+        "delivery."
+    ),
+    "kept_stop_none": "No photos of yours are kept.",
     "admin_orders": "Owed now: {paid} paid, {rendering} rendering, {failed} failed (refund due)",
     "admin_today": (
         "Today: {paid} paid, {delivered} delivered, {failed} failed, {refunded} refunded"

@@ -178,17 +178,6 @@ def status_shown(order_id: str) -> str:
 STATUS_SHOWN_TTL = timedelta(days=2)  # outlives the intake; no personal data in a digest
 
 
-def pack_sample(pack_id: str, digest: str) -> str:
-    """Telegram's file_id of a style pack's sample image once uploaded, so later users of the
-    same image (`digest`: of its bytes; a new file uploads anew) are sent it by file_id. Names
-    no user: it is the bot's own picture."""
-    return f"{PREFIX}pack-sample:{pack_id}:{digest}"
-
-
-# Telegram keeps a bot's file_ids usable indefinitely; the TTL only retires stale digests.
-PACK_SAMPLE_TTL = timedelta(days=30)
-
-
 RENDER_DURATION_EWMA = PREFIX + "stats:render-seconds"
 
 
@@ -204,7 +193,6 @@ def user_key_patterns(user_id: int) -> list[str]:
         session(user_id),
         user_orders(user_id),
         user_charges(user_id),
-        kept_photos(user_id),
         f"{PREFIX}tap:{user_id}:*",
         f"{PREFIX}limit:{user_id}:*",
         chat_bucket(user_id),  # private chats: chat id == user id
@@ -216,6 +204,7 @@ REFUND_LOCK_TTL = timedelta(minutes=2)  # one refundStarPayment call in flight p
 QUEUE_NOTICES = PREFIX + "queue:notices"  # hash: order id -> queue position its message shows
 
 
+        kept_photos(user_id),
 def refund_lock(order_id: str) -> str:
     """Held while one process refunds the order, so concurrent callers refund once."""
     return f"{PREFIX}order:{order_id}:refunding"

@@ -221,24 +221,6 @@ class OrderStore:
             invoice_ref=invoice_ref,
         )
 
-    async def change_style(self, order_id: str, invoice_ref: str) -> Order | None:
-        """Back from the invoice of `invoice_ref` to the style packs, photos kept.
-
-        The reference is cleared, so pre-checkout refuses that invoice from now on, even once
-        another pack's invoice is out. None unless the order awaits payment of that invoice.
-        """
-        order = await self.get(order_id)
-        if order is None or order.invoice_ref != invoice_ref:
-            return None
-        return await self._move(
-            order_id,
-            {OrderState.PAYMENT},
-            OrderState.STYLE,
-            pack="",
-            price=0,
-            invoice_ref="",
-        )
-
     async def pay(self, order_id: str, charge_id: str, now: float) -> Order | None:
         """The invoice was paid: into the render queue's list, in the same script."""
         return await self._move(
@@ -285,15 +267,6 @@ class OrderStore:
             delivered_at=now,
         )
 
-    async def ask_to_keep_photos(self, order_id: str, keep: bool) -> Order | None:
-        """The opt-in (or its undo) to keep the checked photos after delivery; until delivered."""
-        return await self._move(
-            order_id,
-            {OrderState.PAYMENT, OrderState.PAID, OrderState.RENDERING},
-            None,
-            keep_photos=keep,
-        )
-
     async def fail(self, order_id: str, reason: str) -> Order | None:
         """Failed for good; it stays on the paid list until its refund went through."""
         return await self._move(order_id, PAID_STATES, OrderState.FAILED, failure=reason)
@@ -312,6 +285,15 @@ class OrderStore:
 
     async def attach_charge(self, order_id: str, charge_id: str, price: int) -> Order | None:
         """A payment that arrived for an order cancelled meanwhile: recorded, to be refunded."""
+    async def ask_to_keep_photos(self, order_id: str, keep: bool) -> Order | None:
+        """The opt-in (or its undo) to keep the checked photos after delivery; until delivered."""
+        return await self._move(
+            order_id,
+            {OrderState.PAYMENT, OrderState.PAID, OrderState.RENDERING},
+            None,
+            keep_photos=keep,
+        )
+
         order = await self.get(order_id)
         if order is None or order.state is not OrderState.CANCELLED or order.charge_id:
             return None

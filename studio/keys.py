@@ -193,6 +193,7 @@ def user_key_patterns(user_id: int) -> list[str]:
         session(user_id),
         user_orders(user_id),
         user_charges(user_id),
+        kept_photos(user_id),
         f"{PREFIX}tap:{user_id}:*",
         f"{PREFIX}limit:{user_id}:*",
         chat_bucket(user_id),  # private chats: chat id == user id
@@ -204,7 +205,6 @@ REFUND_LOCK_TTL = timedelta(minutes=2)  # one refundStarPayment call in flight p
 QUEUE_NOTICES = PREFIX + "queue:notices"  # hash: order id -> queue position its message shows
 
 
-        kept_photos(user_id),
 def refund_lock(order_id: str) -> str:
     """Held while one process refunds the order, so concurrent callers refund once."""
     return f"{PREFIX}order:{order_id}:refunding"

@@ -267,6 +267,15 @@ class OrderStore:
             delivered_at=now,
         )
 
+    async def ask_to_keep_photos(self, order_id: str, keep: bool) -> Order | None:
+        """The opt-in (or its undo) to keep the checked photos after delivery; until delivered."""
+        return await self._move(
+            order_id,
+            {OrderState.PAYMENT, OrderState.PAID, OrderState.RENDERING},
+            None,
+            keep_photos=keep,
+        )
+
     async def fail(self, order_id: str, reason: str) -> Order | None:
         """Failed for good; it stays on the paid list until its refund went through."""
         return await self._move(order_id, PAID_STATES, OrderState.FAILED, failure=reason)
@@ -285,15 +294,6 @@ class OrderStore:
 
     async def attach_charge(self, order_id: str, charge_id: str, price: int) -> Order | None:
         """A payment that arrived for an order cancelled meanwhile: recorded, to be refunded."""
-    async def ask_to_keep_photos(self, order_id: str, keep: bool) -> Order | None:
-        """The opt-in (or its undo) to keep the checked photos after delivery; until delivered."""
-        return await self._move(
-            order_id,
-            {OrderState.PAYMENT, OrderState.PAID, OrderState.RENDERING},
-            None,
-            keep_photos=keep,
-        )
-
         order = await self.get(order_id)
         if order is None or order.state is not OrderState.CANCELLED or order.charge_id:
             return None

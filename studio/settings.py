@@ -120,6 +120,9 @@ class Settings(BaseSettings):
     # A user with no update for this long is erased like /delete (not while an order they paid
     # is still owed a delivery or a refund).
     idle_user_days: float = Field(default=365.0, gt=0)
+    # After delivery, a user who asked may keep their checked photos (sealed) this many days to
+    # order another style without sending them again; 0 turns the offer off.
+    reuse_days: float = Field(default=7.0, ge=0)
     # How long one disk compaction after an erasure may take (studio/compaction.py).
     compaction_timeout_s: float = Field(default=600.0, gt=0)
 
@@ -129,9 +132,6 @@ class Settings(BaseSettings):
     render_max_tries: int = 3
     render_job_expires_days: float = 7.0
     render_lease_s: int = Field(default=60, ge=1)
-    # After delivery, a user who asked may keep their checked photos (sealed) this many days to
-    # order another style without sending them again; 0 turns the offer off.
-    reuse_days: float = Field(default=7.0, ge=0)
     health_check_interval_s: int = 10
 
     # Delivery stage (jobs/delivery.py): finished portraits wait, sealed, in Redis for a sender.

@@ -49,9 +49,9 @@ async def choose_pack(update: Update, context: StudioContext) -> None:
         return  # erased meanwhile: no invoice for an order that is gone
     await query.answer()
     await query.edit_message_reply_markup(reply_markup=None)
-    await context.bot.send_message(
     # With it, the opt-in to keep the checked photos after delivery for another style.
     offer, keep_button = keep_offer(studio.settings, view.lang, order.id)
+    await context.bot.send_message(
         order.chat_id,
         text(view.lang, "style_chosen", name=pack.name(view.lang)) + offer,
         reply_markup=keep_button,

@@ -346,19 +346,6 @@ TEXTS: dict[str, str] = {
     "originals_again_none": (
         "The originals of your last order can no longer be sent again. Send /start for a new set."
     ),
-    "delivery_failed": (
-        "We're sorry: some of your portraits could not be delivered to this chat. Your order "
-        "is being refunded."
-    ),
-    "refund_apology": (
-        "We're sorry: we couldn't make your portraits this time. Your {amount} Stars have "
-        "been refunded. You're welcome to try again with different photos."
-    ),
-    # /admin (operators only: ADMIN_USER_IDS). Counts, never a user.
-    "admin_refused": "This command is only for the operators of this bot.",
-    "admin_title": "Operator view, {time} UTC",
-    "admin_queues": "Waiting: {intake} photo checks, {render} renders, {delivery} deliveries",
-    "admin_workers": "Live render workers: {workers}",
     # Reuse, opt-in: keeping the checked photos after delivery for another style -------------
     "keep_offer": (
         "Want another style later without sending your photos again? Press the button below "
@@ -393,6 +380,19 @@ TEXTS: dict[str, str] = {
         "delivery."
     ),
     "kept_stop_none": "No photos of yours are kept.",
+    "delivery_failed": (
+        "We're sorry: some of your portraits could not be delivered to this chat. Your order "
+        "is being refunded."
+    ),
+    "refund_apology": (
+        "We're sorry: we couldn't make your portraits this time. Your {amount} Stars have "
+        "been refunded. You're welcome to try again with different photos."
+    ),
+    # /admin (operators only: ADMIN_USER_IDS). Counts, never a user.
+    "admin_refused": "This command is only for the operators of this bot.",
+    "admin_title": "Operator view, {time} UTC",
+    "admin_queues": "Waiting: {intake} photo checks, {render} renders, {delivery} deliveries",
+    "admin_workers": "Live render workers: {workers}",
     "admin_orders": "Owed now: {paid} paid, {rendering} rendering, {failed} failed (refund due)",
     "admin_today": (
         "Today: {paid} paid, {delivered} delivered, {failed} failed, {refunded} refunded"

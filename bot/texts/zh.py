@@ -297,17 +297,6 @@ TEXTS: dict[str, str] = {
     "button_another_style": "换一种风格",
     "button_originals_again": "重新发送高清原图",
     "originals_again_none": "上一单的高清原图已无法重新发送。发送 /start 开始新的一组。",
-    "delivery_failed": "很抱歉：部分肖像无法发送到此对话。你的订单正在退款。",
-    "refund_apology": (
-        "非常抱歉，这次未能为你生成肖像。你支付的 {amount} 颗星已退还。欢迎换一些照片再试一次。"
-    ),
-    # /admin（仅限运营人员：ADMIN_USER_IDS）。只有数字，不含任何用户信息。
-    "admin_refused": "此命令仅供本机器人的运营人员使用。",
-    "admin_sources": "/start 来源（深度链接，前 {top} 个）：{sources}",
-    "admin_sources_none": "暂无",
-    "admin_title": "运营概览，{time} UTC",
-    "admin_queues": "等待中：{intake} 张照片待检查，{render} 单待生成，{delivery} 单待发送",
-    "admin_workers": "在线生成进程：{workers}",
     # 自愿保留：交付后保留已通过检查的照片，以便换一种风格 -----------------------------------
     "keep_offer": (
         "以后想换一种风格而不必再发一次照片吗？在交付前按下面的按钮，我会在交付后把你已通过检查的"
@@ -335,6 +324,17 @@ TEXTS: dict[str, str] = {
     "kept_stop_button": "不再保留我的照片",
     "kept_stopped": "已完成：你保留的照片已删除，你的订单在交付后都不会再保留照片。",
     "kept_stop_none": "我们没有保留你的任何照片。",
+    "delivery_failed": "很抱歉：部分肖像无法发送到此对话。你的订单正在退款。",
+    "refund_apology": (
+        "非常抱歉，这次未能为你生成肖像。你支付的 {amount} 颗星已退还。欢迎换一些照片再试一次。"
+    ),
+    # /admin（仅限运营人员：ADMIN_USER_IDS）。只有数字，不含任何用户信息。
+    "admin_refused": "此命令仅供本机器人的运营人员使用。",
+    "admin_sources": "/start 来源（深度链接，前 {top} 个）：{sources}",
+    "admin_sources_none": "暂无",
+    "admin_title": "运营概览，{time} UTC",
+    "admin_queues": "等待中：{intake} 张照片待检查，{render} 单待生成，{delivery} 单待发送",
+    "admin_workers": "在线生成进程：{workers}",
     "admin_orders": "当前待处理：{paid} 单已付款，{rendering} 单生成中，{failed} 单失败（待退款）",
     "admin_today": (
         "今日：{paid} 单付款，{delivered} 单已交付，{failed} 单失败，{refunded} 单已退款"

@@ -19,7 +19,7 @@ import aiohttp
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
 
-from studio.metrics import record_bot_api_call
+from studio.metrics import PAID_BROADCAST_UNITS, record_bot_api_call
 from studio.ratelimit import RedisRateLimiter
 
 logger = logging.getLogger(__name__)
@@ -106,9 +106,13 @@ class AiohttpRequest(BaseRequest):
             sock_read=_seconds(read_timeout, self._read_timeout),
         )
         for attempt in range(MAX_FLOOD_RETRIES + 1):
+            paid = False
             if api_method in MESSAGE_METHODS:
-                await self._wait_for_slot(chat_id, _cost(api_method, request_data))
-            status, body = await self._send(url, method, request_data, timeout)
+                cost = _cost(api_method, request_data)
+                paid = await self._wait_for_slot(chat_id, cost)
+                if paid:
+                    PAID_BROADCAST_UNITS.inc(cost)
+            status, body = await self._send(url, method, request_data, timeout, paid)
             record_bot_api_call(api_method, status)
             retry_after = _retry_after(status, body)
             if retry_after is None or attempt == MAX_FLOOD_RETRIES:
@@ -119,25 +123,32 @@ class AiohttpRequest(BaseRequest):
             await asyncio.sleep(retry_after)
         raise AssertionError("unreachable")
 
-    async def _wait_for_slot(self, chat_id: int | None, cost: int) -> None:
+    async def _wait_for_slot(self, chat_id: int | None, cost: int) -> bool:
+        """Wait for this send's turn; True when it goes as a paid broadcast (bulk, in a surge)."""
         if self._limiter is None:
-            return
+            return False
+        limiter = self._limiter
         # Wall-clock time on purpose: buckets are shared by processes, and a test's manual
         # clock must not freeze the refill.
         if _BULK.get():
             # Never booked ahead: wait until it fits now, so replies can slip in between. A
             # chat whose replies leave no room for that long books like a reply (no starving).
             since = time.monotonic()
-            while (wait := await self._limiter.try_bulk(chat_id, time.time(), cost)) > 0:
-                if time.monotonic() - since > BULK_MAX_WAIT_S:
+            while (wait := await limiter.try_bulk(chat_id, time.time(), cost)) > 0:
+                waited = time.monotonic() - since
+                surge = limiter.pays_in_surges and waited >= limiter.paid_after_s
+                if surge and await limiter.try_paid(chat_id, time.time(), cost):
+                    return True
+                if waited > BULK_MAX_WAIT_S:
                     break
                 await asyncio.sleep(min(wait, BULK_POLL_MAX_S))
             else:
-                return
+                return False
         # The slot is booked: sleep once, then send.
-        wait = await self._limiter.reserve(chat_id, time.time(), cost)
+        wait = await limiter.reserve(chat_id, time.time(), cost)
         if wait > 0:
             await asyncio.sleep(wait)
+        return False
 
     async def _send(
         self,
@@ -145,12 +156,15 @@ class AiohttpRequest(BaseRequest):
         method: str,
         request_data: RequestData | None,
         timeout: aiohttp.ClientTimeout,
+        paid: bool = False,
     ) -> tuple[int, bytes]:
         assert self._session is not None
         kwargs: dict[str, Any] = {"timeout": timeout}
+        # Our limiter decided this send goes past the free 30/s (see studio/ratelimit.py).
+        extra = {"allow_paid_broadcast": "true"} if paid else {}
         if request_data is not None and request_data.contains_files:
             form = aiohttp.FormData()
-            for name, value in request_data.json_parameters.items():
+            for name, value in {**request_data.json_parameters, **extra}.items():
                 form.add_field(name, value)
             for part, (filename, content, mime) in request_data.multipart_data.items():
                 data = content if isinstance(content, bytes) else content.read()
@@ -158,7 +172,7 @@ class AiohttpRequest(BaseRequest):
             kwargs["data"] = form
         elif request_data is not None:
             # Form-encoded JSON values, exactly what PTB's own httpx transport sends.
-            kwargs["data"] = request_data.json_parameters
+            kwargs["data"] = {**request_data.json_parameters, **extra}
         try:
             async with self._session.request(method, url, **kwargs) as response:
                 return response.status, await response.read()

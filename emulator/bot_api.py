@@ -106,8 +106,10 @@ async def handle_method(request: web.Request) -> web.Response:
             raise ApiError(404, "Not Found")
         await _apply_fault(state, method)
         cost = FLOOD_COSTS.get(method)
+        paid = params.get_bool("allow_paid_broadcast")
+        units = cost(params) if cost is not None else 0
         if cost is not None:
-            state.flood.admit(chat_id, cost(params))
+            state.flood.admit(chat_id, units, paid=paid)
         result = await handler(state, params)
     except ApiError as error:
         _log_call(state, method, chat_id, started, error.error_code, error.description)
@@ -121,7 +123,7 @@ async def handle_method(request: web.Request) -> web.Response:
                 }
             )
         return web.json_response(error.payload(), status=error.error_code)
-    _log_call(state, method, chat_id, started, 200, None)
+    _log_call(state, method, chat_id, started, 200, None, paid_units=units if paid else 0)
     return web.json_response({"ok": True, "result": result})
 
 
@@ -132,6 +134,7 @@ def _log_call(
     started: float,
     status: int,
     description: str | None,
+    paid_units: int = 0,
 ) -> None:
     state.calls.append(
         {
@@ -141,6 +144,8 @@ def _log_call(
             "duration": time.time() - started,
             "status": status,
             "description": description,
+            # Messages sent as a paid broadcast: the bot's balance pays 0.1 Star for each.
+            "paid_broadcast_units": paid_units,
         }
     )
     if status != 200:

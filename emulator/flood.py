@@ -43,8 +43,12 @@ class TokenBucket:
         self.tokens -= cost
 
 
+# Paid broadcasts (allow_paid_broadcast): up to 1,000 messages a second, 0.1 Star each.
+PAID_BROADCAST_RATE = 1000.0
+
+
 class FloodControl:
-    """A bucket per chat and one for the whole bot."""
+    """A bucket per chat and one for the whole bot (and one for its paid broadcasts)."""
 
     def __init__(
         self, chat_rate: float, chat_burst: float, global_rate: float, global_burst: float
@@ -52,16 +56,21 @@ class FloodControl:
         self.chat_rate = chat_rate
         self.chat_burst = chat_burst
         self.global_bucket = TokenBucket(global_rate, global_burst)
+        self.paid_bucket = TokenBucket(PAID_BROADCAST_RATE, PAID_BROADCAST_RATE)
         self.chat_buckets: dict[int, TokenBucket] = {}
 
     def reset(self) -> None:
         self.global_bucket = TokenBucket(self.global_bucket.rate, self.global_bucket.burst)
+        self.paid_bucket = TokenBucket(PAID_BROADCAST_RATE, PAID_BROADCAST_RATE)
         self.chat_buckets.clear()
 
-    def admit(self, chat_id: int | None, cost: int) -> None:
-        """Take `cost` tokens or raise the 429 Telegram would send."""
+    def admit(self, chat_id: int | None, cost: int, paid: bool = False) -> None:
+        """Take `cost` tokens or raise the 429 Telegram would send.
+
+        A paid broadcast passes the bot's 30/s (its own 1,000/s instead), not the chat's limit.
+        """
         now = time.monotonic()
-        buckets = [self.global_bucket]
+        buckets = [self.paid_bucket if paid else self.global_bucket]
         if chat_id is not None:
             bucket = self.chat_buckets.get(chat_id)
             if bucket is None:

@@ -51,6 +51,8 @@ class Studio:
                 redis,
                 global_rate=Rate(settings.tg_global_per_second, int(settings.tg_global_per_second)),
                 chat_rate=Rate(settings.tg_chat_per_second, settings.tg_chat_burst),
+                paid_stars_per_hour=settings.paid_broadcast_stars_per_hour,
+                paid_after_s=settings.paid_broadcast_after_s,
             ),
             clock=clock,
         )

@@ -168,6 +168,12 @@ def chat_bucket(chat_id: int) -> str:
 
 
 GLOBAL_BUCKET = PREFIX + "rl:global"
+PAID_BROADCAST_TTL = timedelta(hours=2)  # an hour's count outlives its hour, then goes
+
+
+def paid_broadcast_units(hour: int) -> str:
+    """Message units sent as paid broadcasts in one UTC hour (hour = epoch seconds // 3600)."""
+    return f"{PREFIX}rl:paid:{hour}"
 
 
 def status_shown(order_id: str) -> str:

@@ -45,6 +45,11 @@ BOT_API_CALLS = Counter(
     ["method", "result"],
     registry=REGISTRY,
 )
+PAID_BROADCAST_UNITS = Counter(
+    "ps_paid_broadcast_units",
+    "Message units sent as paid broadcasts (0.1 Star each) past Telegram's free 30/s",
+    registry=REGISTRY,
+)
 BOT_API_SECONDS = Histogram(
     "ps_bot_api_seconds",
     "Bot API call time by method (the wait for a rate-limit slot excluded)",

@@ -11,6 +11,12 @@ full) and leaves the global bucket `GLOBAL_HEADROOM` of its burst; otherwise it 
 to wait and asks again. An interactive reply therefore never queues behind an album: it waits at
 most one chat interval, still within Telegram's limits, since both kinds draw on the same
 buckets (one limiter, one budget).
+
+Paid broadcasts (`try_paid`, PAID_BROADCAST_STARS_PER_HOUR): in a surge, when the global limit
+has held a bulk send back for PAID_BROADCAST_AFTER_S, it may go with `allow_paid_broadcast`,
+which Telegram lets pass its 30/s for 0.1 ⭐ a message, up to 1,000/s. It still takes its turn
+in the chat's bucket (a chat's own limit does not change) and books its units against the
+hour's cap in Stars; past the cap it waits for the free global budget like any bulk send.
 """
 
 from __future__ import annotations
@@ -85,6 +91,33 @@ return '0'
 
 # Part of the global burst that bulk sends leave to interactive ones.
 GLOBAL_HEADROOM = 0.2
+# What Telegram charges per message sent as a paid broadcast, in tenths of a Star.
+PAID_TENTHS_PER_UNIT = 1
+
+# KEYS: [1]=chat bucket, [2]=the hour's paid-broadcast count (tenths of a Star). ARGV: now, cost,
+# chat interval, chat burst, use chat (0/1), ttl ms, cap in tenths, count ttl ms. Books the chat's
+# slot and the units only when both allow a send now; returns the tenths booked, or 0.
+_TRY_PAID = """
+local now = tonumber(ARGV[1])
+local cost = tonumber(ARGV[2])
+local tat = now
+if ARGV[5] == '1' then
+  local interval = tonumber(ARGV[3])
+  local burst = tonumber(ARGV[4])
+  tat = math.max(tonumber(redis.call('GET', KEYS[1]) or now), now)
+  if tat + (math.min(cost, burst) - burst) * interval - now > 0 then return 0 end
+end
+local tenths = cost * tonumber(ARGV[9])
+local spent = tonumber(redis.call('GET', KEYS[2]) or '0')
+if spent + tenths > tonumber(ARGV[7]) then return 0 end
+redis.call('SET', KEYS[2], tostring(spent + tenths), 'PX', tonumber(ARGV[8]))
+if ARGV[5] == '1' then
+  local new_tat = tat + cost * tonumber(ARGV[3])
+  local ttl = math.floor(math.max(tonumber(ARGV[6]), (new_tat - now) * 1000 + 1000))
+  redis.call('SET', KEYS[1], tostring(new_tat), 'PX', ttl)
+end
+return tenths
+"""
 
 
 @dataclass(frozen=True)
@@ -100,12 +133,26 @@ class Rate:
 class RedisRateLimiter:
     """Global and per-chat limits; `reserve` books a slot and says how long to wait for it."""
 
-    def __init__(self, redis: Redis, global_rate: Rate, chat_rate: Rate) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        global_rate: Rate,
+        chat_rate: Rate,
+        paid_stars_per_hour: int = 0,
+        paid_after_s: float = 2.0,
+    ) -> None:
         self._redis = redis
         self._reserve = redis.register_script(_RESERVE)
         self._try_bulk = redis.register_script(_TRY_BULK)
+        self._try_paid = redis.register_script(_TRY_PAID)
         self._global = global_rate
         self._chat = chat_rate
+        self._paid_cap_tenths = paid_stars_per_hour * 10
+        self.paid_after_s = paid_after_s
+
+    @property
+    def pays_in_surges(self) -> bool:
+        return self._paid_cap_tenths > 0
 
     async def reserve(self, chat_id: int | None, now: float, cost: int = 1) -> float:
         """Book `cost` units (an album counts per item); sleep the returned seconds, then send."""
@@ -117,6 +164,30 @@ class RedisRateLimiter:
         headroom = max(1, int(self._global.burst * GLOBAL_HEADROOM))
         args = [*self._args(chat_id, now, cost), headroom]
         return max(0.0, float(await self._try_bulk(keys=self._keys(chat_id), args=args)))
+
+    async def try_paid(self, chat_id: int | None, now: float, cost: int = 1) -> bool:
+        """True when `cost` units were booked to go now as a paid broadcast (chat slot, Stars)."""
+        if not self.pays_in_surges:
+            return False
+        hour_key = keys.paid_broadcast_units(int(now // 3600))
+        args = [
+            now,
+            cost,
+            self._chat.interval,
+            self._chat.burst,
+            "1" if chat_id is not None else "0",
+            int(keys.RATE_BUCKET_TTL.total_seconds() * 1000),
+            self._paid_cap_tenths,
+            int(keys.PAID_BROADCAST_TTL.total_seconds() * 1000),
+            PAID_TENTHS_PER_UNIT,
+        ]
+        booked = await self._try_paid(keys=[keys.chat_bucket(chat_id or 0), hour_key], args=args)
+        return int(booked) > 0
+
+    async def paid_this_hour(self, now: float) -> float:
+        """Stars spent on paid broadcasts in the current UTC hour."""
+        raw = await self._redis.get(keys.paid_broadcast_units(int(now // 3600)))
+        return int(raw or 0) / 10
 
     def _keys(self, chat_id: int | None) -> list[str]:
         return [keys.chat_bucket(chat_id or 0), keys.GLOBAL_BUCKET]

@@ -73,6 +73,11 @@ class Settings(BaseSettings):
     tg_global_per_second: float = 28.0
     tg_chat_per_second: float = 0.9
     tg_chat_burst: int = 3
+    # Paid broadcasts for surges: a delivery send the global limit has held back this long goes
+    # with allow_paid_broadcast (0.1 ⭐ a message from the bot's balance, past Telegram's 30/s),
+    # while this hour's spend stays under the cap. 0 Stars: never.
+    paid_broadcast_stars_per_hour: int = Field(default=0, ge=0)
+    paid_broadcast_after_s: float = Field(default=2.0, ge=0)
 
     # Redis
     redis_url: str = "redis://127.0.0.1:6379/0"

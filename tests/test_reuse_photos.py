@@ -193,15 +193,21 @@ async def test_stop_keeping_from_mydata_deletes_the_kept_photos(
     await env.wait_text(user, "Step 1 of 3", timeout=15)
 
 
-async def test_delete_erases_the_kept_photos(
-    bot_env: BotEnv, render_workers: RenderWorkerStarter
+@pytest.mark.parametrize("way", ["/delete", "withdraw consent"])
+async def test_delete_and_withdrawn_consent_erase_the_kept_photos(
+    bot_env: BotEnv, render_workers: RenderWorkerStarter, way: str
 ) -> None:
     env, user, studio = bot_env, 6404, bot_env.studio
     await _opt_in_and_pay(env, user, render_workers, keep=True)
     await _finals(env, user, 1)
     kept = await studio.photos.kept_count(user)
     assert kept == 1 + env.settings.min_selfies
-    await env.client.send_text(user, "/delete")
+    if way == "/delete":
+        await env.client.send_text(user, "/delete")
+    else:  # /privacy's "Withdraw consent and erase my data", then the same confirmation
+        await env.client.send_text(user, "/privacy")
+        policy = await env.wait_for(user, lambda m: button(m, "erase:ask") is not None)
+        await env.press(user, policy, "erase:ask")
     ask = await env.wait_for(user, lambda m: button(m, "erase:yes") is not None)
     await env.press(user, ask, "erase:yes")
     done = await env.wait_text(user, "Done. Erased", timeout=30)

@@ -299,7 +299,8 @@ TEXTS: dict[str, str] = {
     "bot_description": (
         "Portrait Studio makes AI portraits of you from one headshot and a few selfies, in the "
         "style you choose, paid in Telegram Stars. Your photos are encrypted and deleted after "
-        "delivery; /privacy explains, /delete erases everything."
+        "delivery (unless you ask to keep them a few days for another style); /privacy "
+        "explains, /delete erases everything."
     ),
     "bot_short_description": "AI portraits of you from a headshot and selfies. Paid in ⭐ Stars.",
     "eta_offline": "unknown for now: no portrait renderer is online (your place is kept)",
@@ -376,8 +377,7 @@ TEXTS: dict[str, str] = {
     ),
     "kept_stop_button": "Stop keeping my photos",
     "kept_stopped": (
-        "Done: the photos you kept are deleted, and no order of yours keeps photos after "
-        "delivery."
+        "Done: the photos you kept are deleted, and no order of yours keeps photos after delivery."
     ),
     "kept_stop_none": "No photos of yours are kept.",
     "delivery_failed": (

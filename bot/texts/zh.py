@@ -255,8 +255,8 @@ TEXTS: dict[str, str] = {
     "other_message_refused": "我只能处理照片和少数命令。发送 /help 查看下一步怎么做。",
     "bot_description": (
         "Portrait Studio 用一张正面头像和几张自拍，按你选择的风格生成你的 AI 肖像，"
-        "使用 Telegram Stars ⭐ 付款。你的照片加密保存，交付后删除；/privacy 说明详情，"
-        "/delete 删除全部数据。"
+        "使用 Telegram Stars ⭐ 付款。你的照片加密保存，交付后删除"
+        "（除非你要求保留几天以换一种风格）；/privacy 说明详情，/delete 删除全部数据。"
     ),
     "bot_short_description": "用头像和自拍生成你的 AI 肖像，使用 ⭐ Stars 付款。",
     "eta_offline": "暂时无法估计：目前没有在线的肖像生成服务（你的位置会保留）",

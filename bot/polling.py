@@ -10,7 +10,6 @@ taken update again. While the pipeline is full, nothing is fetched.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 from redis.exceptions import RedisError
@@ -53,10 +52,13 @@ class Poller:
     async def stop(self) -> None:
         """Stop fetching; tell Telegram which updates were taken (best effort)."""
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+            task, self._task = self._task, None
+            task.cancel()
+            # asyncio.wait, not `await task` under suppress(CancelledError): that would also
+            # swallow a cancellation of stop() itself, and its caller would never hear of it.
+            await asyncio.wait([task])
+            if not task.cancelled() and task.exception() is not None:
+                logger.error("the poller had already stopped: %r", task.exception())
         if self.offset is None:
             return
         try:

@@ -227,3 +227,28 @@ async def test_a_sigkilled_polling_bot_loses_nothing_it_took(
     finally:
         second.terminate()
         await second.wait()
+
+
+async def test_a_cancelled_poller_stop_is_cancelled_not_swallowed(bot_env: BotEnv) -> None:
+    """A shutdown that gives up on stop() must hear that it did: the cancellation propagates."""
+    poller = bot_env.bots[0].poller
+    assert poller is not None and poller._task is not None
+    fetching = poller._task
+
+    async def slow_to_stop() -> None:
+        fetching.cancel()
+        await asyncio.wait([fetching])
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            await asyncio.sleep(0.5)  # e.g. a batch still being offered to the pipeline
+            raise
+
+    slow = poller._task = asyncio.create_task(slow_to_stop())
+    await asyncio.sleep(0.05)
+    stopping = asyncio.create_task(poller.stop())
+    await asyncio.sleep(0.1)  # stop() is waiting for the fetch task to wind down
+    stopping.cancel()
+    await asyncio.wait([stopping], timeout=5)
+    assert stopping.cancelled()
+    await asyncio.wait([slow], timeout=5)

@@ -36,6 +36,14 @@ ARG TORCH_INDEX=cu128
 RUN pip install -c constraints.txt --index-url https://download.pytorch.org/whl/${TORCH_INDEX} \
         --extra-index-url https://pypi.org/simple torch==2.13.0 \
     && pip install -c constraints.txt '.[worker]'
+# Face analysis on the GPU: the CUDA image swaps onnxruntime (CPU only) for onnxruntime-gpu of the
+# same pinned version (one `onnxruntime` module: never both). It runs on the CUDA and cuDNN
+# libraries that torch's wheel brings; FACE_DEVICE=cpu keeps it on CPU (docs/MODEL_STACKS.md).
+RUN if [ "${TORCH_INDEX}" != "cpu" ]; then \
+        ORT_VERSION=$(sed -n 's/^onnxruntime==//p' constraints.txt) \
+        && pip uninstall -y onnxruntime \
+        && pip install --no-deps "onnxruntime-gpu==${ORT_VERSION}"; \
+    fi
 USER studio
 EXPOSE 9100
 HEALTHCHECK --interval=15s --timeout=3s CMD python -c "import urllib.request,sys; urllib.request.urlopen('http://127.0.0.1:9100/healthz', timeout=2)" || exit 1

@@ -11,6 +11,14 @@ are real. For each stack and variant (eager, channels_last, torch.compile) it pr
 `--steps` (4) and `--size` (896x1152), then one order of `--order` (20) portraits at the best
 variant: generation, review by the stack's own face backend (on CPU), labelling and C2PA signing.
 Targets (issue 12): <= 0.5 s/image and <= 30 s of GPU time per order on an H100/H200.
+
+    python bench/pipeline_bench.py --gpu-settings                 # CPU, tiny SDXL, ~30 s
+    python bench/pipeline_bench.py --gpu-settings --device cuda --full-size --dtype fp16
+
+`--gpu-settings` compares, on the research stack, the old defaults (RENDER_STEPS=30, CFG 5.0,
+the model's scheduler) with a few-step LoRA's (LORA_STEPS=4: no CFG, trailing Euler): UNet
+passes per image (counted by a hook on the real UNet: batch rows per call) and seconds per image,
+with their ratios. Random weights: the LoRA itself changes no cost, so it is left out.
 """
 
 from __future__ import annotations
@@ -70,7 +78,7 @@ def _timed(fn: Any, device: str) -> float:
     return time.perf_counter() - start
 
 
-def _generator(stack: str, args: argparse.Namespace, dtype: Any) -> Any:
+def _generator(stack: str, args: argparse.Namespace, dtype: Any, few_step: bool = True) -> Any:
     """The stack's generator: tiny random folder via from_pretrained, or full-size random."""
     from pipeline.generators import generator_class
 
@@ -88,8 +96,8 @@ def _generator(stack: str, args: argparse.Namespace, dtype: Any) -> Any:
             build_tiny_sdxl(root / "sdxl")
             build_tiny_faceid_adapter(root / "faceid", unet_folder=root / "sdxl" / "unet")
             config = tiny_generator_config(root)
-        # The few-step recipe (SDXL-Lightning/Hyper-SD style): trailing Euler, no CFG.
-        config = replace(config, scheduler="euler_trailing", guidance=1.0)
+        if few_step:  # the few-step recipe (SDXL-Lightning/Hyper-SD style): trailing Euler, no CFG
+            config = replace(config, scheduler="euler_trailing", guidance=1.0)
     else:
         from pipeline.generators.flux2_klein import Flux2KleinConfig, tiny_flux2_config
 
@@ -170,8 +178,8 @@ def _signer() -> Any:
 def bench_stack(stack: str, args: argparse.Namespace) -> tuple[list[Row], dict[str, float], str]:
     import torch
 
-    from pipeline.portraits import Candidate, PortraitConfig, PortraitPipeline
-    from pipeline.review import ReviewConfig
+    from pipeline.portraits import PortraitConfig, PortraitPipeline
+    from pipeline.review import Candidate, ReviewConfig
     from pipeline.styles import STYLE_PACKS, seeds_for
 
     dtype = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}[args.dtype]
@@ -222,6 +230,64 @@ def bench_stack(stack: str, args: argparse.Namespace) -> tuple[list[Row], dict[s
     return rows, order, best.variant
 
 
+def _unet_passes_and_seconds(
+    generator: Any, config: Any, count: int, device: str
+) -> tuple[float, float]:
+    """UNet passes (batch rows over all calls) and seconds, per image, at `config`."""
+    from pipeline.generators.sdxl_faceid import _set_scheduler
+    from pipeline.styles import STYLE_PACKS
+    from pipeline.warmup import warm_up_profile
+
+    generator.config = config
+    generator.pipe.scheduler = generator._stock_scheduler
+    _set_scheduler(generator.pipe, config.scheduler)
+    pack, profile = STYLE_PACKS["business"], warm_up_profile()
+    shots, seeds = [pack.shots[i % len(pack.shots)] for i in range(count)], list(range(count))
+    generator.generate(profile, pack, shots[: config.batch_size], seeds[: config.batch_size])
+    rows: list[int] = []
+    hook = generator.pipe.unet.register_forward_pre_hook(
+        lambda _m, args, kwargs: rows.append(int((args[0] if args else kwargs["sample"]).shape[0])),
+        with_kwargs=True,
+    )
+    try:
+        seconds = _timed(lambda: generator.generate(profile, pack, shots, seeds), device)
+    finally:
+        hook.remove()
+    return sum(rows) / count, seconds / count
+
+
+def bench_gpu_settings(args: argparse.Namespace) -> None:
+    """Old defaults against a few-step LoRA's: UNet passes and seconds per image, and ratios."""
+    import torch
+
+    from pipeline.generators.sdxl_faceid import few_step_config
+
+    dtype = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}[args.dtype]
+    generator = _generator(
+        "research", args, dtype if args.full_size else torch.float32, few_step=False
+    )
+    generator._stock_scheduler = generator.pipe.scheduler  # the model's own
+    base = generator.config
+    before = replace(base, scheduler="default", steps=args.before_steps, guidance=5.0)
+    after = few_step_config(base, args.steps)
+    results = {}
+    for name, config in (("before", before), ("after", after)):
+        results[name] = _unet_passes_and_seconds(generator, config, args.images, args.device)
+    kind = "full-size random" if args.full_size else "tiny random"
+    print(f"\n{args.device}, {kind} SDXL, {args.size}, batch {args.batch}, {args.images} images")
+    print("\n| setup | steps | CFG | scheduler | UNet passes / image | s / image |")
+    print("|---|---|---|---|---|---|")
+    for name, config in (("before", before), ("after", after)):
+        passes, seconds = results[name]
+        cfg = "on" if config.guidance > 1.0 else "off"
+        print(
+            f"| {name} | {config.steps} | {cfg} | {config.scheduler} | {passes:.0f} "
+            f"| {seconds:.3f} |"
+        )
+    (p0, s0), (p1, s1) = results["before"], results["after"]
+    print(f"\nratio before/after: UNet passes {p0 / p1:.1f}x, seconds {s0 / s1:.1f}x")
+
+
 def _gib(value: float) -> str:
     return "-" if math.isnan(value) else f"{value:.1f}"
 
@@ -241,8 +307,17 @@ def main() -> None:
     parser.add_argument("--references", type=int, default=4, help="commercial: reference images")
     parser.add_argument("--dtype", choices=["fp16", "bf16", "fp32"], default="bf16")
     parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=None)
+    parser.add_argument(
+        "--gpu-settings",
+        action="store_true",
+        help="research stack: old defaults vs a few-step LoRA's (UNet passes, s/image)",
+    )
+    parser.add_argument("--before-steps", type=int, default=30, help="--gpu-settings: old steps")
     args = parser.parse_args()
     args.size = args.size or ("896x1152" if args.full_size else "64x80")
+    if args.gpu_settings:
+        bench_gpu_settings(args)
+        return
     if args.variants is None:  # compiling on CPU takes minutes and says nothing about a GPU
         args.variants = list(VARIANTS if args.device.startswith("cuda") else VARIANTS[:2])
     stacks = STACKS if args.stack == "all" else (args.stack,)

@@ -19,12 +19,13 @@ logger = logging.getLogger(__name__)
 
 
 def load_face_backend_for(
-    settings: Settings, providers: list[str] | None = None, *, verified: bool = False
+    settings: Settings, *, force_cpu: bool = False, verified: bool = False
 ) -> FaceBackend:
     """Verify the stack's face model files, then load them (blocking: call in a thread).
 
-    `verified=True` when the caller has just verified them (the render worker checks the whole
-    stack at start), so a large pack is not hashed twice.
+    onnxruntime runs on CUDA where it can (onnxruntime-gpu), unless `force_cpu` or
+    FACE_DEVICE=cpu. `verified=True` when the caller has just verified them (the render worker
+    checks the whole stack at start), so a large pack is not hashed twice.
     """
     from pipeline.face_backends import load_face_backend
 
@@ -35,7 +36,7 @@ def load_face_backend_for(
         face_pack=settings.face_pack,
         face_root=settings.face_dir,
         dlib_models_dir=settings.weights_dir / "dlib",
-        providers=providers,
+        force_cpu=force_cpu or settings.face_device == "cpu",
     )
     if not backend.estimates_age:
         logger.warning(

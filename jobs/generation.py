@@ -18,19 +18,21 @@ from studio.orders import Order
 from studio.settings import Mode, Settings
 
 if TYPE_CHECKING:
+    from pipeline.generators import Generator
     from pipeline.generators.flux2_klein import Flux2KleinConfig
     from pipeline.generators.sdxl_faceid import GeneratorConfig
     from pipeline.portraits import PortraitConfig, PortraitModels
     from pipeline.provenance import ProvenanceSigner
+    from pipeline.warmup import WarmUp
 
 logger = logging.getLogger(__name__)
 
 
 def generator_config(settings: Settings) -> GeneratorConfig:
     """The research generator (SDXL + FaceID): every knob comes from a setting."""
-    from pipeline.generators.sdxl_faceid import GeneratorConfig
+    from pipeline.generators.sdxl_faceid import GeneratorConfig, few_step_config
 
-    return GeneratorConfig(
+    config = GeneratorConfig(
         base_model=settings.sdxl_dir,
         adapter_dir=settings.ip_adapter_dir,
         adapter_weight_name=settings.ip_adapter_weight,
@@ -39,12 +41,32 @@ def generator_config(settings: Settings) -> GeneratorConfig:
         image_encoder_path=settings.image_encoder_dir or None,
         lora_path=settings.lora_dir or None,
         lora_weight_name=settings.lora_weight or None,
+        scheduler=settings.render_scheduler,
         steps=settings.render_steps,
         guidance=settings.render_guidance,
+        vae_dir=settings.vae_dir or None,
         width=settings.render_width,
         height=settings.render_height,
+        batch_size=settings.render_batch_size,
         compile=settings.render_compile,
     )
+    if not (settings.lora_dir and settings.lora_steps):
+        return config
+    # A few-step LoRA: its own step count, no CFG, trailing Euler, unless a setting says otherwise.
+    given = settings.model_fields_set
+    config = few_step_config(
+        config,
+        settings.render_steps if "render_steps" in given else settings.lora_steps,
+        guidance=settings.render_guidance if "render_guidance" in given else None,
+        scheduler=settings.render_scheduler if "render_scheduler" in given else None,
+    )
+    logger.info(
+        "few-step LoRA: %d steps, guidance %.1f, %s scheduler",
+        config.steps,
+        config.guidance,
+        config.scheduler,
+    )
+    return config
 
 
 def flux2_config(settings: Settings) -> Flux2KleinConfig:
@@ -59,6 +81,7 @@ def flux2_config(settings: Settings) -> Flux2KleinConfig:
         height=settings.render_height,
         references=settings.flux2_references,
         reference_px=settings.flux2_reference_px,
+        batch_size=settings.render_batch_size,
         compile=settings.render_compile,
     )
 
@@ -81,6 +104,7 @@ def portrait_config(settings: Settings) -> PortraitConfig:
             require_one_face=settings.review_require_one_face,
             extra_attempts=settings.review_extra_attempts,
             keep_per_pack=settings.portraits_per_order,
+            spare_candidates=settings.review_spare_candidates,
         ),
         shots=settings.portraits_per_order,
         # Intake already enforced min_selfies; a second look may only drop a few more.
@@ -122,9 +146,10 @@ def load_portrait_models(settings: Settings) -> PortraitModels:
             f"MODEL_STACK={settings.model_stack!r}: expected one of {sorted(GENERATOR_CONFIGS)}"
         )
     signer = load_signer(settings)
-    providers = ["CPUExecutionProvider"] if settings.render_device == "cpu" else None
     # The render worker verified the stack's files (faces and generator) before this call.
-    analyzer = load_face_backend_for(settings, providers, verified=True)
+    analyzer = load_face_backend_for(
+        settings, force_cpu=settings.render_device == "cpu", verified=True
+    )
     generator = generator_class(settings.model_stack).load(
         GENERATOR_CONFIGS[settings.model_stack](settings),
         device=settings.render_device,
@@ -138,7 +163,25 @@ def load_portrait_models(settings: Settings) -> PortraitModels:
         analyzer.name,
         type(generator).__name__,
     )
+    if settings.render_warmup:
+        warm_up_generator(generator, settings)
     return PortraitModels(analyzer=analyzer, generator=generator, signer=signer)
+
+
+def order_batch_sizes(generator: Generator, settings: Settings) -> list[int]:
+    """The batch shapes an order's first generation round runs: planned portraits + spares."""
+    return generator.batch_sizes(settings.portraits_per_order + settings.review_spare_candidates)
+
+
+def warm_up_generator(generator: Generator, settings: Settings) -> WarmUp:
+    """One generation at each batch shape orders will run, before the first order (blocking)."""
+    from pipeline.warmup import warm_up
+
+    done = warm_up(generator, order_batch_sizes(generator, settings))
+    logger.info(
+        "generator warmed up: batch sizes %s in %.1f s", list(done.batch_sizes), sum(done.seconds)
+    )
+    return done
 
 
 def generate_portraits(

@@ -28,7 +28,7 @@ from pipeline.labels import (
     encode_labelled_jpeg,
     encode_labelled_png,
 )
-from pipeline.review import ReviewConfig, ReviewScore, rank, review_image
+from pipeline.review import Candidate, ReviewConfig, ReviewScore, review_image, select
 from pipeline.styles import STYLE_PACKS, Shot, StylePack, seeds_for
 
 if TYPE_CHECKING:
@@ -110,15 +110,6 @@ class CheckedPhotos:
     accepted: list[tuple[np.ndarray, Face]]  # headshot first, then the usable selfies
 
 
-@dataclass
-class Candidate:
-    """The best output so far for one shot."""
-
-    image: Image.Image
-    score: ReviewScore
-    seed: int
-
-
 class _Stages:
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
@@ -145,7 +136,7 @@ def reference_crop(rgb: np.ndarray, face: Face, margin: float) -> np.ndarray:
 
 
 class PortraitPipeline:
-    """check -> profile -> generate -> review (with retries) -> label, for one order."""
+    """check -> profile -> generate + review (spares, retries) -> label, for one order."""
 
     def __init__(
         self,
@@ -258,46 +249,19 @@ class PortraitPipeline:
             references = self.references(checked, profile)
         n = min(self.config.shots or len(pack.shots), len(pack.shots))
         shots = list(pack.shots[:n])
-        # 4. Generate, 5. review; refused shots get new seeds, up to extra_attempts more rounds
-        final: dict[int, Candidate] = {}
-        outputs: list[dict[str, object]] = []
-        pending = list(range(n))
-        for attempt in range(self.config.review.extra_attempts + 1):
-            if not pending:
-                break
-            seeds = seeds_for(order_id, n, attempt)
-            with stage("generate"):
-                images = self.generate(
-                    profile,
-                    references,
-                    pack,
-                    [shots[i] for i in pending],
-                    [seeds[i] for i in pending],
-                    progress if attempt == 0 else None,
-                )
-            with stage("review"):
-                scores = self.review(images, profile)
-            still = []
-            for idx, image, score in zip(pending, images, scores, strict=True):
-                outputs.append(
-                    {"shot": idx, "attempt": attempt, "seed": seeds[idx], **score.as_report()}
-                )
-                best = final.get(idx)
-                if (
-                    best is None
-                    or score.score > best.score.score
-                    or (score.ok and not best.score.ok)
-                ):
-                    final[idx] = Candidate(image, score, seeds[idx])
-                if not score.ok:
-                    still.append(idx)
-            pending = still
-        kept = rank([final[i].score for i in range(n)], self.config.review.keep_per_pack)
-        if not kept:
+        # 4. Generate, 5. review: planned shots and spares in one batched call per round
+        candidates, rounds = self.generate_and_review(
+            order_id, profile, references, pack, shots, progress, stage
+        )
+        slots = select(candidates, n, self.config.review.keep_per_pack)
+        if not slots:
             raise NoAcceptablePortraits(f"0 of {n} portraits passed review")
         # 6. Label (and sign) what is delivered
         with stage("label"):
-            out = [self.label(order_id, idx, final[idx], shots[idx]) for idx in sorted(kept)]
+            out = [
+                self.label(order_id, slot, best, shots[best.shot_index])
+                for slot, best in sorted(slots.items())
+            ]
         if progress is not None:
             progress(n, n)
         logger.info(
@@ -306,8 +270,67 @@ class PortraitPipeline:
             n,
             profile.consistency,
         )
+        outputs = [
+            {"shot": c.shot_index, "attempt": c.attempt, "seed": c.seed, **c.score.as_report()}
+            for c in candidates
+        ]
         report = self._report(pack_id, checked, profile, references, outputs, out, stage)
+        report["generation_rounds"] = rounds
         return PortraitResult(images=out, report=report)
+
+    def generate_and_review(
+        self,
+        order_id: str,
+        profile: IdentityProfile,
+        references: list[np.ndarray],
+        pack: StylePack,
+        shots: list[Shot],
+        progress: Progress | None = None,
+        stage: _Stages | None = None,
+    ) -> tuple[list[Candidate], int]:
+        """Every candidate made for the order, reviewed, and how many generation rounds it took.
+
+        Round 0 is one batched call: every planned shot plus `spare_candidates` spares (the next
+        seeds of the first shots). A further round (at most `extra_attempts`) runs only for the
+        places that neither a shot's own candidates nor a passing spare could fill.
+        """
+        stage = stage or _Stages()
+        review = self.config.review
+        n = len(shots)
+        seeds: dict[int, list[int]] = {}
+        tries = [0] * n  # candidates drawn per shot so far: the next one's attempt number
+        candidates: list[Candidate] = []
+        pending = list(range(n))
+        rounds = 0
+        for _ in range(review.extra_attempts + 1):
+            if not pending:
+                break
+            plan = pending + [pending[j % len(pending)] for j in range(review.spare_candidates)]
+            attempts = []
+            for i in plan:
+                attempts.append(tries[i])
+                tries[i] += 1
+            plan_seeds = [
+                seeds.setdefault(a, seeds_for(order_id, n, a))[i]
+                for i, a in zip(plan, attempts, strict=True)
+            ]
+            report = _scaled(progress, len(plan), n) if rounds == 0 else None
+            with stage("generate"):
+                images = self.generate(
+                    profile, references, pack, [shots[i] for i in plan], plan_seeds, report
+                )
+            with stage("review"):
+                scores = self.review(images, profile)
+            candidates += [
+                Candidate(image, score, seed, i, a)
+                for i, a, seed, image, score in zip(
+                    plan, attempts, plan_seeds, images, scores, strict=True
+                )
+            ]
+            rounds += 1
+            filled = select(candidates, n, n)
+            pending = [i for i in range(n) if i not in filled]
+        return candidates, rounds
 
     def _report(
         self,
@@ -338,6 +361,14 @@ class PortraitPipeline:
             "signed": self.signer is not None,
             "seconds": {k: round(v, 3) for k, v in stage.seconds.items()},
         }
+
+
+def _scaled(progress: Progress | None, made: int, planned: int) -> Progress | None:
+    """Progress over `made` images (spares included) told as progress over the `planned` ones."""
+    if progress is None:
+        return None
+    report = progress
+    return lambda done, _total: report(done * planned // made, planned)
 
 
 def make_portraits(

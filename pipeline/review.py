@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from pipeline.faces import EmbeddingSpace, Face
 from pipeline.identity import IdentityProfile
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 
 class Analyzer(Protocol):
@@ -33,6 +36,10 @@ class ReviewConfig:
     extra_attempts: int = 2
     # Best images delivered per pack.
     keep_per_pack: int = 20
+    # Extra candidates generated in the same batched call as the planned shots (second seeds of
+    # the first shots): a refused shot's place goes to a passing spare, so a few refusals cost
+    # no serial retry round (each round is a full pass over the model at small batch sizes).
+    spare_candidates: int = 4
 
     @classmethod
     def permissive(cls, keep_per_pack: int = 20) -> ReviewConfig:
@@ -42,6 +49,7 @@ class ReviewConfig:
             require_one_face=False,
             extra_attempts=0,
             keep_per_pack=keep_per_pack,
+            spare_candidates=0,  # every output passes: a spare would never be used
         )
 
     def identity_floor(self, space: EmbeddingSpace) -> float:
@@ -102,3 +110,37 @@ def rank(scores: list[ReviewScore], keep: int) -> list[int]:
     """Indices of the best `keep` accepted outputs, best first."""
     accepted = [i for i, s in enumerate(scores) if s.ok]
     return sorted(accepted, key=lambda i: -scores[i].score)[:keep]
+
+
+@dataclass
+class Candidate:
+    """One reviewed output: its image, verdict, seed and the shot (index) it was drawn for."""
+
+    image: Image.Image
+    score: ReviewScore
+    seed: int
+    shot_index: int = 0
+    attempt: int = 0
+
+
+def select(candidates: list[Candidate], places: int, keep: int) -> dict[int, Candidate]:
+    """Place -> the portrait delivered there: the best `keep` of the filled places.
+
+    Each shot's place takes its own best passing candidate; the places left empty take the best
+    passing candidates that no place used yet (a spare, a second variant of another shot).
+    """
+    by_score = sorted(
+        (c for c in candidates if c.score.ok), key=lambda c: c.score.score, reverse=True
+    )
+    filled: dict[int, Candidate] = {}
+    unused: list[Candidate] = []
+    for candidate in by_score:
+        if candidate.shot_index < places and candidate.shot_index not in filled:
+            filled[candidate.shot_index] = candidate
+        else:
+            unused.append(candidate)
+    empty = [i for i in range(places) if i not in filled]
+    filled.update(zip(empty, unused, strict=False))
+    kept = rank([filled[i].score for i in sorted(filled)], keep)
+    places_in_order = sorted(filled)
+    return {places_in_order[k]: filled[places_in_order[k]] for k in kept}

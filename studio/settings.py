@@ -7,7 +7,7 @@ import os
 import secrets
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from dotenv import dotenv_values
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -182,16 +182,36 @@ class Settings(BaseSettings):
     image_encoder_dir: str = ""
     lora_dir: str = ""
     lora_weight: str = ""
+    # GPU settings (docs/MODEL_STACKS.md, "GPU settings"). LORA_STEPS > 0: LORA_DIR is a few-step
+    # LoRA (SDXL-Lightning, Hyper-SD) distilled for that many steps: unless RENDER_STEPS,
+    # RENDER_GUIDANCE or RENDER_SCHEDULER say otherwise, it runs them without CFG (one UNet pass
+    # per step instead of two) on trailing-spacing Euler.
+    lora_steps: int = Field(default=0, ge=0)
+    render_scheduler: Literal["default", "euler_trailing", "tcd", "lcm", "dpmpp_2m_karras"] = (
+        "default"
+    )
+    # A VAE that decodes in fp16 without overflowing (sdxl-vae-fp16-fix): replaces the base
+    # model's, and the fp32 upcast of each decode is skipped (bf16 skips it without one).
+    vae_dir: str = ""
     render_steps: int = 30
     render_guidance: float = 5.0
     render_width: int = 896
     render_height: int = 1152
     render_device: str = "cuda"
-    render_dtype: str = "float16"
+    render_dtype: Literal["float16", "bfloat16", "float32"] = "float16"  # or fp16, bf16, fp32
     render_compile: bool = False
+    # Images per UNet batch. With RENDER_COMPILE every batch is padded to this size (one shape).
+    render_batch_size: int = Field(default=4, ge=1)
+    # At start, one generation at each batch shape an order runs (compiles, autotunes).
+    render_warmup: bool = True
+    # Face analysis: "auto" runs onnxruntime on CUDA where onnxruntime-gpu provides it, else CPU.
+    face_device: Literal["auto", "cpu"] = "auto"
     review_min_identity: float = 0.45
     review_require_one_face: bool = True
     review_extra_attempts: int = 2
+    # Candidates made beyond the planned portraits in the same batched call; a refused one's
+    # place goes to a passing spare instead of a serial retry round.
+    review_spare_candidates: int = Field(default=4, ge=0)
     # The commercial stack's generator: FLUX.2 [klein] 4B, a diffusers folder (the manifest's
     # `flux2-klein` under WEIGHTS_DIR), step-distilled for 4 steps without guidance. It conditions
     # on reference images: the headshot and the selfies closest to the identity profile.
@@ -212,6 +232,12 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return tuple(int(part) for part in value.replace(" ", "").split(",") if part)
         return value
+
+    @field_validator("render_dtype", mode="before")
+    @classmethod
+    def _dtype_alias(cls, value: object) -> object:
+        aliases = {"fp16": "float16", "bf16": "bfloat16", "fp32": "float32"}
+        return aliases.get(str(value).lower(), value) if isinstance(value, str) else value
 
     @field_validator("max_selfies")
     @classmethod

@@ -21,15 +21,19 @@ def load_face_backend(
     face_pack: str = "buffalo_l",
     face_root: Path | None = None,
     dlib_models_dir: Path | None = None,
-    providers: list[str] | None = None,
+    force_cpu: bool = False,
 ) -> FaceBackend:
-    """The face backend of a model stack, loaded from local files only (blocking)."""
+    """The face backend of a model stack, loaded from local files only (blocking).
+
+    insightface runs on onnxruntime's CUDA provider where installed (onnxruntime-gpu), else on
+    CPU; `force_cpu` keeps it on CPU. dlib runs on CPU.
+    """
     if stack == "research":
-        from pipeline.face_backends.insightface import InsightFaceBackend
+        from pipeline.face_backends.insightface import InsightFaceBackend, onnx_providers
 
         if face_root is None:
             raise ValueError("the research stack needs face_root (an insightface pack folder)")
-        return InsightFaceBackend(face_pack, face_root, providers=providers)
+        return InsightFaceBackend(face_pack, face_root, providers=onnx_providers(force_cpu))
     if stack == "commercial":
         from pipeline.face_backends.dlib import DlibBackend
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,26 @@ logger = logging.getLogger(__name__)
 # (the minor gate) and, in packs that have it, the 3D landmark model's pose. buffalo_l's
 # 106-point 2D landmarks are read by nothing, so that model is not run on every face.
 USED_MODULES: tuple[str, ...] = ("detection", "recognition", "genderage", "landmark_3d_68")
+
+
+CUDA_PROVIDER = "CUDAExecutionProvider"
+CPU_PROVIDER = "CPUExecutionProvider"
+
+
+def onnx_providers(force_cpu: bool = False, available: Sequence[str] | None = None) -> list[str]:
+    """onnxruntime providers in order of preference: CUDA first where present, CPU always last.
+
+    `available` defaults to what the installed onnxruntime offers: the CPU wheel has no CUDA
+    provider, onnxruntime-gpu (the GPU worker image) does.
+    """
+    if available is None:
+        os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+        import onnxruntime
+
+        available = onnxruntime.get_available_providers()
+    if not force_cpu and CUDA_PROVIDER in available:
+        return [CUDA_PROVIDER, CPU_PROVIDER]
+    return [CPU_PROVIDER]
 
 
 class InsightFaceBackend:
@@ -55,23 +76,27 @@ class InsightFaceBackend:
 
         onnxruntime.disable_telemetry_events()
         if providers is None:
-            available = onnxruntime.get_available_providers()
-            providers = [
-                p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available
-            ]
+            providers = onnx_providers()
         self.providers = providers
         self._app: Any = FaceAnalysis(
             name=str(folder), providers=providers, allowed_modules=list(USED_MODULES)
         )
-        ctx_id = 0 if providers[0] == "CUDAExecutionProvider" else -1
+        ctx_id = 0 if providers[0] == CUDA_PROVIDER else -1
         self._app.prepare(ctx_id=ctx_id, det_thresh=det_thresh, det_size=det_size)
         if "recognition" not in self._app.models:
             raise ValueError(f"face model pack {pack_name!r} has no recognition model")
         # A pack without its genderage model gives no age: the minor gate then has no estimate.
         self.estimates_age = "genderage" in self._app.models
         logger.info(
-            "face pack %s loaded: %s on %s", pack_name, sorted(self._app.models), providers[0]
+            "face pack %s loaded: %s on %s", pack_name, sorted(self._app.models), self.device
         )
+
+    @property
+    def device(self) -> str:
+        """Where the pack's sessions actually run: "cuda" or "cpu" (onnxruntime's own word)."""
+        sessions = [model.session for model in self._app.models.values()]
+        on_cuda = all(CUDA_PROVIDER in session.get_providers() for session in sessions)
+        return "cuda" if sessions and on_cuda else "cpu"
 
     def analyze(self, rgb: np.ndarray) -> list[Face]:
         """All faces in an RGB image, largest first."""

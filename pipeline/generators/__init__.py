@@ -53,6 +53,10 @@ class Generator(Protocol):
         """One image per (shot, seed); `references` are RGB arrays, best first, memory only."""
         ...
 
+    def batch_sizes(self, count: int) -> list[int]:
+        """The batch shapes `generate` runs for `count` images, distinct, largest first."""
+        ...
+
 
 class GeneratorClass(Protocol):
     """The class side: how a stack's generator is loaded from files or built at full size."""
@@ -68,6 +72,18 @@ class GeneratorClass(Protocol):
         ...
 
 
+def batch_sizes(count: int, batch_size: int, pad: bool) -> list[int]:
+    """The distinct batch shapes of `count` images in batches of `batch_size`, largest first.
+
+    `pad`: the last, short batch is filled up to `batch_size` (one shape for a compiled model).
+    """
+    if count <= 0:
+        return []
+    if pad:
+        return [batch_size]
+    return sorted({min(count, batch_size), count % batch_size or batch_size}, reverse=True)
+
+
 def generator_class(stack: str) -> GeneratorClass:
     """The generator class of a model stack (imports its module on first use)."""
     try:
@@ -80,4 +96,11 @@ def generator_class(stack: str) -> GeneratorClass:
     return found
 
 
-__all__ = ["GENERATORS", "Generator", "GeneratorClass", "Progress", "generator_class"]
+__all__ = [
+    "GENERATORS",
+    "Generator",
+    "GeneratorClass",
+    "Progress",
+    "batch_sizes",
+    "generator_class",
+]

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from pipeline.generators import Progress
+from pipeline.generators import Progress, batch_sizes
 from pipeline.identity import IdentityProfile
 from pipeline.styles import Shot, StylePack
 
@@ -51,7 +51,14 @@ class Flux2KleinConfig:
     compile: bool = False
     variant: str | None = None
 
+    @property
+    def pad_batches(self) -> bool:
+        """A compiled transformer recompiles on a new batch shape: every batch then runs full."""
+        return self.compile
+
     def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size={self.batch_size} must be at least 1")
         if self.width % 16 or self.height % 16:
             raise ValueError(f"size {self.width}x{self.height} must be a multiple of 16")
         if self.references < 1:
@@ -176,8 +183,12 @@ class Flux2KleinGenerator:
         images: list[Image.Image] = []
         total = len(shots)
         for start in range(0, total, cfg.batch_size):
-            batch_shots = shots[start : start + cfg.batch_size]
-            batch_seeds = seeds[start : start + cfg.batch_size]
+            batch_shots = list(shots[start : start + cfg.batch_size])
+            batch_seeds = list(seeds[start : start + cfg.batch_size])
+            wanted = len(batch_shots)
+            if cfg.pad_batches:  # repeat the last one; the extra images are dropped below
+                batch_shots += batch_shots[-1:] * (cfg.batch_size - wanted)
+                batch_seeds += batch_seeds[-1:] * (cfg.batch_size - wanted)
             generators = [torch.Generator(device="cpu").manual_seed(int(s)) for s in batch_seeds]
             with torch.inference_mode():
                 out = self.pipe(
@@ -192,8 +203,12 @@ class Flux2KleinGenerator:
                     text_encoder_out_layers=cfg.text_encoder_out_layers,
                     output_type="pil",
                 )
-            for image in out.images:
+            for image in out.images[:wanted]:
                 images.append(image)
                 if progress is not None:
                     progress(len(images), total)
         return images
+
+    def batch_sizes(self, count: int) -> list[int]:
+        """The batch shapes `generate` runs for `count` images (what a warm-up must cover)."""
+        return batch_sizes(count, self.config.batch_size, self.config.pad_batches)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from pipeline.generators import Progress
+from pipeline.generators import Progress, batch_sizes
 from pipeline.identity import IdentityProfile
 from pipeline.styles import Shot, StylePack
 
@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 SCHEDULERS = ("default", "euler_trailing", "tcd", "lcm", "dpmpp_2m_karras")
+# What a few-step LoRA (SDXL-Lightning, Hyper-SD) samples with when no scheduler is named.
+FEW_STEP_SCHEDULER = "euler_trailing"
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,9 @@ class GeneratorConfig:
     scheduler: str = "default"
     steps: int = 30
     guidance: float = 5.0  # <= 1 disables classifier-free guidance (few-step LoRAs want that)
+    # A VAE folder that decodes in fp16 without overflowing (madebyollin/sdxl-vae-fp16-fix):
+    # it replaces the base model's VAE, and the fp32 upcast of every decode is skipped.
+    vae_dir: str | None = None
     width: int = 896
     height: int = 1152
     adapter_scale: float = 0.8
@@ -55,7 +60,14 @@ class GeneratorConfig:
     compile: bool = False
     variant: str | None = None  # e.g. "fp16" for hub folders with fp16 weight files
 
+    @property
+    def pad_batches(self) -> bool:
+        """A compiled UNet recompiles on a new batch shape: every batch then runs full."""
+        return self.compile
+
     def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size={self.batch_size} must be at least 1")
         if self.scheduler not in SCHEDULERS:
             raise ValueError(f"scheduler {self.scheduler!r} not in {SCHEDULERS}")
         if self.width % 8 or self.height % 8:
@@ -81,6 +93,24 @@ def tiny_generator_config(models_dir: Path, **overrides: Any) -> GeneratorConfig
     return replace(base, **overrides)
 
 
+def few_step_config(
+    config: GeneratorConfig,
+    steps: int,
+    guidance: float | None = None,
+    scheduler: str | None = None,
+) -> GeneratorConfig:
+    """The defaults a few-step LoRA wants: its step count, no CFG (one UNet pass per step),
+    trailing-spacing Euler; `guidance` and `scheduler` given explicitly win."""
+    if steps < 1:
+        raise ValueError(f"a few-step LoRA needs steps >= 1, got {steps}")
+    return replace(
+        config,
+        steps=steps,
+        guidance=0.0 if guidance is None else guidance,
+        scheduler=scheduler or FEW_STEP_SCHEDULER,
+    )
+
+
 def _set_scheduler(pipe: Any, name: str) -> None:
     import diffusers
 
@@ -97,6 +127,19 @@ def _set_scheduler(pipe: Any, name: str) -> None:
         pipe.scheduler = diffusers.DPMSolverMultistepScheduler.from_config(
             cfg, use_karras_sigmas=True
         )
+
+
+def _set_vae_upcast(pipe: Any, config: GeneratorConfig, dtype: torch.dtype) -> None:
+    """Skip the VAE's fp32 upcast where fp16 overflow cannot happen.
+
+    SDXL's stock VAE overflows in fp16 (NaN, black images), so its config asks the pipeline to
+    upcast it to fp32 for every decode (`force_upcast`). bf16 has fp32's range and the fp16-fix
+    VAE was retrained not to overflow: for those the upcast only costs time and memory.
+    """
+    import torch
+
+    if config.vae_dir or dtype == torch.bfloat16:
+        pipe.vae.register_to_config(force_upcast=False)
 
 
 class PortraitGenerator:
@@ -130,8 +173,13 @@ class PortraitGenerator:
         from diffusers import StableDiffusionXLPipeline
 
         dtype = dtype or torch.float32
+        extra: dict[str, Any] = {}
+        if config.vae_dir:
+            from diffusers import AutoencoderKL
+
+            extra["vae"] = AutoencoderKL.from_pretrained(config.vae_dir, dtype=dtype)
         pipe = StableDiffusionXLPipeline.from_pretrained(
-            config.base_model, dtype=dtype, variant=config.variant
+            config.base_model, dtype=dtype, variant=config.variant, **extra
         )
         return cls._finish(pipe, config, device, dtype)
 
@@ -186,6 +234,7 @@ class PortraitGenerator:
             pipe.load_lora_weights(config.lora_path, weight_name=config.lora_weight_name)
             pipe.fuse_lora(lora_scale=config.lora_scale)
         _set_scheduler(pipe, config.scheduler)
+        _set_vae_upcast(pipe, config, dtype)
         pipe.to(device)
         pipe.set_progress_bar_config(disable=True)
         encoder = processor = None
@@ -197,11 +246,14 @@ class PortraitGenerator:
         if config.compile:
             pipe.unet = torch.compile(pipe.unet)
         logger.info(
-            "generator ready: %s on %s/%s, %d steps, %dx%d",
+            "generator ready: %s on %s/%s, %d steps, %s scheduler, CFG %s, VAE upcast %s, %dx%d",
             config.base_model,
             device,
             dtype,
             config.steps,
+            type(pipe.scheduler).__name__,
+            "on" if config.guidance > 1.0 else "off",
+            "on" if pipe.vae.config.force_upcast else "off",
             config.width,
             config.height,
         )
@@ -270,8 +322,13 @@ class PortraitGenerator:
         images: list[Image.Image] = []
         total = len(shots)
         for start in range(0, total, cfg.batch_size):
-            batch_shots = shots[start : start + cfg.batch_size]
-            batch_seeds = seeds[start : start + cfg.batch_size]
+            batch_shots = list(shots[start : start + cfg.batch_size])
+            batch_seeds = list(seeds[start : start + cfg.batch_size])
+            wanted = len(batch_shots)
+            if cfg.pad_batches:  # repeat the last one; the extra images are dropped below
+                pad = cfg.batch_size - wanted
+                batch_shots += batch_shots[-1:] * pad
+                batch_seeds += batch_seeds[-1:] * pad
             n = len(batch_shots)
             if cfg.plus_v2:
                 self._set_clip_embeds(profile, n, do_cfg)
@@ -288,8 +345,12 @@ class PortraitGenerator:
                     generator=generators,
                     output_type="pil",
                 )
-            for image in out.images:
+            for image in out.images[:wanted]:
                 images.append(image)
                 if progress is not None:
                     progress(len(images), total)
         return images
+
+    def batch_sizes(self, count: int) -> list[int]:
+        """The batch shapes `generate` runs for `count` images (what a warm-up must cover)."""
+        return batch_sizes(count, self.config.batch_size, self.config.pad_batches)

@@ -8,6 +8,7 @@ forward pre-hook on the loaded pipeline's real UNet module (rows of the batch it
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
@@ -306,3 +307,14 @@ def test_face_analysis_providers_cuda_first_else_cpu(
         assert backend.providers == [CPU_PROVIDER] and backend.device == "cpu"
     with pytest.raises(ValueError):
         make_settings(face_device="gpu")
+
+
+def test_gpu_image_swaps_in_onnxruntime_gpu_of_the_pinned_version() -> None:
+    """The worker image's swap reads onnxruntime's pin from constraints.txt: it must be there."""
+    root = Path(__file__).resolve().parent.parent
+    dockerfile = (root / "Dockerfile").read_text()
+    pins = re.findall(r"^onnxruntime==(\S+)$", (root / "constraints.txt").read_text(), re.M)
+    assert len(pins) == 1
+    assert "sed -n 's/^onnxruntime==//p' constraints.txt" in dockerfile
+    assert 'pip install --no-deps "onnxruntime-gpu==${ORT_VERSION}"' in dockerfile
+    assert "pip uninstall -y onnxruntime" in dockerfile

@@ -28,6 +28,7 @@ from bot.handlers import (
     intake,
     onboarding,
     status,
+    style_change,
 )
 from bot.handlers.admin import show_admin
 from bot.handlers.errors import report_error
@@ -44,6 +45,7 @@ from bot.keyboards import (
 from bot.metrics import add_update_metrics
 from bot.per_user_updates import PerUserUpdateProcessor
 from bot.profile import publish_profile
+from bot.style_buttons import ChangeStylePress, SamplesPress
 from bot.update_pipeline import CLAIMED_UPDATE
 from studio import keys
 from studio.domain import Studio
@@ -117,6 +119,8 @@ def add_handlers(application: StudioApplication) -> None:
         (DonePress.PREFIX, intake.press_done),
         (EraseAnswer.PREFIX, data_rights.answer_delete),
         (PackChoice.PREFIX, checkout.choose_pack),
+        (SamplesPress.PREFIX, style_change.show_samples),
+        (ChangeStylePress.PREFIX, style_change.change_style),
         (AfterDelivery.PREFIX, delivered.answer_after_delivery),
         (KeepPhotos.PREFIX, delivered.answer_keep_photos),
     ):

@@ -7,8 +7,9 @@ pressing an adult age group; the record's hash covers the screen and the label p
 from __future__ import annotations
 
 import hashlib
+from datetime import UTC, datetime
 
-from telegram import Bot, InlineKeyboardMarkup
+from telegram import Bot, InlineKeyboardMarkup, Message
 
 from bot.keyboards import AGE_BUTTON_KEYS, consent_keyboard
 from bot.texts import LANGUAGES, text
@@ -30,21 +31,45 @@ def screen_digest(settings: Settings, lang: str) -> str:
     return hashlib.sha256(shown.encode()).hexdigest()[:SHOWN_DIGEST_CHARS]
 
 
-def consent_screen(settings: Settings, lang: str) -> tuple[str, InlineKeyboardMarkup]:
-    """The screen's text and its buttons."""
-    return consent_text(settings, lang), consent_keyboard(lang, screen_digest(settings, lang))
+def consent_screen(
+    settings: Settings, lang: str, *, intro: str = ""
+) -> tuple[str, InlineKeyboardMarkup]:
+    """The screen's text (after `intro`, e.g. the welcome, in the same message) and its buttons.
+
+    The buttons' digest covers the consent text alone: the intro may change from one /start to
+    the next (the current wait) without making the screen a different one to agree to.
+    """
+    body = consent_text(settings, lang)
+    if intro:
+        body = f"{intro}\n\n{body}"
+    return body, consent_keyboard(lang, screen_digest(settings, lang))
 
 
 async def send_consent_screen(
-    bot: Bot, settings: Settings, chat_id: int, lang: str, *, renewal: bool
-) -> None:
-    """The consent screen; with `renewal`, first a word on why it is asked again."""
+    bot: Bot, settings: Settings, chat_id: int, lang: str, *, renewal: bool, intro: str = ""
+) -> Message:
+    """The consent screen as one message; with `renewal`, a word on why it is asked again."""
     if renewal:
-        await bot.send_message(
-            chat_id, text(lang, "consent_renew", version=settings.policy_version)
-        )
-    body, keyboard = consent_screen(settings, lang)
-    await bot.send_message(chat_id, body, reply_markup=keyboard)
+        renew = text(lang, "consent_renew", version=settings.policy_version)
+        intro = f"{intro}\n\n{renew}" if intro else renew
+    body, keyboard = consent_screen(settings, lang, intro=intro)
+    return await bot.send_message(chat_id, body, reply_markup=keyboard)
+
+
+def answered_date(at: float) -> str:
+    """The day of an answer as the edited screen states it (UTC, ISO, in every language)."""
+    return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d")
+
+
+def agreed_note(settings: Settings, lang: str, age_bracket: AgeBracket, agreed_at: float) -> str:
+    """What the consent screen is edited to once agreed: the choice, the version and the day."""
+    return text(
+        lang,
+        "consent_given",
+        version=settings.policy_version,
+        date=answered_date(agreed_at),
+        age=age_bracket.replace("-", "–"),
+    )
 
 
 def shown_language(settings: Settings, shown: str) -> str | None:

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 
 from telegram import Bot, InlineKeyboardMarkup
+from telegram.error import TelegramError
 
 from bot.client import edit_text
 from bot.keyboards import done_keyboard
@@ -19,8 +21,29 @@ from studio import keys
 from studio.crypto import KeyShredded
 from studio.domain import Studio
 from studio.orders import Order, OrderState
-from studio.photos import PhotoCounts
+from studio.photos import PhotoCounts, PhotoRecord, PhotoStatus
 from studio.queue import schedule_status_refresh
+
+logger = logging.getLogger(__name__)
+
+
+# Each checked photo's verdict, as the bot's reaction on the user's own photo message: in an
+# album of 10 the user sees which ones were taken. A reaction is not a message, so it costs
+# nothing of the order's message budget; the status message lists the reasons.
+ACCEPTED_MARK = "👍"
+REJECTED_MARK = "👎"
+
+
+async def mark_photo(bot: Bot, chat_id: int, record: PhotoRecord) -> None:
+    """👍 on a photo taken, 👎 on one refused; a mark that cannot be set is only logged."""
+    if not record.message_id or record.status is PhotoStatus.PENDING:
+        return
+    mark = ACCEPTED_MARK if record.status is PhotoStatus.ACCEPTED else REJECTED_MARK
+    try:
+        await bot.set_message_reaction(chat_id, record.message_id, mark)
+    except TelegramError as error:
+        # The verdict is counted in the status message all the same.
+        logger.info("photo verdict not shown as a reaction: %s", error)
 
 
 def reason_text(lang: str, reason: str) -> str:

@@ -14,6 +14,7 @@ from telegram import Bot, LabeledPrice, StarTransaction, TransactionPartnerUser
 from telegram.error import BadRequest, TelegramError
 
 from bot.packs import find_pack
+from bot.style_buttons import invoice_keyboard
 from bot.texts import format_wait, text
 from studio import keys
 from studio.checkout import Charge, Settled, Settlement, record_refund, settle_charge
@@ -60,6 +61,7 @@ async def send_invoice(
         currency=STARS,
         prices=[LabeledPrice(text(lang, "invoice_label", portraits=portraits), order.price)],
         provider_token=None,
+        reply_markup=invoice_keyboard(lang, order.price, order.id, order.invoice_ref),
     )
     return True
 

@@ -10,7 +10,14 @@ from typing import Any
 
 from aiohttp import web
 
-from emulator import methods_bot, methods_edit, methods_payments, methods_profile, methods_send
+from emulator import (
+    methods_bot,
+    methods_edit,
+    methods_payments,
+    methods_profile,
+    methods_reactions,
+    methods_send,
+)
 from emulator.errors import ApiError, status_error
 from emulator.keys import STATE_KEY
 from emulator.params import Params, read_params
@@ -48,6 +55,7 @@ METHODS: dict[str, Handler] = {
     "editMessageCaption": methods_edit.edit_message_caption,
     "editMessageReplyMarkup": methods_edit.edit_message_reply_markup,
     "deleteMessage": methods_edit.delete_message,
+    "setMessageReaction": methods_reactions.set_message_reaction,
     "sendInvoice": methods_payments.send_invoice,
     "answerPreCheckoutQuery": methods_payments.answer_pre_checkout_query,
     "refundStarPayment": methods_payments.refund_star_payment,
@@ -67,6 +75,10 @@ FLOOD_COSTS: dict[str, Callable[[Params], int]] = {
     "sendMediaGroup": methods_send.album_size,
     "sendInvoice": lambda _: 1,
 }
+# Calls that put no message in a chat but still count against the bot-wide rate. A reaction is
+# not a message, so the chat's ~1/s does not apply to it (an emulator choice: Telegram documents
+# no reaction limit, and counts messages per chat).
+GLOBAL_ONLY_COSTS: dict[str, int] = {"setMessageReaction": 1}
 
 
 def _check_token(state: EmulatorState, token: str) -> None:
@@ -110,6 +122,8 @@ async def handle_method(request: web.Request) -> web.Response:
         units = cost(params) if cost is not None else 0
         if cost is not None:
             state.flood.admit(chat_id, units, paid=paid)
+        elif method in GLOBAL_ONLY_COSTS:
+            state.flood.admit(None, GLOBAL_ONLY_COSTS[method])
         result = await handler(state, params)
     except ApiError as error:
         _log_call(state, method, chat_id, started, error.error_code, error.description)

@@ -64,6 +64,9 @@ class StoredMessage:
     edit_date: int | None = None
     edits: list[dict[str, Any]] = field(default_factory=list)
     original: dict[str, Any] = field(default_factory=dict)
+    # The bot's current reaction on this message (setMessageReaction), and every call setting it.
+    bot_reactions: list[dict[str, Any]] = field(default_factory=list)
+    reaction_log: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.original = self.content()
@@ -155,6 +158,8 @@ class StoredMessage:
             "edit_date": self.edit_date,
             "original": self.original,
             "edits": self.edits,
+            "reactions": self.bot_reactions,
+            "reaction_log": self.reaction_log,
             **({"extra": self.extra} if self.extra else {}),
         }
 

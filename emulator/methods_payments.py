@@ -47,6 +47,11 @@ async def send_invoice(state: EmulatorState, params: Params) -> Any:
     total = sum(int(price["amount"]) for price in prices)
     if total <= 0:
         raise bad_request("CURRENCY_TOTAL_AMOUNT_INVALID")
+    markup = reply_markup(params)
+    rows = (markup or {}).get("inline_keyboard") or []
+    if rows and not (rows[0] and rows[0][0].get("pay")):
+        # An invoice's own keyboard must start with its Pay button (Bot API, sendInvoice).
+        raise bad_request("REPLY_MARKUP_BUY_EMPTY")
     invoice = {
         "title": title,
         "description": description,
@@ -60,7 +65,7 @@ async def send_invoice(state: EmulatorState, params: Params) -> Any:
         kind="invoice",
         invoice=invoice,
         invoice_private={"payload": payload, "prices": prices},
-        reply_markup=reply_markup(params),
+        reply_markup=markup,
     )
     return message.api_json()
 

@@ -19,7 +19,7 @@ from telegram import Bot
 from telegram.error import BadRequest, RetryAfter, TelegramError
 
 from bot.client import download, retry_after_seconds
-from bot.intake_status import open_selfie_step, refresh_status, refuse_headshot
+from bot.intake_status import mark_photo, open_selfie_step, refresh_status, refuse_headshot
 from jobs.resources import IntakeResources, WorkerResources, resources
 from studio.crypto import KeyShredded, UserKey
 from studio.domain import Studio
@@ -98,6 +98,7 @@ async def check_photo(ctx: dict[str, Any], order_id: str, token: str) -> None:
         return
     logger.info("order %s: %s %s (%s)", order_id, record.role, record.status, verdict.reason)
     INTAKE_VERDICTS.labels(record.role, record.status, verdict.reason or "ok").inc()
+    await mark_photo(res.bot, order.chat_id, record)
     if record.role is PhotoRole.HEADSHOT:
         if verdict.ok and verdict.embedding is not None:
             res.headshots.put(order_id, verdict.embedding)

@@ -184,6 +184,17 @@ def status_shown(order_id: str) -> str:
 STATUS_SHOWN_TTL = timedelta(days=2)  # outlives the intake; no personal data in a digest
 
 
+def pack_sample(pack_id: str, digest: str) -> str:
+    """Telegram's file_id of a style pack's sample image once uploaded, so later users of the
+    same image (`digest`: of its bytes; a new file uploads anew) are sent it by file_id. Names
+    no user: it is the bot's own picture."""
+    return f"{PREFIX}pack-sample:{pack_id}:{digest}"
+
+
+# Telegram keeps a bot's file_ids usable indefinitely; the TTL only retires stale digests.
+PACK_SAMPLE_TTL = timedelta(days=30)
+
+
 RENDER_DURATION_EWMA = PREFIX + "stats:render-seconds"
 
 

@@ -221,6 +221,24 @@ class OrderStore:
             invoice_ref=invoice_ref,
         )
 
+    async def change_style(self, order_id: str, invoice_ref: str) -> Order | None:
+        """Back from the invoice of `invoice_ref` to the style packs, photos kept.
+
+        The reference is cleared, so pre-checkout refuses that invoice from now on, even once
+        another pack's invoice is out. None unless the order awaits payment of that invoice.
+        """
+        order = await self.get(order_id)
+        if order is None or order.invoice_ref != invoice_ref:
+            return None
+        return await self._move(
+            order_id,
+            {OrderState.PAYMENT},
+            OrderState.STYLE,
+            pack="",
+            price=0,
+            invoice_ref="",
+        )
+
     async def pay(self, order_id: str, charge_id: str, now: float) -> Order | None:
         """The invoice was paid: into the render queue's list, in the same script."""
         return await self._move(

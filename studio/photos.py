@@ -41,6 +41,8 @@ class PhotoRecord(BaseModel):
     # A perceptual hash, for near-duplicates; never an embedding.
     fingerprint: int | None = Field(default=None, serialization_alias="perceptual_hash")
     received_at: float = 0.0
+    # The user's message that brought the photo, where its verdict is shown (👍 / 👎).
+    message_id: int = Field(default=0, serialization_alias="telegram_message_id")
 
 
 class PhotoCounts(BaseModel):

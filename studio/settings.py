@@ -112,6 +112,9 @@ class Settings(BaseSettings):
     # under the check's job timeout (120 s), which arq never retries.
     photo_download_timeout_s: float = Field(default=30.0, gt=0, lt=120)
     portraits_per_order: int = Field(default=20, ge=2)
+    # Folder of <pack_id>.jpg sample images, shown on request under the style packs; a pack with
+    # no file there (or no folder) gets a placeholder drawn in memory (name and palette).
+    pack_samples_dir: Path | None = None
     policy_version: str = "2026-11-30"
     support_contact: str = "@portrait_studio_support"
 

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import time
 from pathlib import Path
 
 import pytest
 
-from bot.consent import agreed_text, consent_text
+from bot.consent import agreed_note, agreed_text, consent_text
 from bot.texts import text
 from emulator.client import latest_text
 from pipeline.testing.synthetic_photos import synthetic_face_photo
@@ -72,7 +73,10 @@ async def test_agreeing_states_own_face_and_age_group_and_hashes_what_was_agreed
     await env.client.send_text(USER, "/start")
     screen = await env.wait_for(USER, is_consent_screen)
     body = latest_text(screen)
-    assert body == consent_text(env.settings, "en")
+    # One message: the welcome, then the screen exactly as its digest and hash cover it.
+    assert body.startswith("Hi! I make") and "Price: " in body
+    assert body.endswith("\n\n" + consent_text(env.settings, "en"))
+    assert len(await env.messages(USER)) == 1
     assert "Only your own face, and only adults" in body
     labels = [row[0]["text"] for row in screen["reply_markup"]["inline_keyboard"]]
     assert labels == [
@@ -84,6 +88,15 @@ async def test_agreeing_states_own_face_and_age_group_and_hashes_what_was_agreed
     ]
     await env.press(USER, screen, "consent:yes:30-49")
     await env.wait_text(USER, text("en", "ask_headshot"))
+    # The screen itself now shows the choice, its day and step 1, without buttons.
+    [answered] = await env.messages(USER)
+    assert answered["message_id"] == screen["message_id"] and answered["reply_markup"] is None
+    day = time.strftime("%Y-%m-%d", time.gmtime(env.clock.now()))
+    assert latest_text(answered) == (
+        f"✅ You agreed to the photo policy (version {env.settings.policy_version}) on {day}: "
+        "the photos you send show you, and you are 30–49. /privacy shows the policy again; "
+        "/delete erases everything.\n\n" + text("en", "ask_headshot")
+    )
     session = await env.studio.sessions.get(USER)
     record = session.consent
     assert record is not None
@@ -103,7 +116,11 @@ async def test_under_18_is_refused_politely_and_only_the_decision_is_stored(
     await env.client.send_text(USER, "/start")
     screen = await env.wait_for(USER, is_consent_screen)
     await env.press(USER, screen, "consent:minor:")
-    await env.wait_text(USER, text("en", "consent_minor_refused"))
+    refused = await env.wait_text(USER, text("en", "consent_minor_refused"))
+    # The screen is edited to the answer: no second message, no buttons left to press.
+    day = time.strftime("%Y-%m-%d", time.gmtime(env.clock.now()))
+    assert refused["message_id"] == screen["message_id"] and refused["reply_markup"] is None
+    assert latest_text(refused).startswith(f"✖ You declined on {day}.")
     session = await env.studio.sessions.get(USER)
     assert session.consent is None and session.declined_at > 0 and not session.order_id
     stored = await env.studio.redis.hgetall(keys.session(USER))  # type: ignore[misc]
@@ -120,7 +137,7 @@ async def test_chinese_consent_screen_states_own_face_and_adults(bot_env: BotEnv
     env = bot_env
     await env.client.send_text(USER, "/start", language_code="zh")
     screen = await env.wait_for(USER, is_consent_screen)
-    assert latest_text(screen) == consent_text(env.settings, "zh")
+    assert latest_text(screen).endswith("\n\n" + consent_text(env.settings, "zh"))
     assert "只限本人，只限成年人" in latest_text(screen)
     assert text("zh", "consent_under_18") in str(screen["reply_markup"])
 
@@ -179,7 +196,7 @@ async def test_a_policy_change_asks_again_before_any_photo_and_paid_orders_finis
 
     # Agreeing to B: recorded under B, and the next photo is taken.
     await env.press(USER, screens_now[-1], "consent:yes:50+")
-    await env.wait_text(USER, text("en", "consent_given", version=POLICY_B))
+    await env.wait_text(USER, agreed_note(env.settings, "en", "50+", env.clock.now()))
     await env.wait_text(USER, text("en", "ask_headshot"))
     session = await env.studio.sessions.get(USER)
     assert session.consent is not None

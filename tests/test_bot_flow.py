@@ -31,7 +31,7 @@ async def test_happy_path_twenty_selfies_album_and_document_to_a_queued_paid_ord
     for fact in ("Purpose", "never used to train", "hours", "/delete"):
         assert fact in latest_text(screen)
     await env.press(USER, screen, "consent:yes")
-    await env.wait_text(USER, "front-facing headshot")
+    await env.wait_text(USER, "Step 1 of 3: send one front-facing headshot")
 
     status = await env.send_headshot(USER)
     assert "Accepted: 0 of 20" in latest_text(status)

@@ -13,10 +13,11 @@ from bot.kept_photos import keep_offer
 from bot.keyboards import PackChoice, packs_keyboard
 from bot.packs import find_pack, style_packs
 from bot.payments import STARS
+from bot.style_buttons import with_samples_button
 from bot.texts import text
 from studio.domain import Studio
 from studio.model_licence import unlicensed_model_files
-from studio.orders import OrderState
+from studio.orders import PRE_PAYMENT_STATES, OrderState
 from studio.payments import invoice_order_id, link_invoice, new_invoice_ref, verify_payload
 
 logger = logging.getLogger(__name__)
@@ -66,10 +67,9 @@ async def send_pack_choice(bot: Bot, chat_id: int, lang: str, order_id: str) -> 
     lines += [
         text(lang, "style_line", name=p.name(lang), description=p.description(lang)) for p in packs
     ]
+    keyboard = packs_keyboard(order_id, [(p.id, p.name(lang)) for p in packs])
     await bot.send_message(
-        chat_id,
-        "\n".join(lines),
-        reply_markup=packs_keyboard(order_id, [(p.id, p.name(lang)) for p in packs]),
+        chat_id, "\n".join(lines), reply_markup=with_samples_button(keyboard, lang, order_id)
     )
 
 
@@ -115,6 +115,9 @@ async def _pre_checkout_refusal(
     order = await studio.orders.get(order_id) if order_id is not None else None
     if order is None or order.user_id != payer:
         return "precheckout_forged"
+    if ref.invoice_ref != order.invoice_ref and order.state in PRE_PAYMENT_STATES:
+        # "Change style" replaced this invoice: it would pay for a pack no longer chosen.
+        return "precheckout_replaced"
     if order.state is not OrderState.PAYMENT:
         return "precheckout_not_payable"
     if currency != STARS or amount != order.price or amount != ref.amount:

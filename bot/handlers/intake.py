@@ -10,9 +10,9 @@ from telegram.error import BadRequest
 from bot.consent import send_consent_screen
 from bot.context import StudioContext, UserView
 from bot.handlers.buttons import button_order, first_tap
+from bot.handlers.checkout import send_pack_choice
 from bot.intake_status import status_message
-from bot.keyboards import DonePress, packs_keyboard
-from bot.packs import style_packs
+from bot.keyboards import DonePress
 from bot.texts import text
 from studio.orders import PAID_STATES, OrderState
 from studio.photos import PhotoRecord, PhotoRole, PhotoStatus
@@ -142,7 +142,11 @@ async def _take_photo(
             )
             return
     record = PhotoRecord(
-        file_id=file_id, file_unique_id=file_unique_id, role=role, received_at=studio.clock.now()
+        file_id=file_id,
+        file_unique_id=file_unique_id,
+        role=role,
+        received_at=studio.clock.now(),
+        message_id=message.message_id,
     )
     key = await studio.vault.key_for(view.user_id)
     token = await studio.photos.add(order.id, key, record)
@@ -199,14 +203,4 @@ async def press_done(update: Update, context: StudioContext) -> None:
         await query.edit_message_text(body, reply_markup=None)
     except BadRequest as error:
         logger.info("order %s: status message not updated at Done: %s", order.id, error)
-    packs = style_packs()
-    lines = [text(view.lang, "choose_style")]
-    lines += [
-        text(view.lang, "style_line", name=p.name(view.lang), description=p.description(view.lang))
-        for p in packs
-    ]
-    await context.bot.send_message(
-        order.chat_id,
-        "\n".join(lines),
-        reply_markup=packs_keyboard(order.id, [(p.id, p.name(view.lang)) for p in packs]),
-    )
+    await send_pack_choice(context.bot, order.chat_id, view.lang, order.id)

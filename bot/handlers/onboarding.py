@@ -5,9 +5,17 @@ from __future__ import annotations
 import logging
 
 from telegram import CallbackQuery, Update
+from telegram.error import BadRequest
 
 from bot import payments
-from bot.consent import consent_record, erase_confirmation, send_consent_screen, shown_language
+from bot.consent import (
+    agreed_note,
+    answered_date,
+    consent_record,
+    erase_confirmation,
+    send_consent_screen,
+    shown_language,
+)
 from bot.context import StudioContext, UserView
 from bot.handlers.buttons import first_tap, parse_press
 from bot.handlers.checkout import send_pack_choice
@@ -28,7 +36,7 @@ logger = logging.getLogger(__name__)
 
 
 async def start(update: Update, context: StudioContext) -> None:
-    """Welcome, then consent (if not given yet) or the step the user is at."""
+    """Welcome and consent in one message (if not given yet), else welcome and the user's step."""
     assert update.effective_message is not None
     studio = context.studio
     payload = (update.effective_message.text or "").partition(" ")[2].strip()
@@ -36,26 +44,34 @@ async def start(update: Update, context: StudioContext) -> None:
         await count_start_source(studio.redis, payload, studio.settings.start_sources_max)
     view = await context.view()
     wait = format_wait(view.lang, await wait_for_new_order(studio.redis, studio.settings))
-    await update.effective_message.reply_text(
-        text(
-            view.lang,
-            "welcome",
-            portraits=studio.settings.portraits_per_order,
-            min_selfies=studio.settings.min_selfies,
-            price=studio.settings.price_stars,
-            wait=wait,
-        )
+    welcome = text(
+        view.lang,
+        "welcome",
+        portraits=studio.settings.portraits_per_order,
+        min_selfies=studio.settings.min_selfies,
+        price=studio.settings.price_stars,
+        wait=wait,
     )
     if not view.session.consented_to(studio.settings.policy_version):
-        await ask_consent(context, update.effective_message.chat_id, view)
+        # One message, not two: every message of an order counts against its budget, and the
+        # chat's ~1 message/s limit would hold the next one back.
+        await ask_consent(context, update.effective_message.chat_id, view, intro=welcome)
         return
+    await update.effective_message.reply_text(welcome)
     await resume(update, context, view)
 
 
-async def ask_consent(context: StudioContext, chat_id: int, view: UserView) -> None:
-    """The consent screen; first a word on why when an older policy's consent is on record."""
+async def ask_consent(
+    context: StudioContext, chat_id: int, view: UserView, *, intro: str = ""
+) -> None:
+    """The consent screen; with it a word on why when an older policy's consent is on record."""
     await send_consent_screen(
-        context.bot, context.studio.settings, chat_id, view.lang, renewal=view.session.consented
+        context.bot,
+        context.studio.settings,
+        chat_id,
+        view.lang,
+        renewal=view.session.consented,
+        intro=intro,
     )
 
 
@@ -121,14 +137,31 @@ async def answer_consent(update: Update, context: StudioContext) -> None:
     if view.session.consented_to(studio.settings.policy_version) and view.order is not None:
         await query.answer(text(view.lang, "button_already_done"))
         return
-    record = consent_record(studio.settings, shown_lang, answer.age_bracket, studio.clock.now())
+    agreed_at = studio.clock.now()
+    record = consent_record(studio.settings, shown_lang, answer.age_bracket, agreed_at)
     await studio.sessions.record_consent(view.user_id, record)
     await query.answer()
-    await query.edit_message_reply_markup(reply_markup=None)
-    await context.bot.send_message(
-        chat_id, text(view.lang, "consent_given", version=studio.settings.policy_version)
-    )
-    await resume(update, context, await context.view(fresh=True))
+    note = agreed_note(studio.settings, view.lang, answer.age_bracket, agreed_at)
+    view = await context.view(fresh=True)
+    order = view.order
+    if order is None or order.state in TERMINAL_STATES:
+        # The usual first visit: the screen becomes the choice plus step 1, no new message.
+        await context.studio.start_order(view.user_id, chat_id, view.lang)
+        await _show_answer(context, query, chat_id, f"{note}\n\n{text(view.lang, 'ask_headshot')}")
+        return
+    await _show_answer(context, query, chat_id, note)
+    await resume(update, context, view)
+
+
+async def _show_answer(
+    context: StudioContext, query: CallbackQuery, chat_id: int, body: str
+) -> None:
+    """Edit the consent screen to what was chosen; if it cannot be edited, say it anew."""
+    try:
+        await query.edit_message_text(body, reply_markup=None)
+    except BadRequest as error:
+        logger.info("consent screen not edited to the answer: %s", error)
+        await context.bot.send_message(chat_id, body)
 
 
 async def _decline(
@@ -146,9 +179,10 @@ async def _decline(
         )
         await context.bot.send_message(chat_id, intro, reply_markup=erase_keyboard(view.lang))
         return
-    await studio.sessions.record_decline(view.user_id, studio.clock.now())
-    await query.edit_message_reply_markup(reply_markup=None)
-    await context.bot.send_message(chat_id, text(view.lang, key))
+    declined_at = studio.clock.now()
+    await studio.sessions.record_decline(view.user_id, declined_at)
+    declined = text(view.lang, "consent_declined_on", date=answered_date(declined_at))
+    await _show_answer(context, query, chat_id, f"{declined}\n\n{text(view.lang, key)}")
 
 
 async def show_help(update: Update, context: StudioContext) -> None:

@@ -58,7 +58,11 @@ TEXTS: dict[str, str] = {
         "Policy changes: when this policy's version changes, we ask for your consent again "
         "before we take any new photo; orders already paid are finished as agreed."
     ),
-    "consent_given": "Thank you. You agreed to the photo policy ({version}).",
+    "consent_given": (
+        "✅ You agreed to the photo policy (version {version}) on {date}: the photos you send "
+        "show you, and you are {age}. /privacy shows the policy again; /delete erases everything."
+    ),
+    "consent_declined_on": "✖ You declined on {date}.",
     "consent_declined": (
         "Understood: nothing was stored except your decision. If you change your mind, send /start."
     ),
@@ -85,14 +89,15 @@ TEXTS: dict[str, str] = {
     "headshot_accepted": (
         "Your headshot is accepted. ✅\n\n"
         "Step 2 of 3: send {min_selfies} to {max_selfies} selfies of yourself: different "
-        "angles, places and light. One by one, as an album, or as image files."
+        "angles, places and light. One by one, as an album, or as image files. I mark each "
+        "selfie 👍 when I take it and 👎 when I can't (the reasons are listed below)."
     ),
     "headshot_rejected": "I can't use this headshot: {reason}\nPlease send another one.",
     # Selfies ---------------------------------------------------------------------------------
     "status_title": "Your selfies",
     "status_accepted": "Accepted: {accepted} of {needed} needed",
     "status_pending": "Checking: {pending}",
-    "status_rejected_title": "Not usable:",
+    "status_rejected_title": "Not usable (each one marked 👎 on your photo):",
     "status_rejected_line": "• {reason}: {count}",
     "status_ready": "That's enough. Press Done when you have sent all you want.",
     "status_more": "Send {missing} more.",
@@ -155,6 +160,8 @@ TEXTS: dict[str, str] = {
     "choose_style": "Step 3 of 3: choose a style pack.",
     "style_line": "• {name}: {description}",
     "style_chosen": "Style: {name}. Here is your invoice.",
+    "samples_button": "🖼 See samples",
+    "sample_caption": "Sample of “{name}” (not made from your photos)",
     # Payment ---------------------------------------------------------------------------------
     "invoice_title": "Portrait set",
     "invoice_description": "{portraits} AI portraits of you, style “{pack}”.",
@@ -165,6 +172,12 @@ TEXTS: dict[str, str] = {
         "This order can't be paid any more (it was cancelled or already paid). Send /start."
     ),
     "precheckout_amount": "The price of this invoice changed. Please use the latest invoice.",
+    "precheckout_replaced": (
+        "This invoice is for a style you changed. Please pay the latest invoice in the chat."
+    ),
+    "pay_button": "Pay {price} ⭐",
+    "change_style_button": "Change style",
+    "style_change_open": "Choose another style below; your photos are kept.",
     "precheckout_unlicensed": (
         "Payments are paused: this service runs model files whose licence does not allow paid "
         "use ({files}). Nothing was charged."

@@ -51,7 +51,11 @@ TEXTS: dict[str, str] = {
         "政策变更：本政策版本变更后，我们会在接收任何新照片之前重新征求你的同意；已付款的订单"
         "会按原约定完成。"
     ),
-    "consent_given": "谢谢。你已同意照片政策（{version}）。",
+    "consent_given": (
+        "✅ 你已于 {date} 同意照片政策（版本 {version}）：你发送的照片是你本人，"
+        "你的年龄段是 {age}。/privacy 可再次查看政策；/delete 可删除全部内容。"
+    ),
+    "consent_declined_on": "✖ 你已于 {date} 拒绝。",
     "consent_declined": (
         "好的：除了你的这个决定，我们没有保存任何内容。如果改变主意，请发送 /start。"
     ),
@@ -75,13 +79,14 @@ TEXTS: dict[str, str] = {
         "你的正脸照已通过。✅\n\n"
         "第 2 步（共 3 步）：发送 {min_selfies} 到 {max_selfies} 张自拍：不同角度、地点和光线。"
         "可以逐张发送、以相册发送，或作为图片文件发送。"
+        "我会在收下的每张自拍上标 👍，无法使用的标 👎（原因列在下方）。"
     ),
     "headshot_rejected": "这张正脸照无法使用：{reason}\n请再发送一张。",
     # Selfies ---------------------------------------------------------------------------------
     "status_title": "你的自拍",
     "status_accepted": "已通过：{accepted}/{needed}",
     "status_pending": "检查中：{pending}",
-    "status_rejected_title": "无法使用：",
+    "status_rejected_title": "无法使用（每张都在你的照片上标了 👎）：",
     "status_rejected_line": "• {reason}：{count}",
     "status_ready": "数量已足够。发送完所有想发的照片后，请点击“完成”。",
     "status_more": "还需要 {missing} 张。",
@@ -132,6 +137,8 @@ TEXTS: dict[str, str] = {
     "choose_style": "第 3 步（共 3 步）：选择一个风格。",
     "style_line": "• {name}：{description}",
     "style_chosen": "风格：{name}。这是你的付款单。",
+    "samples_button": "🖼 查看样图",
+    "sample_caption": "“{name}”的样图（并非用你的照片生成）",
     # Payment ---------------------------------------------------------------------------------
     "invoice_title": "肖像套装",
     "invoice_description": "{portraits} 张你的 AI 肖像，风格“{pack}”。",
@@ -140,6 +147,10 @@ TEXTS: dict[str, str] = {
     "precheckout_wrong_user": "这张付款单属于其他人。",
     "precheckout_not_payable": "这个订单已无法付款（已取消或已付款）。请发送 /start。",
     "precheckout_amount": "这张付款单的价格已变更。请使用最新的付款单。",
+    "precheckout_replaced": "这张付款单对应的风格已被你更换。请支付聊天中最新的付款单。",
+    "pay_button": "支付 {price} ⭐",
+    "change_style_button": "更换风格",
+    "style_change_open": "请在下方选择其他风格；你的照片会保留。",
     "precheckout_unlicensed": (
         "付款已暂停：本服务使用的模型文件的许可不允许付费使用（{files}）。未扣款。"
     ),

@@ -12,6 +12,7 @@ import logging
 import math
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -32,6 +33,7 @@ from studio import keys
 from studio.durations import delivery_seconds, render_seconds
 from studio.reconnect import reconnecting
 from studio.render_workers import live_render_workers
+from studio.sentinel import answering, master_pool
 from studio.settings import Settings
 
 CHECK_PHOTO = "check_photo"
@@ -69,18 +71,45 @@ def _fallback(obj: Any) -> Any:
 
 
 def redis_settings(settings: Settings) -> RedisSettings:
-    """Where Redis is, and commands retried through an outage (studio/reconnect.py)."""
-    return reconnecting(RedisSettings.from_dsn(settings.redis_url), settings.redis_reconnect_s)
+    """Where Redis is (REDIS_URL, or the master REDIS_SENTINELS name), commands retried through
+    an outage or a failover (studio/reconnect.py)."""
+    url = RedisSettings.from_dsn(settings.redis_url)
+    if settings.sentinel_addresses:
+        url = replace(
+            url,
+            host=settings.sentinel_addresses,
+            sentinel=True,
+            sentinel_master=settings.redis_sentinel_master,
+        )
+    return reconnecting(url, settings.redis_reconnect_s)
 
 
 async def connect_queue(settings: Settings) -> ArqRedis:
     """The arq pool (also a plain redis client, bytes in and out) used by bot and workers."""
+    if settings.sentinel_addresses:
+        return await answering(sentinel_queue(settings))
     return await create_pool(
         redis_settings(settings),
         job_serializer=serialize,
         job_deserializer=deserialize,
         default_queue_name=keys.INTAKE_QUEUE,
     )
+
+
+def worker_redis(settings: Settings) -> dict[str, Any]:
+    """How an arq Worker reaches Redis: its RedisSettings, or with Sentinel a pool of ours."""
+    if settings.sentinel_addresses:
+        return {"redis_pool": sentinel_queue(settings)}
+    return {"redis_settings": redis_settings(settings)}
+
+
+def sentinel_queue(settings: Settings) -> ArqRedis:
+    """The arq pool on the master the sentinels name (studio/sentinel.py), not yet connected."""
+    pool = master_pool(redis_settings(settings), settings.redis_sentinel_password)
+    pool.job_serializer = serialize
+    pool.job_deserializer = deserialize
+    pool.default_queue_name = keys.INTAKE_QUEUE
+    return pool
 
 
 async def enqueue_check_photo(queue: ArqRedis, order_id: str, token: str) -> bool:

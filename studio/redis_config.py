@@ -109,9 +109,29 @@ def _text(value: object) -> str:
 
 
 async def check_redis_at_start(settings: Settings) -> list[ConfigFinding]:
-    """`check_redis_config` on a connection of its own (entry points, before they start)."""
+    """`check_redis_config` on a connection of its own (entry points, before they start).
+
+    With Sentinel, that connection is to the master the sentinels name now.
+    """
     redis = await connect_queue(settings)
     try:
+        if settings.sentinel_addresses:
+            await report_sentinel_master(redis, settings.redis_sentinel_master)
         return await check_redis_config(redis, settings.mode)
     finally:
         await redis.aclose()
+
+
+async def report_sentinel_master(redis: Redis, name: str) -> int:
+    """Log the master the sentinels named and its replicas; warn when a failover has none."""
+    info = await redis.info("replication")
+    replicas = int(info.get("connected_slaves", 0))
+    address = getattr(redis.connection_pool, "master_address", None)
+    logger.info("Redis master %r via Sentinel: %s, %d replica(s)", name, address, replicas)
+    if replicas == 0:
+        logger.warning(
+            "Redis master %r has no replica connected: a failover now would have nothing to "
+            "promote (docs/OPERATIONS.md, Redis with Sentinel)",
+            name,
+        )
+    return replicas

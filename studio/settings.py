@@ -81,6 +81,12 @@ class Settings(BaseSettings):
 
     # Redis
     redis_url: str = "redis://127.0.0.1:6379/0"
+    # Sentinel (docs/OPERATIONS.md, "Redis with Sentinel"): "host:port,host:port". Set, the
+    # master is whichever server the sentinels name, and REDIS_URL supplies only its password,
+    # database and TLS; empty, REDIS_URL's own server.
+    redis_sentinels: Annotated[tuple[str, ...], NoDecode] = ()
+    redis_sentinel_master: str = "portrait-studio"
+    redis_sentinel_password: SecretStr = SecretStr("")  # the sentinels' own requirepass
     # Every process rides out a Redis restart, failover or blip this long (studio/reconnect.py).
     redis_reconnect_s: float = Field(default=90.0, ge=0)
     # The reconcilers run this often in every worker (jobs/maintenance.py); payments at twice it.
@@ -236,6 +242,17 @@ class Settings(BaseSettings):
             return tuple(int(part) for part in value.replace(" ", "").split(",") if part)
         return value
 
+    @field_validator("redis_sentinels", mode="before")
+    @classmethod
+    def _comma_separated_sentinels(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = tuple(part for part in value.replace(" ", "").split(",") if part)
+        for address in value if isinstance(value, tuple | list) else ():
+            host, _, port = str(address).rpartition(":")
+            if not host or not port.isdigit():
+                raise ValueError(f"REDIS_SENTINELS: {address!r} is not host:port")
+        return value
+
     @field_validator("render_dtype", mode="before")
     @classmethod
     def _dtype_alias(cls, value: object) -> object:
@@ -301,6 +318,12 @@ class Settings(BaseSettings):
                 "generate_master_key as g; print(g())', PAYLOAD_SECRET with python -c "
                 "'import secrets; print(secrets.token_urlsafe(32))'"
             )
+
+    @property
+    def sentinel_addresses(self) -> list[tuple[str, int]]:
+        """REDIS_SENTINELS as (host, port) pairs; empty when Redis is REDIS_URL's own server."""
+        pairs = (address.rpartition(":") for address in self.redis_sentinels)
+        return [(host, int(port)) for host, _, port in pairs]
 
     @property
     def master_key_bytes(self) -> bytes:

@@ -16,7 +16,9 @@ import time
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 from redis.asyncio import Redis
+from redis.asyncio.sentinel import MasterNotFoundError
 
 from bot.texts import text
 from emulator.client import latest_text
@@ -27,7 +29,7 @@ from studio.settings import Settings
 from tests.chaos_support import assert_settled
 from tests.fixtures.bot import BotEnv, RenderWorkerStarter
 from tests.fixtures.emulator import RunningEmulator
-from tests.fixtures.redis_server import RedisServer, SentinelSet
+from tests.fixtures.redis_server import RedisServer, SentinelSet, launch_sentinel_set
 from tests.fixtures.studio import SettingsFactory
 from tests.render_support import render_bot_settings, wait_for_state
 
@@ -197,3 +199,37 @@ async def test_a_write_during_a_failover_waits_for_the_promotion_not_the_whole_w
         assert await direct.mget("before", "during") == [b"1", b"1"]
     finally:
         await direct.aclose()
+
+
+async def test_the_master_password_comes_from_redis_url_and_the_sentinels_own_is_sent(
+    make_settings: SettingsFactory, tmp_path: Path
+) -> None:
+    """As deploy/redis.conf and deploy/sentinel.conf ship: every server has a requirepass."""
+    watched = launch_sentinel_set(
+        tmp_path / "with-passwords", password="master-pw", sentinel_password="sentinel-pw"
+    )
+    try:
+        given = {
+            "redis_url": "redis://:master-pw@unused.invalid:1/0",
+            "redis_sentinels": (watched.sentinels,),
+            "redis_sentinel_master": watched.name,
+            "redis_reconnect_s": 0.0,  # a refusal is final here: no waiting it out
+        }
+        queue = await connect_queue(
+            make_settings(**given, redis_sentinel_password=SecretStr("sentinel-pw"))
+        )
+        try:
+            await queue.set("reached", "1")
+            assert await queue.wait(1, 5000) == 1
+        finally:
+            await queue.aclose()
+        direct = Redis(host="127.0.0.1", port=watched.replica.port, password="master-pw")
+        try:
+            assert await direct.get("reached") == b"1"
+        finally:
+            await direct.aclose()
+        # Without the sentinels' password they do not say where the master is.
+        with pytest.raises(MasterNotFoundError):
+            await connect_queue(make_settings(**given))
+    finally:
+        watched.stop()

@@ -19,6 +19,7 @@ import pytest
 from pydantic import SecretStr
 from redis.asyncio import Redis
 from redis.asyncio.sentinel import MasterNotFoundError
+from redis.exceptions import RedisError
 
 from bot.texts import text
 from emulator.client import latest_text
@@ -29,12 +30,20 @@ from studio.settings import Settings
 from tests.chaos_support import assert_settled
 from tests.fixtures.bot import BotEnv, RenderWorkerStarter
 from tests.fixtures.emulator import RunningEmulator
-from tests.fixtures.redis_server import RedisServer, SentinelSet, launch_sentinel_set
+from tests.fixtures.redis_server import (
+    RedisServer,
+    SentinelSet,
+    _made,
+    launch_redis_server,
+    launch_sentinel,
+    launch_sentinel_set,
+)
 from tests.fixtures.studio import SettingsFactory
 from tests.render_support import render_bot_settings, wait_for_state
 
 pytestmark = pytest.mark.chaos
 
+ROOT = Path(__file__).resolve().parent.parent
 RECEIVED = "Payment received, thank you!"
 TERMINAL = {OrderState.DELIVERED, OrderState.REFUNDED, OrderState.FAILED}
 PROMOTION_S = 30.0  # hang detectors only: no assertion compares how long a step took
@@ -233,3 +242,57 @@ async def test_the_master_password_comes_from_redis_url_and_the_sentinels_own_is
             await connect_queue(make_settings(**given))
     finally:
         watched.stop()
+
+
+async def test_the_shipped_sentinel_conf_runs_and_logs_in_to_the_master(tmp_path: Path) -> None:
+    """deploy/sentinel.conf in a real sentinel, its placeholders replaced as the file says.
+
+    It must start, require its own password, and log in to a password-protected master: it
+    learns the replica only from the master's INFO, which needs `sentinel auth-pass`.
+    """
+    shipped = (ROOT / "deploy" / "sentinel.conf").read_text()
+    conf = (
+        shipped.replace("CHANGE-ME-sentinel-password", "s-pw")
+        .replace("CHANGE-ME-to-a-long-random-password", "m-pw")
+        .replace("dir /var/lib/redis\n", f"dir {_made(tmp_path / 'sentinel')}\n")
+    )
+    assert conf.count("s-pw") == 2 and conf.count("m-pw") == 1 and str(tmp_path) in conf
+    started: list[RedisServer] = []
+    try:
+        master = launch_redis_server(
+            _made(tmp_path / "master"), extra=["--repl-diskless-sync-delay", "0"], password="m-pw"
+        )
+        started.append(master)
+        started.append(
+            launch_redis_server(
+                _made(tmp_path / "replica"),
+                extra=["--replicaof", "127.0.0.1", str(master.port)],
+                password="m-pw",
+            )
+        )
+        # The master's address is the one line an operator must change (quorum 1: one sentinel).
+        conf = conf.replace(
+            "portrait-studio 10.0.0.5 6379 2", f"portrait-studio 127.0.0.1 {master.port} 1"
+        )
+        sentinel = launch_sentinel(tmp_path / "sentinel", "portrait-studio", master, "s-pw", conf)
+        started.append(sentinel)
+        watched = SentinelSet("portrait-studio", master, started[1], sentinel)
+        deadline = time.monotonic() + 10
+        while await asyncio.to_thread(watched.replicas_known) < 1:
+            assert time.monotonic() < deadline, "the sentinel never learnt the replica"
+            await asyncio.sleep(0.05)
+        client = Redis(host="127.0.0.1", port=sentinel.port, password="s-pw")
+        try:
+            state = await client.sentinel_master("portrait-studio")
+        finally:
+            await client.aclose()
+        assert (state["down-after-milliseconds"], state["parallel-syncs"]) == (5000, 1)
+        unauthenticated = Redis(host="127.0.0.1", port=sentinel.port)
+        try:
+            with pytest.raises(RedisError, match=r"(?i)auth"):
+                await unauthenticated.sentinel_masters()
+        finally:
+            await unauthenticated.aclose()
+    finally:
+        for server in reversed(started):
+            server.stop()

@@ -81,12 +81,6 @@ async def test_a_whole_order_walks_no_keyspace(
     assert walks == {}, f"keyspace walks during an order: {walks}"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 14.4 not met: an order costs about 60 units (20 preview album items, 20 document "
-    "album items, 12 texts, 1 invoice, ~8 edits) against a budget of 25; strict, so it fails "
-    "the run once the budget is met and this mark must go",
-)
 async def test_a_whole_order_keeps_to_its_message_budget(
     bot_env: BotEnv, render_workers: RenderWorkerStarter, redis: Redis
 ) -> None:

@@ -6,6 +6,8 @@ capped at one second, until REDIS_RECONNECT_S has passed; only then does the err
 caller. So a worker's poll loop, a running job, a chore and a bot handler all wait out an outage
 of up to that long and carry on where they were, instead of dying with a ConnectionError (arq's
 poll loop otherwise ends the worker). A process that starts while Redis is away waits as long.
+With Sentinel (REDIS_SENTINELS, studio/sentinel.py) each fresh connection asks the sentinels for
+the master, so the same retries carry a process over a failover to the promoted replica.
 
 A command whose reply was lost may run twice (Redis applied it, the connection died before the
 reply). Our writes are compare-and-set scripts, NX sets and idempotent transitions, so a repeat

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError
 from redis.asyncio import Redis
 from redis.asyncio.sentinel import MasterNotFoundError
 from redis.exceptions import RedisError
@@ -296,3 +296,14 @@ async def test_the_shipped_sentinel_conf_runs_and_logs_in_to_the_master(tmp_path
     finally:
         for server in reversed(started):
             server.stop()
+
+
+def test_redis_sentinels_is_read_as_host_port_pairs(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REDIS_SENTINELS", "10.0.0.5:26379, sentinel-b:26380,")
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert settings.sentinel_addresses == [("10.0.0.5", 26379), ("sentinel-b", 26380)]
+    monkeypatch.setenv("REDIS_SENTINELS", "")
+    assert Settings(_env_file=None).sentinel_addresses == []  # type: ignore[call-arg]
+    monkeypatch.setenv("REDIS_SENTINELS", "10.0.0.5")
+    with pytest.raises(ValidationError, match="not host:port"):
+        Settings(_env_file=None)  # type: ignore[call-arg]

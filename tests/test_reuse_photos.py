@@ -19,10 +19,18 @@ from bot.kept_photos import keep_offer
 from bot.texts import text
 from emulator.client import latest_text
 from studio import keys, retention
+from studio.compaction import due_since
 from studio.orders import Order, OrderState
 from studio.photos import PhotoStatus
 from studio.reuse import until_text
 from studio.settings import Settings
+from tests.disk_recovery import (
+    blobs_naming,
+    commands_naming,
+    open_sealed,
+    read_redis_files,
+    recover_data_keys,
+)
 from tests.fixtures.bot import BotEnv, Message, RenderWorkerStarter, button
 from tests.fixtures.emulator import RunningEmulator
 from tests.fixtures.studio import SettingsFactory
@@ -224,6 +232,45 @@ async def test_delete_and_withdrawn_consent_erase_the_kept_photos(
         if not name.startswith(b"ps:ledger:")
     ]
     assert names_user == []
+
+
+async def test_after_delete_the_disk_gives_up_no_kept_photo(
+    bot_env: BotEnv, render_workers: RenderWorkerStarter, redis_dir: Path
+) -> None:
+    """As tests/test_erasure_disk.py, for the kept set: its records open before, none after."""
+    env, user, studio = bot_env, 6406, bot_env.studio
+    await _opt_in_and_pay(env, user, render_workers, keep=True)
+    await _finals(env, user, 1)
+    master = env.settings.master_key_bytes
+    field = [f"kept:{user}"]
+    await asyncio.sleep(1.1)  # appendfsync everysec: the last second reaches the file
+    before = read_redis_files(redis_dir)
+    kept_key = keys.kept_photos(user).encode()
+    lengths = {len(c[-1]) for c in before.commands if len(c) > 3 and c[1] == kept_key}
+    recovered = recover_data_keys(before, master, user)
+    opened = open_sealed(before, recovered, user, field, lengths)
+    key = await studio.vault.existing_key(user)
+    kept = await studio.photos.kept(user, key, studio.clock.now())
+    assert kept is not None
+    ids = [r.file_id.encode() for r in kept.records.values()]
+    assert lengths and all(any(i in plain for plain in opened) for i in ids)  # the control
+
+    await env.client.send_text(user, "/delete")
+    ask = await env.wait_for(user, lambda m: button(m, "erase:yes") is not None)
+    await env.press(user, ask, "erase:yes")
+    await env.wait_text(user, "Done. Erased", timeout=30)
+    deadline = time.monotonic() + 60
+    while await due_since(studio.redis) is not None or await studio.redis.hexists(  # type: ignore[misc]
+        keys.ERASURES_PENDING, str(user)
+    ):
+        assert time.monotonic() < deadline, "no compaction within 60 s of /delete"
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(1.1)
+    after = read_redis_files(redis_dir)
+    assert recover_data_keys(after, master, user) == set()
+    assert open_sealed(after, recovered, user, field, lengths) == []
+    assert blobs_naming(after, [*ids, kept_key]) == []
+    assert commands_naming(after, [*ids, kept_key]) == []
 
 
 async def test_the_opt_in_can_be_undone_before_delivery(bot_env: BotEnv) -> None:

@@ -14,9 +14,8 @@ import os
 import socket
 import uuid
 from functools import partial
-from typing import Any, ClassVar
+from typing import Any
 
-from arq import cron
 from arq.worker import Worker, create_worker, func
 
 import jobs.resources
@@ -46,34 +45,6 @@ class IntakeWorker:
     """CPU worker: checks each received photo and keeps the user's intake status message fresh."""
 
     queue_name = keys.INTAKE_QUEUE
-    cron_jobs: ClassVar[list[Any]] = [
-        # The reconcilers are not here: they run in every worker (jobs/maintenance.py).
-        cron(
-            "jobs.retention.purge_expired",
-            name="purge_expired",
-            minute=set(range(0, 60, 5)),
-            second=15,
-            unique=True,
-            timeout=300,
-        ),
-        # Erasure compacts at once; this catches a mark its process did not live to compact
-        # (killed mid-erasure, Redis restarted, a failed rewrite). Idle runs cost one MGET.
-        cron(
-            "jobs.retention.finish_pending_erasures",
-            name="finish_pending_erasures",
-            second=50,
-            unique=True,
-            timeout=900,
-        ),
-        cron(
-            "jobs.retention.compact_disk",
-            name="compact_disk",
-            second=set(range(0, 60, 10)),
-            run_at_startup=True,
-            unique=True,
-            timeout=900,
-        ),
-    ]
     on_shutdown = staticmethod(stop)
     max_jobs = 8
     job_timeout = 120

@@ -13,8 +13,9 @@ chore is a task of the worker process itself, whatever queue it serves:
 - a Redis outage does not end the loop: a failed round is logged and the next one tries again,
   so the reconcilers resume by themselves once Redis is back.
 
-So the reconcilers live as long as any worker does: an intake worker that died no longer takes
-the paid-order and payment reconcilers with it.
+So the reconcilers and the retention chores (purge, interrupted erasures, compaction) live as long
+as any worker does: an intake worker that died no longer takes them with it, and a render or
+delivery worker alone still purges expired data.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from typing import Any
 
 from jobs.reconcile import reconcile, reconcile_payments
 from jobs.resources import RESOURCES, WorkerResources, resources
+from jobs.retention import compact_disk, finish_pending_erasures, purge_expired
 from studio import keys
 from studio.settings import Settings
 
@@ -36,6 +38,11 @@ logger = logging.getLogger(__name__)
 
 TASKS = "maintenance"  # the ctx entry holding the chore tasks
 POLL_S = 1.0  # how often each worker looks for a due chore
+# Retention's periods: purging scans every open intake (cheap, but no need for more than every
+# few minutes); an interrupted erasure is found within a minute; compaction's idle check is one GET.
+PURGE_EVERY_S = 300.0
+ERASURES_EVERY_S = 60.0
+COMPACT_EVERY_S = 10.0
 
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -55,11 +62,15 @@ class Chore:
 
 
 def chores(settings: Settings) -> tuple[Chore, ...]:
-    """The reconcilers, every RECONCILE_INTERVAL_S (the payments one half as often)."""
+    """The reconcilers, every RECONCILE_INTERVAL_S (the payments one half as often), and
+    retention's chores."""
     every = settings.reconcile_interval_s
     return (
         Chore("reconcile", reconcile, every_s=every, timeout_s=120, at_startup=True),
         Chore("reconcile_payments", reconcile_payments, every_s=2 * every, timeout_s=120),
+        Chore("purge_expired", purge_expired, PURGE_EVERY_S, timeout_s=300, at_startup=True),
+        Chore("finish_pending_erasures", finish_pending_erasures, ERASURES_EVERY_S, 900),
+        Chore("compact_disk", compact_disk, COMPACT_EVERY_S, timeout_s=900, at_startup=True),
     )
 
 
@@ -74,7 +85,13 @@ async def run_chore_once(ctx: dict[str, Any], chore: Chore, worker: str) -> bool
     if not await redis.set(running, token, nx=True, px=int(chore.timeout_s * 1000)):
         return False  # the last period's run is still going (in this worker or another)
     try:
-        await asyncio.wait_for(chore.run(ctx), chore.timeout_s)
+        # asyncio.timeout, not wait_for: on Python 3.11 wait_for returns the result when the
+        # chore finishes as the task is cancelled, so the cancellation is lost and a worker's
+        # shutdown waits on a chore loop that no longer stops.
+        async with asyncio.timeout(chore.timeout_s):
+            outcome = await chore.run(ctx)
+        # The outcomes are counts only (never a user or an order), so safe to log.
+        logger.debug("chore %s ran in worker %s: %s", chore.name, worker, outcome)
     finally:
         release = redis.register_script(_RELEASE)
         with contextlib.suppress(Exception):  # a lapsed lock expires by itself

@@ -93,8 +93,9 @@ class RenderLease:
             yield self
         finally:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            # asyncio.wait, not `await task` under suppress(CancelledError), which would also
+            # swallow a cancellation of this block's own task (an aborted job).
+            await asyncio.wait([task])
             await self.release()
 
     async def _keep_alive(self) -> None:

@@ -1,5 +1,5 @@
-"""Retention's cron jobs on the intake worker (the rules live in studio/retention.py and
-studio/compaction.py)."""
+"""Retention's chores, run by every worker kind once per period (jobs/maintenance.py); the rules
+live in studio/retention.py and studio/compaction.py."""
 
 from __future__ import annotations
 

@@ -42,7 +42,7 @@ from tests.privacy_scans import (
     linking_needles,
     longest_plausible_run,
 )
-from tests.render_support import render_bot_settings
+from tests.render_support import delivered_originals, preview_photos, render_bot_settings
 
 USER = 987_654_321
 USER_NAME = "Xiaoming-Unique-Name"
@@ -336,14 +336,18 @@ async def test_full_flow_then_delete_keeps_only_the_ledger_and_logs_nothing_pers
         f"plausible floats in them is {margin} values (an embedding needs {MIN_FLOAT_RUN})"
     )
 
-    # Every delivered image carries the visible mark and the provenance metadata.
+    # Every delivered image carries the visible mark and the provenance metadata: the preview
+    # sheets, and each original in the .zip.
     delivered = [m for m in await bot_env.messages(USER) if m["kind"] in ("photo", "document")]
-    files = [f for m in delivered for f in m["files"]]
-    assert len(files) == 2 * bot_env.settings.portraits_per_order
-    for item in files:
-        data = await bot_env.client.file_bytes(item["file_id"])
-        assert read_label(data).get("ai_generated"), item["filename"]
-        assert mark_present(decode_image(data)), item["filename"]
+    files = [f for m in delivered for f in m["files"]]  # their file ids must never be logged
+    sheets = [m for m in delivered if m["kind"] == "photo"]
+    assert len(sheets) == preview_photos(bot_env.settings, bot_env.settings.portraits_per_order)
+    images = [("sheet", await bot_env.client.file_bytes(m["files"][0]["file_id"])) for m in sheets]
+    originals = await delivered_originals(bot_env.emulator, USER)
+    assert len(originals) == bot_env.settings.portraits_per_order
+    for name, data in images + originals:
+        assert read_label(data).get("ai_generated"), name
+        assert mark_present(decode_image(data)), name
 
     await bot_env.client.send_text(USER, "/mydata")
     await bot_env.wait_for(USER, lambda m: m["kind"] == "document" and "mydata" in str(m))

@@ -27,6 +27,8 @@ def test_every_settings_row_in_the_readme_states_the_real_default() -> None:
             continue
         default = fields[name].default
         text = default.get_secret_value() if isinstance(default, SecretStr) else str(default)
+        if default is None:  # an optional path or address: unset
+            text = ""
         if isinstance(default, tuple):
             text = ",".join(map(str, default))
         expected = f"`{text}`" if text else "(empty)"

@@ -45,6 +45,9 @@ from studio.queue import enqueue_delivery
 logger = logging.getLogger(__name__)
 
 PROGRESS_EDIT_INTERVAL_S = 2.0  # one chat allows ~1 message/s; leave room for the rest
+# Every edit is a message unit of the order's budget (MESSAGE_BUDGET_PER_ORDER): progress is
+# shown at each quarter of the set, not every few seconds, so a slow render costs no more.
+PROGRESS_STEPS = 4
 # Part of the arq job timeout kept for the hand-over (a full outbox) after generation.
 HANDOVER_SHARE = 0.25
 
@@ -213,6 +216,7 @@ class ProgressMessage:
         self._loop = loop
         self._closed = threading.Event()
         self._last_edit = 0.0
+        self._last_step = 0
         self._latest: tuple[int, int] = (0, 0)
         self._last_text = ""
 
@@ -241,7 +245,9 @@ class ProgressMessage:
         if rendering is None or self._closed.is_set():
             return
         now = time.monotonic()
-        due = force or done == total or now - self._last_edit >= PROGRESS_EDIT_INTERVAL_S
+        step = done * PROGRESS_STEPS // total
+        spaced = now - self._last_edit >= PROGRESS_EDIT_INTERVAL_S
+        due = force or done == total or (step > self._last_step and spaced)
         # The message id is read from the fresh order: the payment handler may save it only
         # after this render has claimed the order (a fast worker), and then it is there now.
         message_id = rendering.queue_message_id
@@ -251,6 +257,7 @@ class ProgressMessage:
         if body == self._last_text:
             return  # an identical edit is refused by Telegram and still costs flood budget
         self._last_edit = now
+        self._last_step = step
         self._last_text = body
         await edit_text(self._bot, self._order.chat_id, message_id, body)
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 
+from jobs.render import PROGRESS_STEPS
 from studio.orders import OrderState
 from studio.settings import Settings
 from tests.fixtures.bot import BotEnv, RenderWorkerStarter
@@ -65,6 +66,13 @@ async def run_order(env: BotEnv, redis: Redis) -> tuple[dict[str, int], int]:
     await asyncio.sleep(1.0)  # the final message follows the delivered state
     await env.client.send_text(USER, "/status")
     await env.wait_count(USER, (await message_units(env, USER))[0] + 1)
+    # The progress message: its edits are bounded by the steps shown, not by how long it took.
+    done = await env.studio.orders.get(order.id)
+    assert done is not None
+    status = next(m for m in await env.messages(USER) if m["message_id"] == done.queue_message_id)
+    shown = [e.get("text", "") for e in status["edits"]] + [status["text"]]
+    print("progress message:", shown)
+    assert sum("Rendering" in t for t in shown) <= PROGRESS_STEPS, shown
     stats = await redis.info("commandstats")
     walks = {name: int(stats[name]["calls"]) for name in KEYSPACE_WALKS if name in stats}
     sent, edits = await message_units(env, USER)

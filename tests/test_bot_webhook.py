@@ -176,9 +176,11 @@ async def test_start_is_answered_in_english_and_chinese_through_two_replicas(
     for user, language_code, lang in ((8101, "en", "en"), (8102, "zh-hans", "zh")):
         await env.emulator.client.send_text(user, "/start", language_code=language_code)
         screen = "\n\n" + text(lang, "consent", intake_hours=hours)
-        consent = await env.emulator.client.wait_for(
-            user, lambda m, screen=screen: latest_text(m).endswith(screen)
-        )
+
+        def shows_consent(message: Any, screen: str = screen) -> bool:
+            return latest_text(message).endswith(screen)
+
+        consent = await env.emulator.client.wait_for(user, shows_consent)
         # The welcome and the consent screen are one message.
         [welcome] = await env.messages(user)
         assert welcome["message_id"] == consent["message_id"]

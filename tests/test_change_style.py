@@ -105,3 +105,27 @@ async def test_a_double_tap_on_change_style_does_one_thing(bot_env: BotEnv) -> N
     await asyncio.sleep(0.3)
     assert (await env.current_order(USER)).state is OrderState.STYLE
     assert len([m for m in await env.messages(USER) if button(m, "pack:")]) == 1
+
+
+async def test_only_the_current_invoice_changes_style_and_a_replaced_one_never_pays(
+    bot_env: BotEnv,
+) -> None:
+    env = bot_env
+    invoice = await env.reach_invoice(USER)
+    order = await env.current_order(USER)
+    payload = invoice["invoice"]["payload"]
+    assert await env.studio.orders.change_style(order.id, "another-invoice") is None
+    assert (await env.current_order(USER)).state is OrderState.PAYMENT
+    assert await _refusal(env, payload, order.price) is None  # the current invoice pays
+
+    changed = await env.studio.orders.change_style(order.id, order.invoice_ref)
+    assert changed is not None and changed.state is OrderState.STYLE
+    # Still choosing: the replaced invoice is refused as replaced, not as "cannot be paid".
+    assert await _refusal(env, payload, order.price) == "precheckout_replaced"
+    assert await env.studio.orders.change_style(order.id, order.invoice_ref) is None
+
+
+async def _refusal(env: BotEnv, payload: str, amount: int) -> str | None:
+    from bot.handlers.checkout import _pre_checkout_refusal
+
+    return await _pre_checkout_refusal(env.studio, payload, USER, amount, "XTR")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import io
 import os
 import runpy
 import shutil
@@ -17,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -158,8 +160,9 @@ async def walk(client: EmulatorClient, out: Path) -> None:
     await client.send_text(USER, "/status")
 
     def delivered(messages: list[dict[str, Any]]) -> bool:
-        docs = [m for m in messages if m.get("kind") == "document" and m.get("files")]
-        return len(docs) >= PORTRAITS
+        # The final message follows the previews and the originals' .zip.
+        final = f"All {PORTRAITS} portraits are here"
+        return any(latest_text(m).startswith(final) for m in messages)
 
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
@@ -175,9 +178,16 @@ async def walk(client: EmulatorClient, out: Path) -> None:
     for message in messages:
         for index, f in enumerate(message.get("files", [])):
             name = f.get("filename") or f"message{message['message_id']}-{index}.jpg"
-            (out / name).write_bytes(await client.file_bytes(f["file_id"]))
+            data = await client.file_bytes(f["file_id"])
+            if name.endswith(".zip"):  # the originals: one PNG per portrait
+                with zipfile.ZipFile(io.BytesIO(data)) as archive:
+                    for member in archive.namelist():
+                        (out / Path(member).name).write_bytes(archive.read(member))
+                        saved += 1
+                continue
+            (out / name).write_bytes(data)
             saved += 1
-    say("demo", f"saved {saved} delivered files to {out}/")
+    say("demo", f"saved {saved} delivered files to {out}/ (the .zip unpacked)")
 
     say("user ▸", "/mydata")
     await client.send_text(USER, "/mydata")

@@ -159,7 +159,8 @@ async def test_a_whole_order_at_debug_logs_no_token_file_id_id_or_name(
     for evidence in (
         "Calling Bot API endpoint `getUpdates`",  # the bot's poll (telegram.ext.ExtBot)
         "Calling Bot API endpoint `getFile`",  # the workers' downloads
-        "Calling Bot API endpoint `sendMediaGroup`",  # the delivery
+        "Calling Bot API endpoint `sendPhoto`",  # the delivery: the preview sheet
+        "Calling Bot API endpoint `sendDocument`",  # and the originals' .zip
         "jobs.intake",
         "jobs.render",
         "arq.worker",

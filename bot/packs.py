@@ -6,11 +6,10 @@ That module is pure data (no torch): the one thing bot/ takes from pipeline/.
 from __future__ import annotations
 
 import hashlib
-import io
+import struct
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
-
-from PIL import Image, ImageDraw, ImageFont
 
 from pipeline.styles import STYLE_PACKS
 
@@ -77,19 +76,27 @@ def pack_palette(pack: PackInfo) -> list[tuple[int, int, int]]:
 
 
 def placeholder_sample(pack: PackInfo) -> bytes:
-    """A JPEG, made in memory and never written anywhere: the pack's name over its palette."""
+    """A PNG made in memory and never written anywhere: a dark card over the pack's palette.
+
+    Written with the standard library alone: the bot's install has no imaging library (the
+    pack's name goes in the caption). The operator's own samples replace these.
+    """
     width, height = SAMPLE_SIZE
-    image = Image.new("RGB", SAMPLE_SIZE, (24, 24, 28))
-    draw = ImageDraw.Draw(image)
+    card = bytes((24, 24, 28)) * width
     band = width // PALETTE_COLOURS
-    for i, colour in enumerate(pack_palette(pack)):
-        draw.rectangle((i * band, height * 2 // 3, (i + 1) * band, height), fill=colour)
-    font = ImageFont.load_default(size=44)
-    draw.text((width // 2, height // 3), pack.names["en"], fill="white", font=font, anchor="mm")
-    small = ImageFont.load_default(size=24)
-    draw.text(
-        (width // 2, height // 3 + 60), "sample", fill=(200, 200, 200), font=small, anchor="mm"
+    palette = b"".join(bytes(colour) * band for colour in pack_palette(pack))
+    palette += palette[-3:] * (width - band * PALETTE_COLOURS)
+    split = height * 2 // 3
+    # Each PNG row starts with its filter type (0: none).
+    raw = b"".join(b"\x00" + (card if y < split else palette) for y in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8-bit RGB
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _chunk(b"IHDR", header)
+        + _chunk(b"IDAT", zlib.compress(raw, 9))
+        + _chunk(b"IEND", b"")
     )
-    out = io.BytesIO()
-    image.save(out, format="JPEG", quality=85)
-    return out.getvalue()
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))

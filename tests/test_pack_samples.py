@@ -1,8 +1,8 @@
 """Sample images per style pack, on request from the pack list (issue 11.9).
 
 The operator's PACK_SAMPLES_DIR/<pack_id>.jpg where there is one, else a placeholder drawn in
-memory (the pack's name over its palette). Sent only when asked, as one album; uploaded once,
-then sent by the file_id Telegram gave it.
+memory (a card over the pack's palette; the pack's name is in the caption). Sent only when
+asked, as one album; uploaded once, then sent by the file_id Telegram gave it.
 """
 
 from __future__ import annotations
@@ -44,8 +44,10 @@ def test_a_placeholder_shows_the_pack_and_its_palette_and_an_operator_file_wins(
     placeholder = pack_sample(pack, None)
     assert placeholder.placeholder
     image = Image.open(io.BytesIO(placeholder.data))
-    assert image.format == "JPEG" and image.size == SAMPLE_SIZE
-    # The bottom band is the palette, one colour per stripe (JPEG is close, not exact).
+    assert image.format == "PNG" and image.size == SAMPLE_SIZE
+    image.verify()  # a well-formed file (CRCs included), as Telegram will check
+    image = Image.open(io.BytesIO(placeholder.data))
+    # The bottom band is the palette, one colour per stripe.
     stripe = SAMPLE_SIZE[0] // len(pack_palette(pack))
     for i, colour in enumerate(pack_palette(pack)):
         got = image.convert("RGB").getpixel((i * stripe + stripe // 2, SAMPLE_SIZE[1] - 20))

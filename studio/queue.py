@@ -28,6 +28,7 @@ from arq.constants import (
 from arq.jobs import Job, JobStatus
 from arq.utils import timestamp_ms
 from redis.asyncio import Redis
+from redis.exceptions import WatchError
 
 from studio import keys
 from studio.durations import delivery_seconds, render_seconds
@@ -45,6 +46,9 @@ logger = logging.getLogger(__name__)
 
 # Results landing within one second share one intake status edit (Telegram allows ~1 edit/s/chat).
 STATUS_REFRESH_S = 1.0
+# An enqueue that meets a Redis outage mid-transaction is tried again (see `_enqueue`).
+ENQUEUE_ATTEMPTS = 30
+ENQUEUE_BACKOFF_MAX_S = 1.0
 ABORT_POLL_S = 0.1
 
 # A running job stays in arq's sorted set; a render worker runs one job at a time, so the running
@@ -112,8 +116,29 @@ def sentinel_queue(settings: Settings) -> ArqRedis:
     return pool
 
 
+async def _enqueue(queue: ArqRedis, function: str, *args: Any, **options: Any) -> Any:
+    """arq's enqueue_job, riding out a Redis restart like every other command.
+
+    enqueue_job WATCHes the job's key, and redis-py turns a connection lost while watching into
+    a WatchError, which our reconnecting retry (studio/reconnect.py) does not cover: a check job
+    that met a Redis restart there failed, and its photo's status was never shown. Trying again
+    is safe: every job here has an id, and arq enqueues an id once (a real conflict on the
+    watched key is arq's own None, not this error).
+    """
+    for attempt in range(ENQUEUE_ATTEMPTS):
+        try:
+            return await queue.enqueue_job(function, *args, **options)
+        except WatchError:
+            if attempt == ENQUEUE_ATTEMPTS - 1:
+                raise
+            logger.info("enqueue of %s met a lost connection; trying again", function)
+            await asyncio.sleep(min(ENQUEUE_BACKOFF_MAX_S, 0.05 * 2**attempt))
+    raise AssertionError("unreachable")
+
+
 async def enqueue_check_photo(queue: ArqRedis, order_id: str, token: str) -> bool:
-    job = await queue.enqueue_job(
+    job = await _enqueue(
+        queue,
         CHECK_PHOTO,
         order_id,
         token,
@@ -125,7 +150,8 @@ async def enqueue_check_photo(queue: ArqRedis, order_id: str, token: str) -> boo
 
 async def enqueue_render(queue: ArqRedis, order_id: str, settings: Settings) -> bool:
     """Exactly one render job per order: the job id is the order id. False if already there."""
-    job = await queue.enqueue_job(
+    job = await _enqueue(
+        queue,
         RENDER_ORDER,
         order_id,
         _job_id=order_id,
@@ -142,7 +168,8 @@ def delivery_job_id(order_id: str) -> str:
 
 async def enqueue_delivery(queue: ArqRedis, order_id: str) -> bool:
     """One delivery job per order at a time (its id names the order); False if already there."""
-    job = await queue.enqueue_job(
+    job = await _enqueue(
+        queue,
         DELIVER_ORDER,
         order_id,
         _job_id=delivery_job_id(order_id),
@@ -171,7 +198,8 @@ async def rerun_render(queue: ArqRedis, order_id: str, settings: Settings) -> bo
 async def schedule_status_refresh(queue: ArqRedis, order_id: str) -> None:
     """One intake status edit per order per second, however many results arrive in it."""
     bucket = int(time.time() / STATUS_REFRESH_S)
-    await queue.enqueue_job(
+    await _enqueue(
+        queue,
         FLUSH_INTAKE_STATUS,
         order_id,
         _job_id=f"flush:{order_id}:{bucket}",

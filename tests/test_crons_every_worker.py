@@ -80,6 +80,16 @@ def _runs(caplog: pytest.LogCaptureFixture, chore: str) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.getMessage().startswith(prefix)]
 
 
+async def _logged(caplog: pytest.LogCaptureFixture, chore: str, timeout: float = 30.0) -> None:
+    """The order turns cancelled mid-chore; the chore logs its counts only once every step ran."""
+
+    async def logged() -> None:
+        while not _runs(caplog, chore):
+            await asyncio.sleep(0.05)
+
+    await asyncio.wait_for(logged(), timeout)
+
+
 async def test_a_render_worker_alone_purges_an_expired_intake(
     start_workers: Any, clock: ManualClock, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -92,6 +102,7 @@ async def test_a_render_worker_alone_purges_an_expired_intake(
     await _purged(studio, order_id)
     assert not await studio.redis.exists(keys.order_photos(order_id))
     assert (await studio.sessions.get(USER)).order_id == ""
+    await _logged(caplog, "purge_expired")
     [run] = _runs(caplog, "purge_expired")
     assert run.endswith(
         "1 intakes purged, 0 orders reduced, 0 ledger entries deleted, 0 idle users erased, "
@@ -110,6 +121,7 @@ async def test_two_workers_run_each_period_once(
     start("render", "delivery")  # both start with this period's purge due
 
     await _purged(studio, order_id)
+    await _logged(caplog, "purge_expired")
     # Both workers have polled several rounds since: the period's claim holds.
     await asyncio.sleep(3)
     runs = _runs(caplog, "purge_expired")

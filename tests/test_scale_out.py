@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import re
 import time
 from pathlib import Path
@@ -14,11 +15,13 @@ from arq.worker import Worker
 from redis.asyncio import Redis
 
 from bot.app import build_application
-from bot.texts import text
+from bot.texts import format_wait, text
 from bot.webhook import create_webhook_app
 from studio.clock import ManualClock
 from studio.domain import Studio
+from studio.durations import delivery_seconds, render_seconds
 from studio.orders import OrderState
+from studio.queue import queue_length, running_renders
 from studio.render_workers import live_render_workers
 from tests.fixtures.bot import BotEnv, PreCheckoutTimes, close_worker
 from tests.fixtures.emulator import RunningEmulator
@@ -28,7 +31,9 @@ from tests.test_bot_webhook import HOOK_PATH, SECRET, Balancer, Replica, start_s
 from worker import build_worker
 
 USERS = 20
-PLACE = re.compile(r"Your place in the queue: (\d+)\. Estimated time: (.+?)\.\\n")
+RENDER_S = 60.0  # the estimate before any render has finished
+SENDING_S = 20.0
+PLACE = re.compile(r"Your place in the queue: (\d+)\. Estimated time: (.+?)\.\n")
 
 
 async def test_twenty_users_on_two_replicas_and_two_render_workers(
@@ -48,6 +53,8 @@ async def test_twenty_users_on_two_replicas_and_two_render_workers(
         tiny_models_dir,
         webhook_url=f"{balancer.url}{HOOK_PATH}",
         webhook_secret=SECRET,
+        render_seconds_default=RENDER_S,
+        delivery_seconds_default=SENDING_S,
     )
     workers: list[tuple[Worker, asyncio.Task[None]]] = []
     studio = await Studio.open(settings, clock=clock)
@@ -76,32 +83,50 @@ async def test_twenty_users_on_two_replicas_and_two_render_workers(
         env = BotEnv(settings, studio, clock, emulator, emulator.client, PreCheckoutTimes())
         users = [9100 + i for i in range(USERS)]
 
-        # The ETA's inputs over time, to check each told ETA against the two-worker formula.
-        seen_durations: set[tuple[float, float]] = set()
-
-        async def watch_durations() -> None:
-            from studio.durations import delivery_seconds, render_seconds
-
-            while True:
-                seen_durations.add(
-                    (await render_seconds(redis, settings), await delivery_seconds(redis, settings))
-                )
-                await asyncio.sleep(0.01)
-
-        watcher = asyncio.create_task(watch_durations())
+        # The first two payers find both workers free and start at once; their renders are
+        # held at the download (8 s, under the bot's 10 s read timeout) while the other 18 pay
+        # together, so those 18 wait in a real queue for two busy workers.
         started = time.monotonic()
-
-        # All reach the invoice concurrently, then all pay at once: a queue for two workers.
         invoices = await asyncio.gather(*(env.reach_invoice(u) for u in users))
-        paid = await asyncio.gather(*(env.pay(u, i) for u, i in zip(users, invoices, strict=True)))
+        inputs = 1 + settings.min_selfies  # the checks' downloads are done by now
+        await emulator.client.inject_fault("download", count=2 * inputs, status=None, delay=8.0)
+        pairs = list(zip(users, invoices, strict=True))
+        first, rest = pairs[:2], pairs[2:]
+        paid = await asyncio.gather(*(env.pay(u, i) for u, i in first))
+        deadline = time.monotonic() + 30
+        while await running_renders(redis, 2) < 2:
+            assert time.monotonic() < deadline, "the first two renders never started"
+            await asyncio.sleep(0.02)
+        paid += await asyncio.gather(*(env.pay(u, i) for u, i in rest))
         assert all(p["ok"] for p in paid)
         orders = [await env.current_order(u) for u in users]
+        told = {u: await _payment_notice(emulator, u) for u in users}
+        # The hold outlasted the payments: still two running, nobody has been served yet.
+        assert await running_renders(redis, 2) == 2
+        assert await queue_length(redis) == USERS
+        per_render = await render_seconds(redis, settings)
+        sending = await delivery_seconds(redis, settings)
+
+        # The place and ETA each user was told reflect two workers.
+        for user, _ in first:
+            assert told[user] == text("en", "payment_received_running"), told[user]
+        places: dict[int, int] = {}
+        for user, _ in rest:
+            match = PLACE.search(told[user])
+            assert match, told[user]
+            place = int(match.group(1))
+            places[user] = place
+            two_workers = math.ceil(place / 2) * per_render + sending
+            assert match.group(2) == format_wait("en", two_workers), (place, told[user])
+        assert sorted(places.values()) == list(range(1, USERS - 1)), places
+        # The deepest place's time under one worker would read differently: the check bites.
+        assert format_wait("en", (USERS - 2) * per_render + sending) != format_wait(
+            "en", math.ceil((USERS - 2) / 2) * per_render + sending
+        )
+
         for o in orders:
             await wait_for_state(studio, o.id, {OrderState.DELIVERED}, timeout=240)
         seconds = time.monotonic() - started
-        watcher.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await watcher
 
         # Every order delivered once: one preview sheet and the four originals, each once.
         for user in users:
@@ -117,12 +142,11 @@ async def test_twenty_users_on_two_replicas_and_two_render_workers(
         # Both render workers served orders.
         per_worker = [w.jobs_complete for w, _ in workers[2:]]
         assert sum(per_worker) == USERS and min(per_worker) > 0, per_worker
-        # Not yet asserted: the places and ETAs told (the notice is edited later; see report).
         print(
             f"\nscale-out: {USERS} orders in {seconds:.1f} s; orders per render worker "
-            f"{per_worker}; updates per replica {per_replica}"
+            f"{per_worker}; updates per replica {per_replica}; "
+            f"places told 1..{max(places.values())}"
         )
-        assert text("en", "render_delivered", total=4)
     finally:
         for worker, task in workers:
             await close_worker(worker)
@@ -134,3 +158,15 @@ async def test_twenty_users_on_two_replicas_and_two_render_workers(
             await replica.studio.close()
         await proxy_runner.cleanup()
         await studio.close()
+
+
+async def _payment_notice(emulator: RunningEmulator, user: int) -> str:
+    """The text the payment's announcement had when sent (later edits show progress)."""
+    deadline = time.monotonic() + 30
+    while True:
+        for message in await emulator.client.messages(user):
+            original = str(message.get("original", {}).get("text") or "")
+            if original.startswith("Payment received"):
+                return original
+        assert time.monotonic() < deadline, f"user {user} was never told a place"
+        await asyncio.sleep(0.05)

@@ -9,6 +9,7 @@ import math
 import re
 import time
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 from arq.worker import Worker
@@ -43,6 +44,20 @@ async def test_twenty_users_on_two_replicas_and_two_render_workers(
     clock: ManualClock,
     tiny_models_dir: Path,
 ) -> None:
+    await run_scale_out(make_settings, emulator, redis, clock, tiny_models_dir, "one Redis")
+
+
+async def run_scale_out(
+    make_settings: SettingsFactory,
+    emulator: RunningEmulator,
+    redis: Redis,
+    clock: ManualClock,
+    tiny_models_dir: Path,
+    label: str,
+    **redis_overrides: Any,
+) -> None:
+    """The whole run; `redis` is a direct connection to the master, `redis_overrides` how every
+    process finds it (nothing: REDIS_URL; or REDIS_SENTINELS and the master's name)."""
     balancer = Balancer()
     proxy_app = web.Application()
     proxy_app.router.add_post(HOOK_PATH, balancer.handle)
@@ -55,6 +70,7 @@ async def test_twenty_users_on_two_replicas_and_two_render_workers(
         webhook_secret=SECRET,
         render_seconds_default=RENDER_S,
         delivery_seconds_default=SENDING_S,
+        **redis_overrides,
     )
     workers: list[tuple[Worker, asyncio.Task[None]]] = []
     studio = await Studio.open(settings, clock=clock)
@@ -143,7 +159,7 @@ async def test_twenty_users_on_two_replicas_and_two_render_workers(
         per_worker = [w.jobs_complete for w, _ in workers[2:]]
         assert sum(per_worker) == USERS and min(per_worker) > 0, per_worker
         print(
-            f"\nscale-out: {USERS} orders in {seconds:.1f} s; orders per render worker "
+            f"\nscale-out on {label}: {USERS} orders in {seconds:.1f} s; orders per render worker "
             f"{per_worker}; updates per replica {per_replica}; "
             f"places told 1..{max(places.values())}"
         )

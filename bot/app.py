@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from telegram import Update
@@ -52,6 +53,8 @@ from studio.domain import Studio
 from studio.settings import Settings
 
 logger = logging.getLogger(__name__)
+
+PROFILE_TASK = "publish profile task"  # bot_data key: start_application's background task
 
 COMMANDS: tuple[str, ...] = (
     "start",
@@ -180,6 +183,19 @@ async def drop_duplicate_update(update: Update, context: StudioContext) -> None:
 async def start_application(application: StudioApplication) -> None:
     """Initialise, publish the command menus, start handling updates (not yet fetching them)."""
     await application.initialize()
-    # In the background, with retries: a Bot API error there must not stop the bot.
-    application.create_task(publish_profile(application.bot, COMMANDS), name="publish profile")
+    # In the background, with retries: a Bot API error there must not stop the bot. Our own task,
+    # not Application.create_task: PTB's stop() would wait out the retries' backoff (minutes
+    # during a Bot API outage) and warns about a task made before start(); stop cancels it.
+    application.bot_data[PROFILE_TASK] = asyncio.create_task(
+        publish_profile(application.bot, COMMANDS), name="publish profile"
+    )
     await application.start()
+
+
+async def stop_publishing_profile(application: StudioApplication) -> None:
+    """Cancel the profile's publishing if its retries are still going (a shutdown)."""
+    task: asyncio.Task[bool] | None = application.bot_data.pop(PROFILE_TASK, None)
+    if task is None:
+        return
+    task.cancel()
+    await asyncio.wait({task})  # unlike awaiting the task, keeps a cancellation of our own

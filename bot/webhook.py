@@ -13,7 +13,7 @@ from aiohttp import web
 from redis.exceptions import RedisError
 from telegram import Update
 
-from bot.app import ALLOWED_UPDATES, start_application
+from bot.app import ALLOWED_UPDATES, start_application, stop_publishing_profile
 from bot.context import STUDIO_KEY, StudioApplication
 from bot.update_pipeline import Offer, UpdatePipeline
 from studio.domain import Studio
@@ -165,4 +165,5 @@ async def stop_application(
             await asyncio.wait_for(application.stop(), grace_s)
         except TimeoutError:
             logger.warning("updates still in flight after %.0f s; shutting down anyway", grace_s)
+    await stop_publishing_profile(application)
     await application.shutdown()

@@ -100,9 +100,9 @@ async def test_a_render_worker_alone_purges_an_expired_intake(
     start("render")  # no intake worker anywhere
 
     await _purged(studio, order_id)
+    await _logged(caplog, "purge_expired")  # every step has run: photos and session too
     assert not await studio.redis.exists(keys.order_photos(order_id))
     assert (await studio.sessions.get(USER)).order_id == ""
-    await _logged(caplog, "purge_expired")
     [run] = _runs(caplog, "purge_expired")
     assert run.endswith(
         "1 intakes purged, 0 orders reduced, 0 ledger entries deleted, 0 idle users erased, "

@@ -47,14 +47,20 @@ async def test_a_scrape_after_a_flow_shows_updates_bot_api_calls_jobs_and_queues
             user = 7301
             await bot_env.consent(user)
             await bot_env.send_headshot(user)
-            # The job is counted when it returns, just after it sent the status message.
-            for _ in range(200):
+            # The job is counted when it returns, just after it sent the status message. The
+            # registry is the process's: earlier tests' jobs are in `before`, so wait for this
+            # one's count to move past it (not for the label to appear).
+            checked = {"queue": "intake", "job": "check_photo", "outcome": "ok"}
+            deadline = asyncio.get_running_loop().time() + 60
+            while True:
                 async with http.get(f"{base}/metrics") as response:
                     assert response.status == 200
                     assert response.headers["Content-Type"].startswith("text/plain")
                     text = await response.text()
-                if "check_photo" in text and 'outcome="ok"' in text:
+                now = _value(_samples(text), "ps_jobs_total", **checked)
+                if now > _value(before, "ps_jobs_total", **checked):
                     break
+                assert asyncio.get_running_loop().time() < deadline, "the check never counted"
                 await asyncio.sleep(0.05)
             async with http.get(f"{base}/healthz") as response:
                 assert response.status == 200

@@ -1,8 +1,9 @@
 """Taken updates in Redis: the claim that dedupes them, the pending list that survives a crash.
 
-An update is taken in one script (one round trip): it is claimed ("run", for `update_claim_s`,
-refreshed while it waits), counted against its user's limit, and stored sealed in the pending
-hash. Only then is it confirmed to Telegram (webhook 200, or the polling offset moves past it).
+An update is taken in one script (one round trip): it is claimed ("run:<id of the take>", for
+`update_claim_s`, refreshed while it waits), counted against its user's limit, and stored sealed
+in the pending hash. Only then is it confirmed to Telegram (webhook 200, or the polling offset
+moves past it).
 When its handling completes, one transaction marks it "done" (UPDATE_DEDUPE_TTL) and drops it
 from the pending hash; a failed one is released instead, so a redelivery is handled. Whatever a
 process leaves behind (SIGTERM past the grace, SIGKILL) stays pending: its claim lapses and the
@@ -16,6 +17,7 @@ import hmac
 import json
 import logging
 import os
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import IntEnum
@@ -35,11 +37,21 @@ NONCE_BYTES = 12
 SEAL_LABEL = b"ps-pending-updates-v1"
 
 # KEYS: claim, pending hash, limit counter, active users. ARGV: update id, sealed update, claim
-# ms, limit (0: none), window ms, done ms, user id ('': none), now. Returns {outcome, count}.
+# ms, limit (0: none), window ms, done ms, user id ('': none), now, claim token ("run:" and a
+# fresh id per take). Returns {outcome, count}.
+# The token makes a take idempotent for its own caller: when Redis applied it but the reply was
+# lost (a restart mid-reply), the reconnecting client sends the same call again, finds its own
+# token and gets "queued" again. With a bare "run" that repeat read as a duplicate, and the
+# update was confirmed to Telegram and left for the orphan sweep, a minute or two later.
 # The user's last activity is noted here, before handling, so that a /delete's erasure (which
 # removes the user from the active set) is the last word.
 _TAKE = """
-if not redis.call('SET', KEYS[1], 'run', 'NX', 'PX', ARGV[3]) then return {0, 0} end
+if not redis.call('SET', KEYS[1], ARGV[9], 'NX', 'PX', ARGV[3]) then
+  if redis.call('GET', KEYS[1]) == ARGV[9] and redis.call('HEXISTS', KEYS[2], ARGV[1]) == 1 then
+    return {1, 0}
+  end
+  return {0, 0}
+end
 if ARGV[7] ~= '' then redis.call('ZADD', KEYS[4], ARGV[8], ARGV[7]) end
 local count = 0
 if tonumber(ARGV[4]) > 0 then
@@ -54,11 +66,12 @@ redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
 return {1, count}
 """
 
-# KEYS: claim, pending hash. ARGV: update id, claim ms. A pending update nobody holds: claim it.
+# KEYS: claim, pending hash. ARGV: update id, claim ms, claim token. A pending update nobody
+# holds: claim it.
 _RECLAIM = """
 local sealed = redis.call('HGET', KEYS[2], ARGV[1])
 if not sealed then return false end
-if not redis.call('SET', KEYS[1], 'run', 'NX', 'PX', ARGV[2]) then return false end
+if not redis.call('SET', KEYS[1], ARGV[3], 'NX', 'PX', ARGV[2]) then return false end
 return sealed
 """
 
@@ -77,6 +90,11 @@ class TakeResult:
     def first_refused(self, limit: int) -> bool:
         """The first update past the limit in its window: the one that gets the answer."""
         return self.outcome is Taken.OVER_LIMIT and self.count == limit + 1
+
+
+def _claim_token() -> str:
+    """A claim's value: "run" (see studio/keys.py) and an id of this one take or reclaim."""
+    return f"run:{uuid.uuid4().hex}"
 
 
 class UpdateStore:
@@ -113,6 +131,7 @@ class UpdateStore:
                 self._done_ms,
                 "" if kind.user_id is None else str(kind.user_id),
                 self._now(),
+                _claim_token(),
             ],
         )
         return TakeResult(Taken(int(outcome)), int(count))
@@ -153,7 +172,7 @@ class UpdateStore:
             for update_id in orphans:
                 await self._reclaim(
                     keys=[keys.update_seen(update_id), keys.UPDATES_PENDING],
-                    args=[update_id, self._claim_ms],
+                    args=[update_id, self._claim_ms, _claim_token()],
                     client=pipe,
                 )
             sealed = await pipe.execute()

@@ -375,7 +375,7 @@ async def place_and_eta(
     The running renders ahead of the order and those in all are read from one look at the
     head of the queue: read apart, a render starting between the two reads made the second
     of two payers on two free workers "place 1" (seen in the scale-out test under load).
-    Round trips: live workers (1), rank and head (1), which are running (1), the estimate (2).
+    Round trips: live workers (2), rank and head (1), which are running (1), the estimate (2).
     """
     workers = await live_render_workers(redis)
     async with redis.pipeline(transaction=False) as pipe:

@@ -140,7 +140,7 @@ async def _probe(
                 continue
             if time.monotonic() - last.get(order.chat_id, 0.0) < PROBE_CHAT_S:
                 continue
-            if await studio.redis.hexists(keys.order_deliveries(order.id), "album:0"):  # type: ignore[misc]
+            if await studio.redis.hexists(keys.order_deliveries(order.id), "preview:0"):  # type: ignore[misc]
                 sending.append(order)
         if not sending:
             continue

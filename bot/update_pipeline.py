@@ -61,6 +61,7 @@ class UpdatePipeline:
         self.application = application
         self.settings = settings
         self.queue = FairUpdateQueue(settings.bot_update_queue_max)
+        self._taking: set[int] = set()  # updates whose take is in flight in this process
         self.store = UpdateStore(studio.redis, settings, studio.clock.now)
         self._workers: list[asyncio.Task[None]] = []
         self._upkeep: asyncio.Task[None] | None = None
@@ -92,15 +93,23 @@ class UpdatePipeline:
         reserved = kind.lane is Lane.NORMAL
         if reserved and not self.queue.reserve():
             return Offer.FULL
+        if update.update_id in self._taking:
+            if reserved:
+                self.queue.unreserve()
+            return Offer.DUPLICATE  # the same update's take is in flight here (a redelivery)
+        self._taking.add(update.update_id)
         try:
             taken = await self.store.take(
                 update.update_id, raw if raw is not None else update.to_dict(), kind
             )
         finally:
+            self._taking.discard(update.update_id)
             if reserved:
                 self.queue.unreserve()
         if taken.outcome is Taken.DUPLICATE:
             return Offer.DUPLICATE
+        if taken.outcome is Taken.MINE and update.update_id in self.queue.held_ids():
+            return Offer.DUPLICATE  # offered again while this process still holds it
         if taken.outcome is Taken.OVER_LIMIT:
             assert kind.limit is not None
             if taken.first_refused(per_window(self.settings, kind.limit)):

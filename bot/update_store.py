@@ -1,6 +1,6 @@
 """Taken updates in Redis: the claim that dedupes them, the pending list that survives a crash.
 
-An update is taken in one script (one round trip): it is claimed ("run:<id of the take>", for
+An update is taken in one script (one round trip): it is claimed ("run:<process>:<update>", for
 `update_claim_s`, refreshed while it waits), counted against its user's limit, and stored sealed
 in the pending hash. Only then is it confirmed to Telegram (webhook 200, or the polling offset
 moves past it).
@@ -38,17 +38,19 @@ SEAL_LABEL = b"ps-pending-updates-v1"
 
 # KEYS: claim, pending hash, limit counter, active users. ARGV: update id, sealed update, claim
 # ms, limit (0: none), window ms, done ms, user id ('': none), now, claim token ("run:" and a
-# fresh id per take). Returns {outcome, count}.
-# The token makes a take idempotent for its own caller: when Redis applied it but the reply was
-# lost (a restart mid-reply), the reconnecting client sends the same call again, finds its own
-# token and gets "queued" again. With a bare "run" that repeat read as a duplicate, and the
-# update was confirmed to Telegram and left for the orphan sweep, a minute or two later.
+# this process's id and the update's). Returns {outcome, count}.
+# The token makes a take idempotent for its own process: when Redis applied it but the reply was
+# lost (a restart mid-reply: the reconnecting client sends the same call again), or the error
+# reached the poller, which fetches and offers the same updates again, the repeat finds its own
+# claim and gets MINE; the pipeline queues it unless it holds it already. With a bare "run" such
+# a repeat read as a duplicate: the update was confirmed to Telegram and left for the orphan
+# sweep, one to two minutes later.
 # The user's last activity is noted here, before handling, so that a /delete's erasure (which
 # removes the user from the active set) is the last word.
 _TAKE = """
 if not redis.call('SET', KEYS[1], ARGV[9], 'NX', 'PX', ARGV[3]) then
   if redis.call('GET', KEYS[1]) == ARGV[9] and redis.call('HEXISTS', KEYS[2], ARGV[1]) == 1 then
-    return {1, 0}
+    return {3, 0}
   end
   return {0, 0}
 end
@@ -80,6 +82,7 @@ class Taken(IntEnum):
     DUPLICATE = 0  # claimed or done already (another replica, a redelivery): drop it
     QUEUED = 1  # claimed and pending: this process handles it
     OVER_LIMIT = 2  # refused: its user is past a limit (marked done)
+    MINE = 3  # claimed and pending by this process before (a repeated take): queue it if not held
 
 
 @dataclass(frozen=True)
@@ -90,11 +93,6 @@ class TakeResult:
     def first_refused(self, limit: int) -> bool:
         """The first update past the limit in its window: the one that gets the answer."""
         return self.outcome is Taken.OVER_LIMIT and self.count == limit + 1
-
-
-def _claim_token() -> str:
-    """A claim's value: "run" (see studio/keys.py) and an id of this one take or reclaim."""
-    return f"run:{uuid.uuid4().hex}"
 
 
 class UpdateStore:
@@ -110,6 +108,11 @@ class UpdateStore:
         self._aead = AESGCM(secret)
         self._claim_ms = int(settings.update_claim_s * 1000)
         self._done_ms = int(keys.UPDATE_DEDUPE_TTL.total_seconds() * 1000)
+        self._process = uuid.uuid4().hex
+
+    def _claim_token(self, update_id: int) -> str:
+        """A claim's value: "run" (see studio/keys.py), this process's id and the update's."""
+        return f"run:{self._process}:{update_id}"
 
     async def take(self, update_id: int, raw: dict[str, Any], kind: UpdateKind) -> TakeResult:
         """Claim, count and persist one update: one round trip."""
@@ -131,7 +134,7 @@ class UpdateStore:
                 self._done_ms,
                 "" if kind.user_id is None else str(kind.user_id),
                 self._now(),
-                _claim_token(),
+                self._claim_token(update_id),
             ],
         )
         return TakeResult(Taken(int(outcome)), int(count))
@@ -172,7 +175,7 @@ class UpdateStore:
             for update_id in orphans:
                 await self._reclaim(
                     keys=[keys.update_seen(update_id), keys.UPDATES_PENDING],
-                    args=[update_id, self._claim_ms, _claim_token()],
+                    args=[update_id, self._claim_ms, self._claim_token(update_id)],
                     client=pipe,
                 )
             sealed = await pipe.execute()

@@ -130,7 +130,7 @@ COMPACTED_AT = PREFIX + "disk:compacted-at"
 
 
 def update_seen(update_id: int) -> str:
-    """Dedupe of Telegram updates across bot replicas: "run:<take id>" while claimed (see
+    """Dedupe of Telegram updates across bot replicas: "run:<process>:<update>" while claimed (see
     bot/update_store.py), "done" once handled."""
     return f"{PREFIX}update:{update_id}"
 

@@ -144,10 +144,15 @@ class AiohttpRequest(BaseRequest):
                 await asyncio.sleep(min(wait, BULK_POLL_MAX_S))
             else:
                 return False
-        # The slot is booked: sleep once, then send.
-        wait = await limiter.reserve(chat_id, time.time(), cost)
-        if wait > 0:
-            await asyncio.sleep(wait)
+        # The chat's slot is booked: sleep until it, book the global slot if that had to wait
+        # for it (studio/ratelimit.py), sleep until that, then send.
+        booking = await limiter.reserve(chat_id, time.time(), cost)
+        if booking.wait > 0:
+            await asyncio.sleep(booking.wait)
+        if not booking.global_booked:
+            wait = await limiter.reserve_global(time.time(), cost)
+            if wait > 0:
+                await asyncio.sleep(wait)
         return False
 
     async def _send(

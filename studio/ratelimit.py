@@ -3,7 +3,9 @@
 Interactive sends (replies to commands and buttons, the default) reserve their slot (GCRA: a
 "theoretical arrival time" per bucket) and then sleep until it; nobody polls and retries. So
 interactive sends to one chat leave in the order they asked, across all bot replicas and
-workers.
+workers. The global slot is booked only once the chat's slot has come: a GCRA bucket holds one
+arrival time, so booking it for a later moment would spend every slot until then, and one chat
+with a backlog (a flooder's replies at ~1/s) would hold up every other chat's sends.
 
 Bulk sends (portrait delivery, see `bot.transport.bulk_sends`) never book ahead: one goes only
 when it fits now without putting the chat into debt (the chat's bucket holds its cost, or is
@@ -32,12 +34,12 @@ from studio import keys
 # A bucket's value is its theoretical arrival time (TAT). Like Telegram, a send may go once one
 # unit is free (at TAT + interval - burst*interval) and then owes its whole cost: reserving moves
 # TAT on by cost*interval, so an album of 10 goes out and the next sends wait it off. The chat
-# slot is reserved first; the global slot is reserved for the time the chat allows, so a send
-# that waits for its chat does not hold a global slot it cannot use. Returns the seconds to wait.
+# slot is reserved first. When it is now, the global slot is reserved too; when it is later, the
+# global bucket is left alone (booking it ahead would spend all of its slots until then) and the
+# caller books it when its chat slot comes. Returns {seconds to wait, global booked (0/1)}.
 _RESERVE = """
 local now = tonumber(ARGV[1])
 local cost = tonumber(ARGV[2])
-local at = now
 -- A bucket must outlive its furthest booking, or an expiry would hand out a fresh burst.
 local function ttl(tat)
   return math.floor(math.max(tonumber(ARGV[8]), (tat - now) * 1000 + 1000))
@@ -46,15 +48,16 @@ if ARGV[7] == '1' then
   local interval = tonumber(ARGV[3])
   local tat = math.max(tonumber(redis.call('GET', KEYS[1]) or now), now)
   local new_tat = tat + cost * interval
-  at = math.max(now, tat + interval - tonumber(ARGV[4]) * interval)
+  local at = math.max(now, tat + interval - tonumber(ARGV[4]) * interval)
   redis.call('SET', KEYS[1], tostring(new_tat), 'PX', ttl(new_tat))
+  if at > now then return {tostring(at - now), 0} end
 end
 local g_interval = tonumber(ARGV[5])
-local g_tat = math.max(tonumber(redis.call('GET', KEYS[2]) or at), at)
+local g_tat = math.max(tonumber(redis.call('GET', KEYS[2]) or now), now)
 local g_new = g_tat + cost * g_interval
-at = math.max(at, g_tat + g_interval - tonumber(ARGV[6]) * g_interval)
+local at = math.max(now, g_tat + g_interval - tonumber(ARGV[6]) * g_interval)
 redis.call('SET', KEYS[2], tostring(g_new), 'PX', ttl(g_new))
-return tostring(at - now)
+return {tostring(at - now), 1}
 """
 
 # Same KEYS and ARGV as _RESERVE, plus ARGV[9] = global headroom units. Books nothing unless the
@@ -121,6 +124,14 @@ return tenths
 
 
 @dataclass(frozen=True)
+class Booking:
+    """What `reserve` booked: sleep `wait` s; then, unless `global_booked`, `reserve_global`."""
+
+    wait: float
+    global_booked: bool
+
+
+@dataclass(frozen=True)
 class Rate:
     per_second: float
     burst: int
@@ -154,10 +165,17 @@ class RedisRateLimiter:
     def pays_in_surges(self) -> bool:
         return self._paid_cap_tenths > 0
 
-    async def reserve(self, chat_id: int | None, now: float, cost: int = 1) -> float:
-        """Book `cost` units (an album counts per item); sleep the returned seconds, then send."""
-        wait = await self._reserve(keys=self._keys(chat_id), args=self._args(chat_id, now, cost))
-        return max(0.0, float(wait))
+    async def reserve(self, chat_id: int | None, now: float, cost: int = 1) -> Booking:
+        """Book `cost` units (an album counts per item) in the chat's bucket, and in the global
+        one when the chat's slot is now. One round trip, two when the chat must wait."""
+        wait, global_booked = await self._reserve(
+            keys=self._keys(chat_id), args=self._args(chat_id, now, cost)
+        )
+        return Booking(max(0.0, float(wait)), bool(int(global_booked)))
+
+    async def reserve_global(self, now: float, cost: int = 1) -> float:
+        """Book `cost` units in the global bucket only; the seconds to wait for them."""
+        return (await self.reserve(None, now, cost)).wait
 
     async def try_bulk(self, chat_id: int | None, now: float, cost: int = 1) -> float:
         """0.0 when `cost` units were booked for a send now; else the seconds to wait, unbooked."""

@@ -1,7 +1,7 @@
 """Load on the real bot in webhook mode: many users, a deep render queue, production persistence.
 
     .venv/bin/python bench/load.py [--users 1000] [--rate 300] [--seconds 20] [--latency 0.03]
-        [--queued 10000]
+        [--queued 10000] [--no-pin]
 
 Processes: redis-server (AOF every second, as production), the emulator (`python -m emulator`,
 flood limits off: this measures the bot, not Telegram), and the bot (`python -m bot`, webhook
@@ -19,10 +19,14 @@ queued users (place and wait over the deep queue), /status and a text by selfie-
 Not in the mix yet: consent and Done presses, pack, pre_checkout and payment (they need
 messages and invoices the emulator holds; tests/test_round_trips.py counts their cost).
 
+The bot is pinned to CPU 0 (the target is per core) and everything else (Redis, the emulator,
+this driver) to the other CPUs, unless `--no-pin` or the machine has one CPU.
+
 Reported: updates/s taken and answered; per kind p50/p99 of the time to the answer (photos,
 which get no answer, the time until the bot took them: webhook 200); Redis CPU (share of one
-core over the run); bot RSS at the end; message units per update. Figures depend on the
-machine (a shared one gives noisy numbers): compare runs made together.
+core over the run); the bot's CPU (share of its core) and CPU ms per update taken, whose
+inverse is the most one core could take; bot RSS at the end; message units per update. Figures
+depend on the machine (a shared one gives noisy numbers): compare runs made together.
 """
 
 from __future__ import annotations
@@ -251,16 +255,37 @@ class Driver:
         }
 
 
-def start_processes(workdir: str, ports: dict[str, str]) -> dict[str, subprocess.Popen[bytes]]:
+def cpu_plan(pin: bool) -> tuple[set[int] | None, set[int] | None]:
+    """(the bot's CPUs, everyone else's): CPU 0 alone for the bot, or no pinning at all."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if not pin or len(cpus) < 2:
+        return None, None
+    return {cpus[0]}, set(cpus[1:])
+
+
+def _pinned(cpus: set[int] | None) -> Any:
+    def pin() -> None:
+        if cpus is not None:
+            os.sched_setaffinity(0, cpus)
+
+    return pin
+
+
+def start_processes(
+    workdir: str, ports: dict[str, str], cpus: set[int] | None
+) -> dict[str, subprocess.Popen[bytes]]:
     redis_bin = shutil.which("redis-server") or "/usr/bin/redis-server"
     persistence = ["--save", "", "--appendonly", "yes", "--appendfsync", "everysec"]
     unlimited = ["--chat-rate", "1e9", "--chat-burst", "1e9", "--global-rate", "1e9"]
     redis_args = [redis_bin, "--port", ports["REDIS_PORT"], "--dir", workdir, *persistence]
     api_args = [sys.executable, "-m", "emulator", "--port", ports["API_PORT"], "--token", TOKEN]
     quiet = subprocess.DEVNULL
+    pin = _pinned(cpus)
     return {
-        "redis": subprocess.Popen(redis_args, stdout=quiet, stderr=quiet),
-        "emulator": subprocess.Popen([*api_args, *unlimited], cwd=ROOT, stdout=quiet, stderr=quiet),
+        "redis": subprocess.Popen(redis_args, stdout=quiet, stderr=quiet, preexec_fn=pin),
+        "emulator": subprocess.Popen(
+            [*api_args, *unlimited], cwd=ROOT, stdout=quiet, stderr=quiet, preexec_fn=pin
+        ),
     }
 
 
@@ -273,7 +298,10 @@ async def main_async(args: argparse.Namespace) -> None:
     redis_url = f"redis://127.0.0.1:{ports['REDIS_PORT']}/0"
     os.environ["MASTER_KEY"] = generate_master_key()
     os.environ["PAYLOAD_SECRET"] = generate_master_key()
-    procs = start_processes(workdir, ports)
+    bot_cpus, other_cpus = cpu_plan(args.pin)
+    if other_cpus is not None:
+        os.sched_setaffinity(0, other_cpus)  # this driver too
+    procs = start_processes(workdir, ports, other_cpus)
     try:
         await asyncio.sleep(1.0)
         await seed(redis_url, api_url, args.users, args.queued)
@@ -308,7 +336,11 @@ async def main_async(args: argparse.Namespace) -> None:
             "LOG_LEVEL": "ERROR",
         }
         procs["bot"] = subprocess.Popen(
-            [sys.executable, "-m", "bot"], cwd=args.root, env=env, stderr=subprocess.DEVNULL
+            [sys.executable, "-m", "bot"],
+            cwd=args.root,
+            env=env,
+            stderr=subprocess.DEVNULL,
+            preexec_fn=_pinned(bot_cpus),
         )
         connector = aiohttp.TCPConnector(limit=100)  # Telegram: at most 100 connections
         async with aiohttp.ClientSession(connector=connector) as session:
@@ -345,8 +377,10 @@ async def main_async(args: argparse.Namespace) -> None:
     print(
         f"bot from {args.root}\nload: {args.users} selfie-step users, {args.queued} queued "
         "orders, offered "
-        f"{args.rate:g}/s for {args.seconds:g} s, Bot API latency {args.latency * 1000:.0f} ms"
-    )
+        f"{args.rate:g}/s for {args.seconds:g} s, Bot API latency {args.latency * 1000:.0f} ms; "
+        + (f"bot on CPU {sorted(bot_cpus)}, the rest on {sorted(other_cpus or [])}" if bot_cpus
+           else "not pinned")
+    )  # fmt: skip
     print(
         f"offered {result['offered']}, taken {result['taken']} "
         f"({result['taken'] / span:.0f} updates/s over {span:.1f} s), answered "
@@ -360,7 +394,9 @@ async def main_async(args: argparse.Namespace) -> None:
         )
     per_update = result["sends"] / max(1, result["offered"])
     print(
-        f"Redis CPU {redis_cpu / wall:.2f} of a core, bot CPU {bot_cpu / wall:.2f}, bot RSS "
+        f"Redis CPU {redis_cpu / wall:.2f} of a core, bot CPU {bot_cpu / wall:.2f} "
+        f"({bot_cpu * 1000 / max(1, result['taken']):.2f} ms per update taken: at most "
+        f"{result['taken'] / max(bot_cpu, 1e-9):.0f}/s on one core), bot RSS "
         f"{rss:.0f} MB, {result['sends']} messages sent ({per_update:.2f} per update; per "
         "order: tests/test_order_budget.py)"
     )
@@ -374,6 +410,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--latency", type=float, default=0.0, help="Bot API latency, seconds")
     parser.add_argument("--root", type=Path, default=ROOT, help="the checkout whose bot to run")
+    parser.add_argument(
+        "--no-pin", dest="pin", action="store_false", help="leave CPU placement to the OS"
+    )
     asyncio.run(main_async(parser.parse_args()))
 
 

@@ -81,6 +81,17 @@ class UpdatePipeline:
     def full(self) -> bool:
         return not self.accepting or self.queue.full()
 
+    async def wait_for_room(self, timeout_s: float) -> bool:
+        """True once the queue has room (within `timeout_s`); False if still full, or stopping.
+
+        In the caller's task (no wait_for task): when True, the caller's next steps up to the
+        offer's reserve run without yielding, so the place it was woken for is still there.
+        """
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout_s):
+                await self.queue.wait_for_room()
+        return not self.full()
+
     async def offer(
         self, update: Update, raw: dict[str, Any] | None = None, *, wait: bool = False
     ) -> Offer:

@@ -49,6 +49,7 @@ class FairUpdateQueue:
         self._queued_normal = 0
         self._reserved = 0
         self._idle_workers: deque[asyncio.Future[None]] = deque()
+        self._room_waiters: deque[asyncio.Future[None]] = deque()
         self._watchers: list[asyncio.Future[None]] = []
 
     # State -------------------------------------------------------------------------------------
@@ -74,6 +75,7 @@ class FairUpdateQueue:
     def unreserve(self) -> None:
         """The reserved update was not taken after all (or was put)."""
         self._reserved -= 1
+        self._wake_room()
         self._changed()
 
     def held(self) -> Iterator[QueuedUpdate]:
@@ -127,6 +129,7 @@ class FairUpdateQueue:
             del self._lines[key]
         if item.lane is not Lane.PAYMENT:
             self._queued_normal -= 1
+            self._wake_room()
         self._running[key] = item
         self._changed()
         return item
@@ -141,8 +144,17 @@ class FairUpdateQueue:
         self._changed()
 
     async def wait_for_room(self) -> None:
+        """Until there is room: one waiter woken per place freed, first come first served (a
+        wake-all would cost every held webhook request a wake-up per queue change)."""
         while self.full():
-            await self._next_change()
+            waiter = asyncio.get_running_loop().create_future()
+            self._room_waiters.append(waiter)
+            try:
+                await waiter
+            except asyncio.CancelledError:
+                if waiter.done() and not waiter.cancelled():
+                    self._wake_room()  # woken for room it will not use: pass it on
+                raise
 
     async def wait_idle(self) -> None:
         """Until nothing waits or runs."""
@@ -153,6 +165,13 @@ class FairUpdateQueue:
         # One worker per newly ready user: waking them all would cost O(workers) per update.
         while self._idle_workers:
             waiter = self._idle_workers.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+
+    def _wake_room(self) -> None:
+        while self._room_waiters and not self.full():
+            waiter = self._room_waiters.popleft()
             if not waiter.done():
                 waiter.set_result(None)
                 return
@@ -175,6 +194,10 @@ class FairUpdateQueue:
         self._ready.clear()
         self._ready_payment.clear()
         self._queued_normal = 0
+        while self._room_waiters:  # stopping: each held request finds it out at once
+            waiter = self._room_waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
         self._changed()
         return left
 

@@ -36,7 +36,12 @@ STUDIO = web.AppKey("studio", Studio)
 SECRET = web.AppKey("secret", bytes)
 WEBHOOK_URL = web.AppKey("webhook_url", str)
 PIPELINE = web.AppKey("pipeline", UpdatePipeline)
+FULL_HOLD_S = web.AppKey("full_hold_s", float)
 RETRY_LATER = {"Retry-After": "1"}
+# Every update of the payment lane carries one of these keys. While the queue is full anything
+# else is refused before it is parsed; a text that happens to read like one is parsed and then
+# refused as usual.
+PAYMENT_MARKS = (b'"pre_checkout_query"', b'"successful_payment"')
 
 
 def create_webhook_app(application: StudioApplication, settings: Settings) -> web.Application:
@@ -54,6 +59,7 @@ def create_webhook_app(application: StudioApplication, settings: Settings) -> we
     app[SECRET] = secret.encode()
     app[WEBHOOK_URL] = settings.webhook_url
     app[PIPELINE] = UpdatePipeline(application, app[STUDIO])
+    app[FULL_HOLD_S] = settings.webhook_full_hold_s
     app.router.add_post(webhook_path(settings.webhook_url), receive_update)
     app.router.add_get(HEALTH_PATH, health)
     app.router.add_get("/readyz", health)  # the same checks: running, Redis answers
@@ -82,8 +88,19 @@ async def receive_update(request: web.Request) -> web.Response:
     if not application.running or not pipeline.accepting:
         # Stopping: a 503 makes Telegram retry, and the retry lands on a live replica.
         raise web.HTTPServiceUnavailable(headers=RETRY_LATER)
+    body = await request.read()
+    # Backpressure before any parsing: held for room first (WEBHOOK_FULL_HOLD_S), then a 503.
+    # A refusal must cost next to nothing: with the parse first, and at once, Telegram's retries
+    # ate the capacity the bot needed to catch up, and an overload cut throughput by half
+    # (bench/load.py).
+    if (
+        pipeline.full()
+        and not any(mark in body for mark in PAYMENT_MARKS)
+        and not await pipeline.wait_for_room(request.app[FULL_HOLD_S])
+    ):
+        raise web.HTTPServiceUnavailable(headers=RETRY_LATER)
     try:
-        data = json.loads(await request.read())
+        data = json.loads(body)
     except (ValueError, UnicodeDecodeError, RecursionError):
         raise web.HTTPBadRequest(text="body is not JSON") from None
     if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):

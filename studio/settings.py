@@ -55,6 +55,10 @@ class Settings(BaseSettings):
     # The update pipeline (bot/update_pipeline.py). Updates waiting in one process, past which
     # webhook mode answers 503 (Telegram retries) and polling stops fetching; payments bypass it.
     bot_update_queue_max: int = Field(default=2048, ge=1)
+    # While full, a webhook request waits this long for room before its 503. Telegram opens at
+    # most 40 connections (bot/webhook.py), so held requests pace its deliveries to what the
+    # bot takes, for free; an instant 503 is retried at once, and retries cost CPU the bot lacks.
+    webhook_full_hold_s: float = Field(default=1.0, ge=0)
     # A taken update is claimed in Redis this long (refreshed while it waits); a process that
     # dies leaves it to the next replica's sweep or start once the claim lapses.
     update_claim_s: float = Field(default=60.0, gt=0)

@@ -23,7 +23,7 @@ from redis.asyncio import Redis
 from bot.app import ALLOWED_UPDATES, build_application
 from bot.context import StudioApplication
 from bot.texts import text
-from bot.webhook import HEALTH_PATH, SECRET_HEADER, create_webhook_app
+from bot.webhook import HEALTH_PATH, PIPELINE, SECRET_HEADER, create_webhook_app
 from emulator.client import latest_text
 from studio import keys
 from studio.domain import Studio
@@ -289,8 +289,9 @@ async def test_a_full_queue_answers_503_and_the_retried_update_is_handled(
         make_settings, emulator, redis, bot_concurrency=1, bot_update_queue_max=1
     ) as env:
         env.balancer.replicas = env.replicas[:1]
-        # The first user's welcome hangs, so one update runs, one waits, and the queue is full.
-        await emulator.client.inject_fault("sendMessage", count=1, status=None, delay=1.5)
+        # The first user's welcome hangs, so one update runs, one waits, and the queue is full;
+        # the third is held for room (WEBHOOK_FULL_HOLD_S, 1 s) and then refused.
+        await emulator.client.inject_fault("sendMessage", count=1, status=None, delay=3.0)
         users = (8801, 8802, 8803)
         for user in users:
             await emulator.client.send_text(user, "/start")
@@ -305,6 +306,65 @@ async def test_a_full_queue_answers_503_and_the_retried_update_is_handled(
             assert (
                 len(await emulator.client.calls("sendMessage", chat_id=user)) == 1
             )  # welcome and consent: one message
+
+
+async def test_a_full_queue_holds_then_refuses_unparsed_but_still_takes_payments(
+    make_settings: SettingsFactory, emulator: RunningEmulator, redis: Redis
+) -> None:
+    """While full, a non-payment request waits for room (WEBHOOK_FULL_HOLD_S) and then gets its
+    503 before any parsing: a refusal must be cheap, or an overload's retries eat the capacity
+    to catch up. A payment is parsed and taken at once; a request held when room comes is taken.
+    """
+
+    def start(update_id: int, user: int) -> bytes:
+        chat = {"id": user, "type": "private"}
+        message = {
+            "message_id": update_id, "date": 0, "chat": chat, "text": "/start",
+            "from": {"id": user, "is_bot": False, "first_name": "U"},
+            "entities": [{"type": "bot_command", "offset": 0, "length": 6}],
+        }  # fmt: skip
+        return json.dumps({"update_id": update_id, "message": message}).encode()
+
+    # Unparseable as an update: with room, it is read and dropped with a 200.
+    unparsed = b'{"update_id": 9103, "message": "not a message"}'
+    query = {
+        "id": "q-9105", "currency": "XTR", "total_amount": 1, "invoice_payload": "forged",
+        "from": {"id": 8905, "is_bot": False, "first_name": "U"},
+    }  # fmt: skip
+    payment = json.dumps({"update_id": 9105, "pre_checkout_query": query}).encode()
+    async with open_webhook_env(
+        make_settings, emulator, redis, bot_concurrency=1, bot_update_queue_max=1
+    ) as env:
+        assert env.settings.webhook_full_hold_s == 1.0  # as shipped
+        hook, headers = env.replicas[0].hook_url, {SECRET_HEADER: SECRET}
+        await emulator.client.inject_fault("sendMessage", count=1, status=None, delay=6.0)
+        assert await post(hook, start(9101, 8901), headers) == 200  # runs: its answer hangs
+        assert await post(hook, start(9102, 8902), headers) == 200  # waits: the queue is full
+        began = time.monotonic()
+        assert await post(hook, unparsed, headers) == 503
+        assert await post(hook, start(9104, 8904), headers) == 503
+        assert time.monotonic() - began >= 2.0  # each was held its second for room
+        # Taken and handled, full or not: the emulator knows no such query, so the answer to it
+        # fails and the webhook says 500 (deliver it again), not 503 (not taken).
+        assert await post(hook, payment, headers) == 500
+        await asyncio.wait_for(env.replicas[0].runner.app[PIPELINE].queue.wait_idle(), 10)
+        assert await post(hook, unparsed, headers) == 200  # room again: read and dropped
+        assert not await redis.exists(keys.update_seen(9104))  # never taken: Telegram retries
+    async with open_webhook_env(
+        make_settings,
+        emulator,
+        redis,
+        bot_concurrency=1,
+        bot_update_queue_max=1,
+        webhook_full_hold_s=20.0,
+    ) as env:
+        hook, headers = env.replicas[0].hook_url, {SECRET_HEADER: SECRET}
+        await emulator.client.inject_fault("sendMessage", count=1, status=None, delay=2.0)
+        assert await post(hook, start(9201, 8901), headers) == 200
+        assert await post(hook, start(9202, 8902), headers) == 200
+        # Held until the hang ends and 9202 runs: then there is room, and it is taken.
+        assert await post(hook, start(9203, 8903), headers) == 200
+        assert await redis.exists(keys.update_seen(9203))
 
 
 # `python -m bot` as a process -----------------------------------------------------------------

@@ -15,9 +15,13 @@ fault on every method).
 
 Offered open loop at `--rate` updates/s for `--seconds`: about two thirds photos (selfies of the
 seeded users: stored sealed, counted, check enqueued), and /start by new users, /status by
-queued users (place and wait over the deep queue), /status and a text by selfie-step users.
-Not in the mix yet: consent and Done presses, pack, pre_checkout and payment (they need
-messages and invoices the emulator holds; tests/test_round_trips.py counts their cost).
+queued users (place and wait over the deep queue), /status and a text by selfie-step users,
+and payments: seeded users whose order awaits payment (pack chosen, the bot's own signed
+invoice sent through the Bot API) pay it through the emulator as Telegram's client does, so the
+pre_checkout_query and then the successful_payment reach the bot through the emulator's
+webhook, and pre_checkout's answer time is the emulator's clock (Telegram's 10 s limit). Not
+in the mix: consent and Done presses and the pack choice (tests/test_round_trips.py counts
+their cost).
 
 The bot is pinned to CPU 0 (the target is per core) and everything else (Redis, the emulator,
 this driver) to the other CPUs, unless `--no-pin` or the machine has one CPU.
@@ -51,10 +55,15 @@ import aiohttp
 TOKEN = "123456:LOAD"
 SECRET = "load-bench-secret-0123456789"
 ROOT = Path(__file__).resolve().parent.parent
-QUEUED_USER0, SELFIE_USER0, NEW_USER0 = 100_000, 300_000, 500_000
+QUEUED_USER0, SELFIE_USER0, NEW_USER0, PAYER_USER0 = 100_000, 300_000, 500_000, 700_000
 # As the emulator's webhook retries (emulator/config.py): from 50 ms, doubling up to 2 s.
 RETRY_INITIAL_S, RETRY_MAX_S = 0.05, 2.0
-MIX = (("photo", 66), ("/start", 10), ("/status queued", 10), ("/status", 7), ("text", 7))
+# "pay" is two updates: the pre_checkout_query and the successful_payment.
+MIX = (
+    ("photo", 66), ("/start", 10), ("/status queued", 10), ("/status", 7), ("text", 7),
+    ("pay", 2),
+)  # fmt: skip
+PAY_SHARE = 2 / 102
 
 
 def _free_port() -> int:
@@ -126,6 +135,55 @@ async def seed(redis_url: str, api_url: str, users: int, queued: int) -> None:
     await studio.close()
 
 
+async def seed_payers(redis_url: str, api_url: str, payers: int) -> None:
+    """Users whose order awaits payment, each sent its invoice by the bot's own code (their
+    chats must be open)."""
+    from pydantic import SecretStr
+
+    from bot.client import make_bot
+    from bot.payments import send_invoice
+    from pipeline.styles import STYLE_PACKS
+    from studio.payments import link_invoice, new_invoice_ref
+    from studio.sessions import ConsentRecord
+    from studio.settings import Settings
+
+    from studio.domain import Studio  # isort: skip
+
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        redis_url=redis_url,
+        telegram_bot_token=SecretStr(TOKEN),
+        master_key=SecretStr(os.environ["MASTER_KEY"]),
+        payload_secret=SecretStr(os.environ["PAYLOAD_SECRET"]),
+        bot_api_base_url=f"{api_url}/bot",
+        tg_global_per_second=1e6,
+        tg_chat_per_second=1e6,
+        tg_chat_burst=1_000_000,
+    )
+    studio = await Studio.open(settings)
+    bot = make_bot(settings, studio)
+    await bot.initialize()
+    pack = next(iter(STYLE_PACKS))
+    consent = ConsentRecord(
+        policy_version=settings.policy_version, text_sha256="0" * 64, agreed_at=time.time(),
+        own_face=True, age_bracket="30-49",
+    )  # fmt: skip
+    try:
+        for j in range(payers):
+            user = PAYER_USER0 + j
+            await studio.sessions.record_consent(user, consent)
+            order = await studio.start_order(user, user, "en")
+            await studio.orders.accept_headshot(order.id)
+            await studio.orders.finish_selfies(order.id)
+            ref = new_invoice_ref()
+            chosen = await studio.orders.choose_pack(order.id, pack, settings.price_stars, ref)
+            assert chosen is not None and await link_invoice(studio.redis, order.id, ref)
+            assert await send_invoice(studio, bot, chosen, "en", linked=True)
+    finally:
+        await bot.shutdown()
+        await studio.close()
+
+
 class Driver:
     """Plays Telegram's side of the webhook: posts each update to the bot, as Telegram does.
 
@@ -144,6 +202,16 @@ class Driver:
         self.next_id = 10_000_000
         self.started = 0.0
         self.opened = 0  # sends before the run (none: the opening texts get no answer then)
+        self.invoices: dict[int, int] = {}  # payer -> the invoice message the bot sent
+        # (payer, the emulator's answer, returned at): the pre-checkout answered, and the
+        # successful_payment pushed at about `returned at`.
+        self.payments: list[tuple[int, dict[str, Any], float]] = []
+
+    async def find_invoices(self, payers: list[int]) -> None:
+        for payer in payers:
+            async with self.session.get(f"{self.url}/chats/{payer}/messages") as response:
+                messages = await response.json()
+            self.invoices[payer] = next(m["message_id"] for m in messages if m["invoice"])
 
     def chat_of(self, kind: str, n: int) -> int:
         return {
@@ -152,6 +220,7 @@ class Driver:
             "/status queued": QUEUED_USER0 + n,
             "/status": SELFIE_USER0 + (n * 7) % self.users,
             "text": SELFIE_USER0 + (n * 11 + 3) % self.users,
+            "pay": PAYER_USER0 + n,
         }[kind]
 
     async def open_chats(self, chats: list[int]) -> None:
@@ -190,9 +259,23 @@ class Driver:
                 message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(text)}]
         return {"update_id": self.next_id, "message": message}
 
+    async def pay(self, n: int) -> None:
+        """A seeded payer pays their invoice, through the emulator as Telegram's client would."""
+        payer = self.chat_of("pay", n)
+        if payer not in self.invoices:
+            self.counters["payers short"] += 1
+            return
+        body = {"message_id": self.invoices[payer]}
+        async with self.session.post(f"{self.url}/users/{payer}/pay", json=body) as response:
+            answer = await response.json()
+        self.payments.append((payer, answer, time.time()))
+
     async def offer(self, kind: str) -> None:
         n = self.counters[kind]
         self.counters[kind] += 1
+        if kind == "pay":
+            await self.pay(n)
+            return
         update = self.update(kind, n)
         update_id = update["update_id"]
         self.pushed[update_id] = (kind, update["message"]["chat"]["id"], time.time())
@@ -242,11 +325,25 @@ class Driver:
             after = [t for t in replies.get(chat, []) if t >= pushed]
             if after:
                 latency[kind].append(min(after) - pushed)
+        refused = 0
+        for payer, answer, returned in self.payments:
+            if "answer_seconds" in answer:  # answered (a "timeout" has none)
+                latency["pre_checkout"].append(answer["answer_seconds"])
+            if not answer.get("ok"):
+                refused += 1
+                continue
+            # The bot's answer to the successful_payment: paid, and the place in the queue.
+            after = [t for t in replies.get(payer, []) if t >= returned]
+            if after:
+                latency["payment"].append(min(after) - returned)
         ends = [t for _, t in self.taken.values()]
         ends += [t for ts in replies.values() for t in ts if t >= self.started]
+        payments_taken = len(latency["pre_checkout"]) + len(latency["payment"])
         return {
-            "offered": len(self.pushed),
-            "taken": len(self.taken),
+            "offered": len(self.pushed) + 2 * len(self.payments),
+            "taken": len(self.taken) + payments_taken,
+            "payments": len(self.payments),
+            "payments_refused": refused,
             "span_s": max(ends, default=self.started) - self.started,
             "answered": sum(len(v) for v in latency.values()),
             "latency": latency,
@@ -309,9 +406,14 @@ async def main_async(args: argparse.Namespace) -> None:
         chats = [SELFIE_USER0 + j for j in range(args.users)]
         chats += [QUEUED_USER0 + i for i in range(min(args.queued, expected // 5 + 50))]
         chats += [NEW_USER0 + i for i in range(expected // 5 + 50)]
+        payers = [PAYER_USER0 + k for k in range(int(expected * PAY_SHARE * 1.5) + 20)]
+        chats += payers
         hook_url = f"http://127.0.0.1:{ports['HOOK_PORT']}/hook"
         async with aiohttp.ClientSession() as session:
-            await Driver(api_url, hook_url, session, args.users).open_chats(chats)
+            opener = Driver(api_url, hook_url, session, args.users)
+            await opener.open_chats(chats)
+            await seed_payers(redis_url, api_url, len(payers))
+            await opener.find_invoices(payers)
             # The opening texts are not part of the load: Telegram forgets them.
             async with session.post(
                 f"{api_url}/bot{TOKEN}/deleteWebhook", json={"drop_pending_updates": True}
@@ -345,6 +447,7 @@ async def main_async(args: argparse.Namespace) -> None:
         connector = aiohttp.TCPConnector(limit=100)  # Telegram: at most 100 connections
         async with aiohttp.ClientSession(connector=connector) as session:
             driver = Driver(api_url, hook_url, session, args.users)
+            driver.invoices = opener.invoices
             deadline = time.monotonic() + 60
             while True:  # up once the webhook is set
                 async with session.get(f"{driver.url}/webhook") as response:
@@ -385,7 +488,12 @@ async def main_async(args: argparse.Namespace) -> None:
         f"offered {result['offered']}, taken {result['taken']} "
         f"({result['taken'] / span:.0f} updates/s over {span:.1f} s), answered "
         f"{result['answered']}, webhook retries (503) {result['retries']}; photo latency is "
-        "until the webhook's 200 (taken), the others' until the answer is sent"
+        "until the webhook's 200 (taken), pre_checkout's until its answer (the emulator's "
+        "clock), the others' until the answer is sent"
+    )
+    print(
+        f"payments: {result['payments']} paid through the emulator (2 updates each), "
+        f"{result['payments_refused']} refused or unanswered at pre-checkout"
     )
     for kind, values in sorted(result["latency"].items()):
         print(

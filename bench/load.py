@@ -89,26 +89,42 @@ def _pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] if ordered else 0.0
 
 
-async def seed(redis_url: str, api_url: str, users: int, queued: int) -> None:
-    """Paid orders in the render queue, live workers, and users at the selfie step."""
+def _seed_settings(redis_url: str, **overrides: Any) -> Any:
+    """The bot's Settings (this run's secrets, Redis, token) for seeding through the domain."""
     from pydantic import SecretStr
 
-    from studio import keys
-    from studio.orders import Order, OrderState
-    from studio.queue import enqueue_render
-    from studio.render_workers import register_render_worker
-    from studio.sessions import ConsentRecord
     from studio.settings import Settings
 
-    from studio.domain import Studio  # isort: skip
-
-    settings = Settings(
+    return Settings(
         _env_file=None,  # type: ignore[call-arg]
         redis_url=redis_url,
         telegram_bot_token=SecretStr(TOKEN),
         master_key=SecretStr(os.environ["MASTER_KEY"]),
         payload_secret=SecretStr(os.environ["PAYLOAD_SECRET"]),
+        **overrides,
     )
+
+
+def _consent(settings: Any, now: float) -> Any:
+    """The consent a seeded user gave: own face, adult, the current policy."""
+    from studio.sessions import ConsentRecord
+
+    return ConsentRecord(
+        policy_version=settings.policy_version, text_sha256="0" * 64, agreed_at=now,
+        own_face=True, age_bracket="30-49",
+    )  # fmt: skip
+
+
+async def seed(redis_url: str, api_url: str, users: int, queued: int) -> None:
+    """Paid orders in the render queue, live workers, and users at the selfie step."""
+    from studio import keys
+    from studio.orders import Order, OrderState
+    from studio.queue import enqueue_render
+    from studio.render_workers import register_render_worker
+
+    from studio.domain import Studio  # isort: skip
+
+    settings = _seed_settings(redis_url)
     studio = await Studio.open(settings)
     now = time.time()
     for n in range(4):
@@ -123,10 +139,7 @@ async def seed(redis_url: str, api_url: str, users: int, queued: int) -> None:
         await studio.redis.hset(keys.order(order.id), mapping=order.to_hash())  # type: ignore[arg-type,misc]
         await enqueue_render(studio.redis, order.id, settings)
         await studio.sessions.set_order(user, order.id)
-    consent = ConsentRecord(
-        policy_version=settings.policy_version, text_sha256="0" * 64, agreed_at=now,
-        own_face=True, age_bracket="30-49",
-    )  # fmt: skip
+    consent = _consent(settings, now)
     for j in range(users):
         user = SELFIE_USER0 + j
         await studio.sessions.record_consent(user, consent)
@@ -138,23 +151,15 @@ async def seed(redis_url: str, api_url: str, users: int, queued: int) -> None:
 async def seed_payers(redis_url: str, api_url: str, payers: int) -> None:
     """Users whose order awaits payment, each sent its invoice by the bot's own code (their
     chats must be open)."""
-    from pydantic import SecretStr
-
     from bot.client import make_bot
     from bot.payments import send_invoice
     from pipeline.styles import STYLE_PACKS
     from studio.payments import link_invoice, new_invoice_ref
-    from studio.sessions import ConsentRecord
-    from studio.settings import Settings
 
     from studio.domain import Studio  # isort: skip
 
-    settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
-        redis_url=redis_url,
-        telegram_bot_token=SecretStr(TOKEN),
-        master_key=SecretStr(os.environ["MASTER_KEY"]),
-        payload_secret=SecretStr(os.environ["PAYLOAD_SECRET"]),
+    settings = _seed_settings(
+        redis_url,
         bot_api_base_url=f"{api_url}/bot",
         tg_global_per_second=1e6,
         tg_chat_per_second=1e6,
@@ -164,10 +169,7 @@ async def seed_payers(redis_url: str, api_url: str, payers: int) -> None:
     bot = make_bot(settings, studio)
     await bot.initialize()
     pack = next(iter(STYLE_PACKS))
-    consent = ConsentRecord(
-        policy_version=settings.policy_version, text_sha256="0" * 64, agreed_at=time.time(),
-        own_face=True, age_bracket="30-49",
-    )  # fmt: skip
+    consent = _consent(settings, time.time())
     try:
         for j in range(payers):
             user = PAYER_USER0 + j

@@ -32,8 +32,8 @@ from studio.queue import (
     FLUSH_INTAKE_STATUS,
     RENDER_ORDER,
     deserialize,
+    queue_pool,
     serialize,
-    worker_redis,
 )
 from studio.redis_config import check_redis_at_start
 from studio.settings import Settings
@@ -156,7 +156,7 @@ def build_worker(kind: str, settings: Settings, **overrides: Any) -> Worker:
     extra_ctx = dict(overrides.pop("ctx", {}))
     clock: Clock | None = extra_ctx.pop("clock", None)
     options: dict[str, Any] = {
-        **worker_redis(settings),  # RedisSettings, or with Sentinel a pool (studio/sentinel.py)
+        "redis_pool": queue_pool(settings),  # reconnecting, direct or through Sentinel
         "ctx": extra_ctx,
         "health_check_interval": settings.health_check_interval_s,
         **cls.configured(settings, clock),

@@ -17,7 +17,7 @@ from datetime import timedelta
 from typing import Any
 
 import msgpack
-from arq.connections import ArqRedis, RedisSettings, create_pool
+from arq.connections import ArqRedis, RedisSettings
 from arq.constants import (
     abort_jobs_ss,
     in_progress_key_prefix,
@@ -32,9 +32,9 @@ from redis.exceptions import WatchError
 
 from studio import keys
 from studio.durations import delivery_seconds, render_seconds
-from studio.reconnect import reconnecting
+from studio.reconnect import answering, direct_pool, reconnecting
 from studio.render_workers import live_render_workers
-from studio.sentinel import answering, master_pool
+from studio.sentinel import master_pool
 from studio.settings import Settings
 
 CHECK_PHOTO = "check_photo"
@@ -89,27 +89,21 @@ def redis_settings(settings: Settings) -> RedisSettings:
 
 
 async def connect_queue(settings: Settings) -> ArqRedis:
-    """The arq pool (also a plain redis client, bytes in and out) used by bot and workers."""
+    """The arq pool (also a plain redis client, bytes in and out) used by bot and workers,
+    once Redis answers."""
+    return await answering(queue_pool(settings))
+
+
+def queue_pool(settings: Settings) -> ArqRedis:
+    """The arq pool on REDIS_URL, or on the master the sentinels name; not yet connected.
+
+    Workers are given it too: the pool arq builds from RedisSettings would not retry a handshake
+    (studio/reconnect.py)."""
+    redis = redis_settings(settings)
     if settings.sentinel_addresses:
-        return await answering(sentinel_queue(settings))
-    return await create_pool(
-        redis_settings(settings),
-        job_serializer=serialize,
-        job_deserializer=deserialize,
-        default_queue_name=keys.INTAKE_QUEUE,
-    )
-
-
-def worker_redis(settings: Settings) -> dict[str, Any]:
-    """How an arq Worker reaches Redis: its RedisSettings, or with Sentinel a pool of ours."""
-    if settings.sentinel_addresses:
-        return {"redis_pool": sentinel_queue(settings)}
-    return {"redis_settings": redis_settings(settings)}
-
-
-def sentinel_queue(settings: Settings) -> ArqRedis:
-    """The arq pool on the master the sentinels name (studio/sentinel.py), not yet connected."""
-    pool = master_pool(redis_settings(settings), settings.redis_sentinel_password)
+        pool = master_pool(redis, settings.redis_sentinel_password)  # studio/sentinel.py
+    else:
+        pool = direct_pool(redis)  # studio/reconnect.py
     pool.job_serializer = serialize
     pool.job_deserializer = deserialize
     pool.default_queue_name = keys.INTAKE_QUEUE

@@ -73,13 +73,3 @@ def master_pool(redis: RedisSettings, sentinel_password: SecretStr) -> ArqRedis:
         redis.sentinel_master, redis_class=ArqRedis, connection_class=connection_class
     )
     return cast(ArqRedis, pool)
-
-
-async def answering(pool: ArqRedis) -> ArqRedis:
-    """`pool` once the master answers PING (retried through an outage like any command)."""
-    try:
-        await pool.ping()
-    except BaseException:
-        await pool.aclose()
-        raise
-    return pool

@@ -17,6 +17,7 @@ hypothesis_settings.load_profile("project")
 pytest_plugins = [
     "tests.fixtures.hermetic",
     "tests.fixtures.redis_server",
+    "tests.fixtures.redis_proxy",
     "tests.fixtures.emulator",
     "tests.fixtures.studio",
     "tests.fixtures.models",

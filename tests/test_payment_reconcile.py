@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from typing import Any
 
 import pytest
 from telegram.ext import ExtBot
 
 from bot.client import make_bot
+from bot.payments import confirmed_by_telegram
 from emulator.client import latest_text
+from emulator.keys import STATE_KEY
+from emulator.state import StarTransaction
 from jobs.payments_ledger import confirm_ledger
 from jobs.reconcile import GRACE_S, reconcile_payments
 from jobs.resources import RESOURCES, WorkerResources
 from studio import keys
+from studio.checkout import Charge
 from studio.orders import OrderState
 from studio.payments import Outcome
 from tests.fixtures.bot import BotEnv, Message
@@ -239,6 +243,59 @@ async def test_a_real_payment_that_cannot_be_checked_yet_is_completed_by_the_rec
     assert paid.charge_id == receipt["charge_id"]
     await env.wait_text(user, RECEIVED)
     assert not await env.emulator.client.calls("refundStarPayment")
+
+
+def _others_paid(env: BotEnv, count: int, first_user: int) -> list[str]:
+    """`count` earlier payments by other users in Telegram's Stars history; their charge ids."""
+    history = env.emulator.app[STATE_KEY].star_transactions
+    charges = [f"stxt-earlier-{first_user + n}" for n in range(count)]
+    for n, charge in enumerate(charges):
+        history.append(StarTransaction(charge, first_user + n, 50, int(time.time()), "elsewhere"))
+    return charges
+
+
+async def _pages_read_while(env: BotEnv, step: Awaitable[Any]) -> int:
+    before = len(await env.emulator.client.calls("getStarTransactions"))
+    await step
+    return len(await env.emulator.client.calls("getStarTransactions")) - before
+
+
+async def test_a_payment_is_checked_from_the_page_where_the_last_one_was_found(
+    bot_env: BotEnv,
+) -> None:
+    """Not every page since the reconciler's checkpoint on every payment (bench/load.py)."""
+    env = bot_env
+    _others_paid(env, 350, first_user=700_000)  # the reconciler has not run: checkpoint 0
+    first, second = await env.reach_invoice(2110), await env.reach_invoice(2111)
+
+    async def paid(user: int, invoice: Message) -> None:
+        assert (await env.pay(user, invoice))["ok"]
+        await env.wait_text(user, RECEIVED)
+
+    assert await _pages_read_while(env, paid(2110, first)) == 4  # offsets 0 to 300, found
+    assert int(await env.studio.redis.get(keys.STAR_TRANSACTIONS_SEEN) or 0) == 300
+    assert await _pages_read_while(env, paid(2111, second)) == 1  # offset 300, found
+
+
+async def test_a_charge_older_than_the_page_last_seen_is_still_found(
+    bot_env: BotEnv, worker_bot: ExtBot[None]
+) -> None:
+    """A check that raced a later one (which moved the starting page past its charge)."""
+    env = bot_env
+    charges = _others_paid(env, 350, first_user=710_000)
+    await env.studio.redis.set(keys.STAR_TRANSACTIONS_SEEN, 300)
+    older = Charge(charges[120], "elsewhere", 50, "XTR", 710_120)
+    forged = Charge("stxt-made-up", "elsewhere", 50, "XTR", 710_120)
+
+    pages = await _pages_read_while(env, _check(env, worker_bot, older, expected=True))
+    assert pages == 3  # offset 300 to the end, then 0 and 100, found
+    pages = await _pages_read_while(env, _check(env, worker_bot, forged, expected=False))
+    assert pages == 4  # offset 300 to the end, then 0 up to 300: not listed
+    assert int(await env.studio.redis.get(keys.STAR_TRANSACTIONS_SEEN) or 0) == 300
+
+
+async def _check(env: BotEnv, bot: ExtBot[None], charge: Charge, *, expected: bool) -> None:
+    assert await confirmed_by_telegram(env.studio, bot, charge) is expected
 
 
 async def test_a_lost_ledger_refunds_no_delivered_order(

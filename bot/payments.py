@@ -209,9 +209,9 @@ async def confirmed_by_telegram(studio: Studio, bot: Bot, charge: Charge) -> boo
     charge is not from there to the end does it look from a page before the payments
     reconciler's checkpoint up to that page. (From the checkpoint alone, every check read every
     page paid since the reconciler's last run: 24 % of the bot's CPU samples at saturation in
-    bench/load.py, with 460 payments in its history.) A charge not found, or a history that cannot be read now, is
-    left unfulfilled: a real one is completed by the payments reconciler once Telegram lists it
-    (jobs/reconcile.py), a forged one never is.
+    bench/load.py, with 460 payments in its history.) A charge not found, or a history that
+    cannot be read now, is left unfulfilled: a real one is completed by the payments reconciler
+    once Telegram lists it (jobs/reconcile.py), a forged one never is.
     """
     marks = await studio.redis.mget(keys.STAR_TRANSACTIONS_OFFSET, keys.STAR_TRANSACTIONS_SEEN)
     checkpoint, seen = (int(mark or 0) for mark in marks)

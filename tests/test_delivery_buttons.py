@@ -52,7 +52,8 @@ async def test_originals_again_and_another_style(
     originals = await delivered_originals(env.emulator, user)
     assert [name for name, _ in originals] == [f"portrait-0{i}.png" for i in range(1, 5)] * 2
 
+    seen = await env.message_ids(user)
     await env.press(user, final, "after:style:")
-    await env.wait_text(user, "Step 1 of 3", timeout=15)
+    await env.wait_new_text(user, "Step 1 of 3", seen)
     assert (await env.current_order(user)).id != order.id  # a new set, photos asked again
     assert button(final, "after:") is not None

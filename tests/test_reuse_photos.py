@@ -105,8 +105,9 @@ async def test_without_the_opt_in_delivery_purges_the_photos_as_before(
     assert not await redis.exists(keys.kept_photos(user))
     assert await redis.zscore(keys.KEPT_PHOTOS, str(user)) is None
     assert "kept" not in latest_text(final) and order.kept_until == 0
+    seen = await env.message_ids(user)
     await env.press(user, final, "after:style:")
-    await env.wait_text(user, "Step 1 of 3", timeout=15)
+    await env.wait_new_text(user, "Step 1 of 3", seen)
     assert text("en", "kept_photos_gone") not in await env.client.texts(user)
 
 
@@ -178,9 +179,10 @@ async def test_kept_photos_order_another_pack_without_a_new_upload_until_they_ex
     await retention.purge_expired(studio)
     assert not await redis.exists(keys.kept_photos(user))
     assert await redis.zscore(keys.KEPT_PHOTOS, str(user)) is None
+    seen = await env.message_ids(user)  # the first order's "Step 1 of 3" among them
     await env.press(user, finals[-1], "after:style:")
     await env.wait_text(user, text("en", "kept_photos_gone"), timeout=15)
-    await env.wait_text(user, "Step 1 of 3", timeout=15)
+    await env.wait_new_text(user, "Step 1 of 3", seen)
     assert (await env.current_order(user)).state is OrderState.HEADSHOT
 
 
@@ -197,8 +199,9 @@ async def test_stop_keeping_from_mydata_deletes_the_kept_photos(
     await env.wait_text(user, text("en", "kept_stopped"))
     assert not await studio.redis.exists(keys.kept_photos(user))
     assert await studio.redis.zscore(keys.KEPT_PHOTOS, str(user)) is None
+    seen = await env.message_ids(user)
     await env.press(user, final, "after:style:")
-    await env.wait_text(user, "Step 1 of 3", timeout=15)
+    await env.wait_new_text(user, "Step 1 of 3", seen)
 
 
 @pytest.mark.parametrize("way", ["/delete", "withdraw consent"])

@@ -104,8 +104,8 @@ def invoice(invoice_ref: str) -> str:
 # The payments reconciler's place in getStarTransactions (oldest first): every transaction
 # before this offset is in the ledger or needs nothing. A count, no personal data; kept forever.
 STAR_TRANSACTIONS_OFFSET = PREFIX + "payments:star-transactions-offset"
-# Where the bot last found a successful_payment's charge in that history: the offset of its
-# page. Only where the next check starts looking (bot/payments.py); a count, kept forever.
+# Where the bot last found a successful_payment's charge in that history: its place (offset).
+# Only where the next check starts looking (bot/payments.py); a count, kept forever.
 STAR_TRANSACTIONS_SEEN = PREFIX + "payments:star-transactions-seen"
 # Since when this Redis's ledger has recorded every payment (unix time; set once, by the first
 # process to open the domain on it, or by an operator: python -m jobs.payments_ledger). A Redis

@@ -260,7 +260,7 @@ async def _pages_read_while(env: BotEnv, step: Awaitable[Any]) -> int:
     return len(await env.emulator.client.calls("getStarTransactions")) - before
 
 
-async def test_a_payment_is_checked_from_the_page_where_the_last_one_was_found(
+async def test_a_payment_is_checked_from_where_the_last_one_was_found(
     bot_env: BotEnv,
 ) -> None:
     """Not every page since the reconciler's checkpoint on every payment (bench/load.py)."""
@@ -273,8 +273,13 @@ async def test_a_payment_is_checked_from_the_page_where_the_last_one_was_found(
         await env.wait_text(user, RECEIVED)
 
     assert await _pages_read_while(env, paid(2110, first)) == 4  # offsets 0 to 300, found
-    assert int(await env.studio.redis.get(keys.STAR_TRANSACTIONS_SEEN) or 0) == 300
-    assert await _pages_read_while(env, paid(2111, second)) == 1  # offset 300, found
+    assert await _seen(env) == 350  # its place: the next check reads only what came after
+    assert await _pages_read_while(env, paid(2111, second)) == 1  # offset 350: 2 transactions
+    assert await _seen(env) == 351
+
+
+async def _seen(env: BotEnv) -> int:
+    return int(await env.studio.redis.get(keys.STAR_TRANSACTIONS_SEEN) or 0)
 
 
 async def test_a_charge_older_than_the_page_last_seen_is_still_found(
@@ -291,7 +296,7 @@ async def test_a_charge_older_than_the_page_last_seen_is_still_found(
     assert pages == 3  # offset 300 to the end, then 0 and 100, found
     pages = await _pages_read_while(env, _check(env, worker_bot, forged, expected=False))
     assert pages == 4  # offset 300 to the end, then 0 up to 300: not listed
-    assert int(await env.studio.redis.get(keys.STAR_TRANSACTIONS_SEEN) or 0) == 300
+    assert await _seen(env) == 300
 
 
 async def _check(env: BotEnv, bot: ExtBot[None], charge: Charge, *, expected: bool) -> None:

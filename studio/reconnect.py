@@ -25,6 +25,14 @@ Two gaps in redis-py's own retries are closed here:
   `connect` retries the whole of it. (Sentinel's connections already retry their whole
   `connect_to`, handshake included.)
 
+And one cost of redis-py's is cut: before each command the pool asks whether the idle
+connection holds data it should not (a reply nobody read, or the server's close). redis-py
+answers by reading the socket under a zero timeout, which costs every command a turn of the
+event loop, a timer and a cancelled read (about 6 % of the bot's CPU at saturation, by py-spy).
+`ReadyFromBuffers`, under every connection class here and in studio/sentinel.py, gives the same
+answer from what the event loop has already received: the stream's buffer, its end, and the
+parser's unread bytes.
+
 A command whose reply was lost may run twice (Redis applied it, the connection died before the
 reply). Our writes are compare-and-set scripts, NX sets and idempotent transitions, so a repeat
 is refused or changes nothing; the one counter that would not be (a rate bucket) errs towards
@@ -41,6 +49,7 @@ from dataclasses import dataclass, replace
 from typing import Any, TypeVar, cast
 
 from arq.connections import ArqRedis, RedisSettings
+from redis._parsers import _AsyncHiredisParser, _AsyncRESPBase
 from redis.asyncio.connection import (
     AbstractConnection,
     Connection,
@@ -116,7 +125,29 @@ def reconnecting(redis: RedisSettings, window_s: float) -> RedisSettings:
     return replace(redis, retry=WindowRetry(window_s), retry_on_error=list(RETRIED))
 
 
-class _RetriedHandshake(AbstractConnection):
+class ReadyFromBuffers(AbstractConnection):
+    """The pool's readiness check before each command, answered without yielding."""
+
+    async def can_read_destructive(self) -> bool:
+        """Whether the idle connection holds unread data; ConnectionError if it has ended.
+
+        Data reaches the stream only through the event loop, so what the loop has delivered is
+        all a zero-timeout read could find: no need to yield to it. An unknown parser falls
+        back to redis-py's read.
+        """
+        stream, parser = self._reader, self._parser
+        if isinstance(parser, _AsyncHiredisParser):
+            held = parser._reader is not None and parser._reader.has_data()
+        elif isinstance(parser, _AsyncRESPBase):
+            held = bool(parser._buffer)
+        else:
+            return await super().can_read_destructive()
+        if stream is None or stream.at_eof() or stream.exception() is not None:
+            raise ConnectionError("Connection closed by server.")
+        return held or bool(stream._buffer)  # type: ignore[attr-defined]
+
+
+class _RetriedHandshake(ReadyFromBuffers):
     async def connect(self) -> None:
         if self.is_connected:
             return

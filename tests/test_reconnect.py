@@ -124,3 +124,47 @@ async def test_a_dead_redis_reaches_the_caller_after_one_window_not_one_per_nest
         assert 2 <= attempts <= most_attempts(window_s)
     finally:
         await client.aclose()
+
+
+async def test_a_connection_left_with_an_unread_reply_is_not_reused_as_it_is(
+    make_settings: SettingsFactory, redis: Redis
+) -> None:
+    """The readiness check before each command sees a reply nobody read (a cancelled caller's),
+    so the next command cannot take that reply for its own."""
+    client = await connect_queue(make_settings())
+    try:
+        await redis.set("greeting", "hello")
+        pool = client.connection_pool
+        connection = await pool.get_connection()
+        await connection.send_command("PING")  # its +PONG is never read
+        while not connection._reader._buffer:  # type: ignore[union-attr]  # the +PONG is here
+            await asyncio.sleep(0.01)
+        await pool.release(connection)
+
+        assert await client.get("greeting") == b"hello"  # not b"PONG"
+    finally:
+        await client.aclose()
+
+
+async def test_the_readiness_check_answers_without_a_turn_of_the_event_loop(
+    make_settings: SettingsFactory, redis: Redis
+) -> None:
+    client = await connect_queue(make_settings())
+    try:
+        pool = client.connection_pool
+        connection = await pool.get_connection()
+        check = connection.can_read_destructive()
+        with pytest.raises(StopIteration) as answered:
+            check.send(None)  # redis-py's own check yields here, for a zero-timeout read
+        assert answered.value.value is False
+
+        await connection.send_command("CLIENT", "ID")
+        await redis.client_kill_filter(_id=await connection.read_response())  # the server ends it
+        while not connection._reader.at_eof():  # type: ignore[union-attr]
+            await asyncio.sleep(0.01)
+        with pytest.raises(ConnectionError):
+            await connection.can_read_destructive()
+        await pool.release(connection)
+        assert await client.ping()  # the pool connects afresh
+    finally:
+        await client.aclose()

@@ -65,9 +65,8 @@ class StudioContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any]
 
 
 async def _load_view(studio: Studio, user_id: int, language_code: str | None) -> UserView:
-    """Read the user's session and current order from Redis."""
-    session = await studio.sessions.get(user_id)
-    order = await studio.orders.get(session.order_id) if session.order_id else None
+    """Read the user's session and current order from Redis (one round trip)."""
+    session, order = await studio.user_state(user_id)
     return UserView(session, order, pick_language(session.language, language_code))
 
 

@@ -9,12 +9,14 @@ On stop, what finishes within the grace is done; the rest is given back to Redis
 next start or another replica.
 
 Redis round trips per update, taking (1) and completing (1) it included, in the steady state
-(tests/test_round_trips.py holds each handler to its figure):
-  /start 9 · consent 11 · headshot 12 (first photo: creates the data key) · selfie 8 · text 5 ·
-  /status 5 (8 while collecting selfies: a fresh status message is sent, its id and digest
-  recorded; 11 while paid: place and wait) · Done 8 · pack 10 · pre_checkout 6 · payment 18.
-Of a selfie's 8: take 1, session 1, order 1, add photo 1, arq enqueue 3, complete 1; the data
-key comes from the per-process cache (studio/key_cache.py).
+(tests/test_round_trips.py holds each handler to its figure; no render worker online, which
+would add two duration reads to each wait estimate):
+  /start 8 · consent 9 · headshot 9 (first photo: creates the data key) · selfie 5 · text 4 ·
+  /status 4 (7 while collecting selfies: a fresh status message is sent, its id and digest
+  recorded; 7 while paid: place and wait) · Done 7 · pack 9 · pre_checkout 5 · payment 14.
+Of a selfie's 5: take 1, the session and current order 1 (one script), add photo 1, enqueue 1
+(one script; arq's enqueue_job takes 3), complete 1; the data key comes from the per-process
+cache (studio/key_cache.py).
 """
 
 from __future__ import annotations

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from arq.connections import ArqRedis
+from redis.commands.core import AsyncScript
 
+from studio import keys
 from studio.clock import Clock, SystemClock
 from studio.crypto import Vault
 from studio.orders import Order, OrderStore
@@ -13,8 +16,24 @@ from studio.payments import Ledger, ledger_since
 from studio.photos import PhotoStore
 from studio.queue import connect_queue
 from studio.ratelimit import Rate, RedisRateLimiter
-from studio.sessions import SessionStore
+from studio.sessions import Session, SessionStore
 from studio.settings import Settings
+
+# The session's hash and its current order's, read together (the order key from the session).
+# KEYS: the session. ARGV: the order key's prefix (keys.order).
+_USER_STATE = """
+local order_id = redis.call('HGET', KEYS[1], 'order_id')
+local order = {}
+if order_id then
+  order = redis.call('HGETALL', ARGV[1] .. order_id)
+end
+return {redis.call('HGETALL', KEYS[1]), order}
+"""
+
+
+def _pairs(flat: list[Any]) -> dict[bytes, bytes]:
+    """HGETALL's reply as a script returns it, [field, value, ...], as a dict."""
+    return dict(zip(flat[::2], flat[1::2], strict=True))
 
 
 @dataclass
@@ -30,6 +49,10 @@ class Studio:
     ledger: Ledger
     limiter: RedisRateLimiter
     clock: Clock
+    _user_state: AsyncScript = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._user_state = self.redis.register_script(_USER_STATE)
 
     @classmethod
     async def open(cls, settings: Settings, clock: Clock | None = None) -> Studio:
@@ -62,6 +85,13 @@ class Studio:
         order = await self.orders.create(user_id, chat_id, lang, self.clock.now())
         await self.sessions.set_order(user_id, order.id)
         return order
+
+    async def user_state(self, user_id: int) -> tuple[Session, Order | None]:
+        """The user's session and current order (None if none, or gone), in one round trip."""
+        session, order = await self._user_state(keys=[keys.session(user_id)], args=[keys.order("")])
+        return SessionStore.parse(user_id, _pairs(session)), (
+            Order.from_hash(_pairs(order)) if order else None
+        )
 
     async def close(self) -> None:
         await self.redis.aclose()

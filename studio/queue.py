@@ -25,10 +25,9 @@ from arq.constants import (
     result_key_prefix,
     retry_key_prefix,
 )
-from arq.jobs import Job, JobStatus
+from arq.jobs import Job, JobStatus, serialize_job
 from arq.utils import timestamp_ms
 from redis.asyncio import Redis
-from redis.exceptions import WatchError
 
 from studio import keys
 from studio.durations import delivery_seconds, render_seconds
@@ -46,9 +45,6 @@ logger = logging.getLogger(__name__)
 
 # Results landing within one second share one intake status edit (Telegram allows ~1 edit/s/chat).
 STATUS_REFRESH_S = 1.0
-# An enqueue that meets a Redis outage mid-transaction is tried again (see `_enqueue`).
-ENQUEUE_ATTEMPTS = 30
-ENQUEUE_BACKOFF_MAX_S = 1.0
 ABORT_POLL_S = 0.1
 
 # A running job stays in arq's sorted set; a render worker runs one job at a time, so the running
@@ -110,50 +106,71 @@ def queue_pool(settings: Settings) -> ArqRedis:
     return pool
 
 
-async def _enqueue(queue: ArqRedis, function: str, *args: Any, **options: Any) -> Any:
-    """arq's enqueue_job, riding out a Redis restart like every other command.
+# arq's enqueue_job in one round trip (it takes three: WATCH, EXISTS, then MULTI/EXEC): the job is
+# written only if neither it nor its kept result exists, as arq does. KEYS: job, result, queue.
+# ARGV: expiry (ms), the serialized job, its score (ms), its id.
+_ENQUEUE = """
+if redis.call('EXISTS', KEYS[1], KEYS[2]) > 0 then
+  return 0
+end
+redis.call('PSETEX', KEYS[1], ARGV[1], ARGV[2])
+redis.call('ZADD', KEYS[3], ARGV[3], ARGV[4])
+return 1
+"""
 
-    enqueue_job WATCHes the job's key, and redis-py turns a connection lost while watching into
-    a WatchError, which our reconnecting retry (studio/reconnect.py) does not cover: a check job
-    that met a Redis restart there failed, and its photo's status was never shown. Trying again
-    is safe: every job here has an id, and arq enqueues an id once (a real conflict on the
-    watched key is arq's own None, not this error).
+
+async def _enqueue(
+    queue: ArqRedis,
+    function: str,
+    *args: Any,
+    job_id: str,
+    queue_name: str,
+    defer_by_s: float = 0.0,
+    expires: timedelta | None = None,
+) -> bool:
+    """Enqueue job `job_id` as arq's enqueue_job would; False if it or its result exists.
+
+    One script, so one round trip, retried through a Redis outage like every other command
+    (arq's WATCH turned a connection lost mid-transaction into a WatchError no retry covered).
+    A repeat after a lost reply finds the job there and answers False: an id is enqueued once.
     """
-    for attempt in range(ENQUEUE_ATTEMPTS):
-        try:
-            return await queue.enqueue_job(function, *args, **options)
-        except WatchError:
-            if attempt == ENQUEUE_ATTEMPTS - 1:
-                raise
-            logger.info("enqueue of %s met a lost connection; trying again", function)
-            await asyncio.sleep(min(ENQUEUE_BACKOFF_MAX_S, 0.05 * 2**attempt))
-    raise AssertionError("unreachable")
+    now_ms = timestamp_ms()
+    score = now_ms + round(defer_by_s * 1000)
+    expires_ms = (
+        round(expires.total_seconds() * 1000)
+        if expires is not None
+        else score - now_ms + queue.expires_extra_ms
+    )
+    job = serialize_job(function, args, {}, None, now_ms, serializer=queue.job_serializer)
+    written = await queue.register_script(_ENQUEUE)(
+        keys=[job_key_prefix + job_id, result_key_prefix + job_id, queue_name],
+        args=[expires_ms, job, score, job_id],
+    )
+    return bool(written)
 
 
 async def enqueue_check_photo(queue: ArqRedis, order_id: str, token: str) -> bool:
-    job = await _enqueue(
+    return await _enqueue(
         queue,
         CHECK_PHOTO,
         order_id,
         token,
-        _job_id=f"check:{order_id}:{token}",
-        _queue_name=keys.INTAKE_QUEUE,
+        job_id=f"check:{order_id}:{token}",
+        queue_name=keys.INTAKE_QUEUE,
     )
-    return job is not None
 
 
 async def enqueue_render(queue: ArqRedis, order_id: str, settings: Settings) -> bool:
     """Exactly one render job per order: the job id is the order id. False if already there."""
-    job = await _enqueue(
+    return await _enqueue(
         queue,
         RENDER_ORDER,
         order_id,
-        _job_id=order_id,
-        _queue_name=keys.RENDER_QUEUE,
+        job_id=order_id,
+        queue_name=keys.RENDER_QUEUE,
         # arq's default expiry is a day after the expected start; a deep queue must outlast it.
-        _expires=timedelta(days=settings.render_job_expires_days),
+        expires=timedelta(days=settings.render_job_expires_days),
     )
-    return job is not None
 
 
 def delivery_job_id(order_id: str) -> str:
@@ -162,14 +179,13 @@ def delivery_job_id(order_id: str) -> str:
 
 async def enqueue_delivery(queue: ArqRedis, order_id: str) -> bool:
     """One delivery job per order at a time (its id names the order); False if already there."""
-    job = await _enqueue(
+    return await _enqueue(
         queue,
         DELIVER_ORDER,
         order_id,
-        _job_id=delivery_job_id(order_id),
-        _queue_name=keys.DELIVERY_QUEUE,
+        job_id=delivery_job_id(order_id),
+        queue_name=keys.DELIVERY_QUEUE,
     )
-    return job is not None
 
 
 async def delivery_job_status(redis: Redis, order_id: str) -> JobStatus:
@@ -196,9 +212,9 @@ async def schedule_status_refresh(queue: ArqRedis, order_id: str) -> None:
         queue,
         FLUSH_INTAKE_STATUS,
         order_id,
-        _job_id=f"flush:{order_id}:{bucket}",
-        _defer_by=STATUS_REFRESH_S,
-        _queue_name=keys.INTAKE_QUEUE,
+        job_id=f"flush:{order_id}:{bucket}",
+        defer_by_s=STATUS_REFRESH_S,
+        queue_name=keys.INTAKE_QUEUE,
     )
 
 

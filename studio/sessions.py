@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -75,6 +76,11 @@ class SessionStore:
 
     async def get(self, user_id: int) -> Session:
         raw = await self._redis.hgetall(keys.session(user_id))  # type: ignore[misc]
+        return self.parse(user_id, raw)
+
+    @staticmethod
+    def parse(user_id: int, raw: Mapping[bytes, bytes]) -> Session:
+        """The session from its hash as Redis gives it (empty: a user never seen)."""
         return Session.from_hash({**raw, b"user_id": str(user_id).encode()})
 
     async def order_ids(self, user_id: int) -> list[str]:

@@ -30,23 +30,25 @@ from tests.redis_counting import RoundTrips, count_round_trips
 WARM_UP, USER = 7_300, 7_301
 
 # Round trips per update, taking (1) and completing it (1) included, as stated in
-# bot/update_pipeline.py's docs. "view" is the session and the order (2); "reply" is the send's
-# rate-limit booking (1); "enqueue" is arq's WATCH, EXISTS, MULTI/EXEC (3). Every call site:
-# bench/hot_path_bench.py.
+# bot/update_pipeline.py's docs. "view" is the session and the current order (1: one script);
+# "reply" is the send's rate-limit booking (1); "enqueue" is one script (arq's enqueue_job took
+# 3: WATCH, EXISTS, MULTI/EXEC). Every call site: bench/hot_path_bench.py.
 BOUNDS = {
-    "/start": 9,  # view 2, wait estimate (workers 2, queue length, running renders, EWMA), reply
-    "consent": 11,
-    "photo (headshot)": 12,  # view 2, new data key 3 (GET, SET NX, GET), add 1, enqueue 3, reply
-    "photo (selfie)": 8,  # view 2, add 1, enqueue 3 (the data key is cached)
-    "text": 5,  # view 2, reply
-    # view 2, reply, and while collecting selfies a fresh status message (send 1, its id 1,
+    # view 1, wait estimate (workers 2, queue length, running renders), reply. No render worker
+    # is online here; with one, each estimate adds its two duration reads (studio/durations.py).
+    "/start": 8,
+    "consent": 9,
+    "photo (headshot)": 9,  # view 1, new data key 3 (GET, SET NX, GET), add 1, enqueue 1, reply
+    "photo (selfie)": 5,  # view 1, add 1, enqueue 1 (the data key is cached)
+    "text": 4,  # view 1, reply
+    # view 1, reply, and while collecting selfies a fresh status message (send 1, its id 1,
     # its digest 1): the way forward when the old one's edits failed (tests/test_no_dead_ends.py)
-    "/status": 8,
-    "done": 8,
-    "pack": 10,
-    "pre_checkout": 6,
-    "payment": 18,
-    "/status (paid)": 11,  # view 2, place and wait (workers 2, rank, head, EWMA), reply
+    "/status": 7,
+    "done": 7,
+    "pack": 9,
+    "pre_checkout": 5,
+    "payment": 14,
+    "/status (paid)": 7,  # view 1, place (workers 2, rank and head 1, running 1), reply
 }
 
 

@@ -4,7 +4,7 @@ An update is taken in one script (one round trip): it is claimed ("run:<process>
 `update_claim_s`, refreshed while it waits), counted against its user's limit, and stored sealed
 in the pending hash. Only then is it confirmed to Telegram (webhook 200, or the polling offset
 moves past it).
-When its handling completes, one transaction marks it "done" (UPDATE_DEDUPE_TTL) and drops it
+When its handling completes, one script marks it "done" (UPDATE_DEDUPE_TTL) and drops it
 from the pending hash; a failed one is released instead, so a redelivery is handled. Whatever a
 process leaves behind (SIGTERM past the grace, SIGKILL) stays pending: its claim lapses and the
 next start, or any replica's sweep, takes it again.
@@ -77,6 +77,18 @@ if not redis.call('SET', KEYS[1], ARGV[3], 'NX', 'PX', ARGV[2]) then return fals
 return sealed
 """
 
+# KEYS: claim, pending hash. ARGV: update id, done ms (0: it failed, release the claim). One
+# script rather than a MULTI/EXEC pipeline: as atomic, and one reply for the client to read.
+_COMPLETE = """
+if ARGV[2] == '0' then
+  redis.call('DEL', KEYS[1])
+else
+  redis.call('SET', KEYS[1], 'done', 'PX', ARGV[2])
+end
+redis.call('HDEL', KEYS[2], ARGV[1])
+return 1
+"""
+
 
 class Taken(IntEnum):
     DUPLICATE = 0  # claimed or done already (another replica, a redelivery): drop it
@@ -104,6 +116,7 @@ class UpdateStore:
         self._now = clock_now
         self._take = redis.register_script(_TAKE)
         self._reclaim = redis.register_script(_RECLAIM)
+        self._complete = redis.register_script(_COMPLETE)
         secret = hmac.new(settings.master_key_bytes, SEAL_LABEL, hashlib.sha256).digest()
         self._aead = AESGCM(secret)
         self._claim_ms = int(settings.update_claim_s * 1000)
@@ -141,13 +154,10 @@ class UpdateStore:
 
     async def complete(self, update_id: int, handled: bool) -> None:
         """Handled: mark it done and forget it. Failed: release it so a redelivery is handled."""
-        async with self._redis.pipeline(transaction=True) as pipe:
-            if handled:
-                pipe.set(keys.update_seen(update_id), b"done", px=self._done_ms)
-            else:
-                pipe.delete(keys.update_seen(update_id))
-            pipe.hdel(keys.UPDATES_PENDING, str(update_id))
-            await pipe.execute()
+        await self._complete(
+            keys=[keys.update_seen(update_id), keys.UPDATES_PENDING],
+            args=[update_id, self._done_ms if handled else 0],
+        )
 
     async def refresh(self, update_ids: Iterable[int]) -> None:
         """Keep the claims of the updates this process still holds: one round trip."""

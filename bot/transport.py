@@ -38,6 +38,7 @@ MESSAGE_METHODS = frozenset(
     }
 )
 MAX_FLOOD_RETRIES = 5
+JSON_BODY = {"Content-Type": "application/json"}
 # A 429 asking for more than this is an outage, not flood control: let the caller see it.
 MAX_RETRY_AFTER_S = 60.0
 # A bulk send that may not go yet asks the limiter again after at most this long.
@@ -166,8 +167,8 @@ class AiohttpRequest(BaseRequest):
         assert self._session is not None
         kwargs: dict[str, Any] = {"timeout": timeout}
         # Our limiter decided this send goes past the free 30/s (see studio/ratelimit.py).
-        extra = {"allow_paid_broadcast": "true"} if paid else {}
         if request_data is not None and request_data.contains_files:
+            extra = {"allow_paid_broadcast": "true"} if paid else {}
             form = aiohttp.FormData()
             for name, value in {**request_data.json_parameters, **extra}.items():
                 form.add_field(name, value)
@@ -176,8 +177,14 @@ class AiohttpRequest(BaseRequest):
                 form.add_field(part, data, filename=filename, content_type=mime)
             kwargs["data"] = form
         elif request_data is not None:
-            # Form-encoded JSON values, exactly what PTB's own httpx transport sends.
-            kwargs["data"] = {**request_data.json_parameters, **extra}
+            # A JSON body, which the Bot API takes for every call without files: one C-coded
+            # dumps, where a form costs aiohttp a FormData, a multipart writer (a uuid4) and a
+            # quoted urlencode per call (about 3 % of the bot's CPU at saturation, by py-spy).
+            parameters = request_data.parameters
+            if paid:
+                parameters = {**parameters, "allow_paid_broadcast": True}
+            kwargs["data"] = json.dumps(parameters, separators=(",", ":")).encode()
+            kwargs["headers"] = JSON_BODY
         try:
             async with self._session.request(method, url, **kwargs) as response:
                 return response.status, await response.read()

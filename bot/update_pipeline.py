@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from contextvars import ContextVar
 from enum import StrEnum
@@ -95,9 +96,13 @@ class UpdatePipeline:
         return not self.full()
 
     async def offer(
-        self, update: Update, raw: dict[str, Any] | None = None, *, wait: bool = False
+        self, update: Update, raw: bytes | dict[str, Any] | None = None, *, wait: bool = False
     ) -> Offer:
-        """Take `update` unless full; with `wait`, return only once it was handled."""
+        """Take `update` unless full; with `wait`, return only once it was handled.
+
+        `raw` is the update as Telegram sent it (the webhook's body, or a getUpdates item); it is
+        what is persisted, so the webhook's body is stored without being encoded again.
+        """
         kind = classify(update)
         if not self.accepting:
             return Offer.FULL
@@ -112,9 +117,9 @@ class UpdatePipeline:
             return Offer.DUPLICATE  # the same update's take is in flight here (a redelivery)
         self._taking.add(update.update_id)
         try:
-            taken = await self.store.take(
-                update.update_id, raw if raw is not None else update.to_dict(), kind
-            )
+            if not isinstance(raw, bytes):
+                raw = json.dumps(raw if raw is not None else update.to_dict()).encode()
+            taken = await self.store.take(update.update_id, raw, kind)
         finally:
             self._taking.discard(update.update_id)
             if reserved:

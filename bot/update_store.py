@@ -127,8 +127,8 @@ class UpdateStore:
         """A claim's value: "run" (see studio/keys.py), this process's id and the update's."""
         return f"run:{self._process}:{update_id}"
 
-    async def take(self, update_id: int, raw: dict[str, Any], kind: UpdateKind) -> TakeResult:
-        """Claim, count and persist one update: one round trip."""
+    async def take(self, update_id: int, body: bytes, kind: UpdateKind) -> TakeResult:
+        """Claim, count and persist one update (`body`: its JSON): one round trip."""
         limit, window_ms, limit_key = 0, 0, keys.user_limit(0, "none", 0)
         if kind.limit is not None and kind.user_id is not None:
             limit = per_window(self._settings, kind.limit)
@@ -140,7 +140,7 @@ class UpdateStore:
             keys=[keys.update_seen(update_id), keys.UPDATES_PENDING, limit_key, keys.ACTIVE_USERS],
             args=[
                 update_id,
-                self._seal(update_id, raw),
+                self._seal(update_id, body),
                 self._claim_ms,
                 limit,
                 window_ms,
@@ -214,10 +214,9 @@ class UpdateStore:
     async def save_offset(self, offset: int) -> None:
         await self._redis.set(keys.UPDATES_OFFSET, str(offset))
 
-    def _seal(self, update_id: int, raw: dict[str, Any]) -> bytes:
+    def _seal(self, update_id: int, body: bytes) -> bytes:
         # It holds file_ids and texts: sealed, like every other personal field at rest.
         nonce = os.urandom(NONCE_BYTES)
-        body = json.dumps(raw, separators=(",", ":")).encode()
         return nonce + self._aead.encrypt(nonce, body, str(update_id).encode())
 
     def _open(self, update_id: int, blob: bytes) -> dict[str, Any]:

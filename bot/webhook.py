@@ -115,7 +115,7 @@ async def receive_update(request: web.Request) -> web.Response:
         logger.exception("webhook update %s could not be parsed; dropped", data["update_id"])
         return web.Response()
     try:
-        offer = await pipeline.offer(update, data, wait=must_handle_before_answer(update))
+        offer = await pipeline.offer(update, body, wait=must_handle_before_answer(update))
     except RedisError:
         logger.warning("update %s not taken: Redis unavailable", update.update_id)
         raise web.HTTPServiceUnavailable(headers=RETRY_LATER) from None

@@ -31,17 +31,17 @@ async def test_a_take_whose_reply_was_lost_is_still_queued_here(
     client = await connect_queue(settings)  # the reconnecting client every process uses
     try:
         store = UpdateStore(client, settings, lambda: 1_800_000_000.0)
-        warm = await store.take(1, {"update_id": 1}, KIND)  # loads the script: EVALSHA from now
+        warm = await store.take(1, b'{"update_id": 1}', KIND)  # loads the script: EVALSHA from now
         assert warm.outcome is Taken.QUEUED
 
         redis_proxy.drop_next_reply(b"EVALSHA")
-        taken = await store.take(2, {"update_id": 2}, KIND)
+        taken = await store.take(2, b'{"update_id": 2}', KIND)
 
         assert redis_proxy.replies_dropped == 1  # Redis ran the take; its reply was lost; repeated
         assert taken.outcome is Taken.MINE  # still this process's: the pipeline queues it
         assert await redis.hexists(keys.UPDATES_PENDING, "2")  # type: ignore[misc]
         # Another process (another replica) taking it finds it claimed: a duplicate there.
         other = UpdateStore(client, settings, lambda: 1_800_000_000.0)
-        assert (await other.take(2, {"update_id": 2}, KIND)).outcome is Taken.DUPLICATE
+        assert (await other.take(2, b'{"update_id": 2}', KIND)).outcome is Taken.DUPLICATE
     finally:
         await client.aclose()

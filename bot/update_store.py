@@ -29,6 +29,7 @@ from redis.asyncio import Redis
 
 from bot.fairness import UpdateKind, per_window
 from studio import keys
+from studio.group_commit import GroupedScript
 from studio.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -114,9 +115,10 @@ class UpdateStore:
         self._redis = redis
         self._settings = settings
         self._now = clock_now
-        self._take = redis.register_script(_TAKE)
+        # Every update is taken and completed: calls made together share a round trip.
+        self._take = GroupedScript(redis, _TAKE)
         self._reclaim = redis.register_script(_RECLAIM)
-        self._complete = redis.register_script(_COMPLETE)
+        self._complete = GroupedScript(redis, _COMPLETE)
         secret = hmac.new(settings.master_key_bytes, SEAL_LABEL, hashlib.sha256).digest()
         self._aead = AESGCM(secret)
         self._claim_ms = int(settings.update_claim_s * 1000)

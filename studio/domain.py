@@ -6,11 +6,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from arq.connections import ArqRedis
-from redis.commands.core import AsyncScript
 
 from studio import keys
 from studio.clock import Clock, SystemClock
 from studio.crypto import Vault
+from studio.group_commit import GroupedScript
 from studio.orders import Order, OrderStore
 from studio.payments import Ledger, ledger_since
 from studio.photos import PhotoStore
@@ -49,10 +49,11 @@ class Studio:
     ledger: Ledger
     limiter: RedisRateLimiter
     clock: Clock
-    _user_state: AsyncScript = field(init=False, repr=False)
+    _user_state: GroupedScript = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self._user_state = self.redis.register_script(_USER_STATE)
+        # Read by nearly every update: calls made together share a round trip.
+        self._user_state = GroupedScript(self.redis, _USER_STATE)
 
     @classmethod
     async def open(cls, settings: Settings, clock: Clock | None = None) -> Studio:

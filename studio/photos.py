@@ -14,6 +14,7 @@ from redis.asyncio import Redis
 
 from studio import keys
 from studio.crypto import UserKey
+from studio.group_commit import GroupedScript
 
 
 class PhotoRole(StrEnum):
@@ -148,7 +149,7 @@ class PhotoStore:
 
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
-        self._add = redis.register_script(ADD_PHOTO)
+        self._add = GroupedScript(redis, ADD_PHOTO)  # every photo: grouped with others in flight
         self._record_verdict = redis.register_script(RECORD_VERDICT)
         self._drop = redis.register_script(DROP_PHOTO)
         self._keep = redis.register_script(KEEP_PHOTOS)

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 
 from studio import keys
+from studio.group_commit import GroupedScript
 
 # KEYS: [1]=chat bucket (may be a dummy when there is no chat), [2]=global bucket.
 # ARGV: now, cost, chat interval, chat burst, global interval, global burst, use chat (0/1), ttl ms.
@@ -153,7 +154,7 @@ class RedisRateLimiter:
         paid_after_s: float = 2.0,
     ) -> None:
         self._redis = redis
-        self._reserve = redis.register_script(_RESERVE)
+        self._reserve = GroupedScript(redis, _RESERVE)  # every send: grouped with others in flight
         self._try_bulk = redis.register_script(_TRY_BULK)
         self._try_paid = redis.register_script(_TRY_PAID)
         self._global = global_rate

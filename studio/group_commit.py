@@ -4,8 +4,8 @@ At saturation many webhook requests take their update, and many handlers read th
 state or complete their update, within one turn of the event loop. Each call paid a round
 trip of its own: a write, a read and a wake-up, with redis-py's per-command layers around
 them. A `GroupedScript` sends the calls made in one turn as one pipeline of EVALSHAs (group
-commit): each caller still waits for its own reply, sees its own error, and the calls run in
-the order they were made, each as atomic as alone. A lone call goes as a plain script call,
+commit): each caller still waits for its own reply and sees its own error; the calls of a group
+run in the order they were made, each as atomic as alone. A lone call goes as a plain script call,
 so a quiet bot pays nothing for the grouping.
 
 A group is sent by a task of its own, so a caller cancelled while waiting leaves the others'
@@ -21,7 +21,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import NoScriptError
 
-# Calls per pipeline, at most: one group's replies are read before the next group is sent.
+# Calls per pipeline, at most: a busier turn is split into several groups, sent side by side.
 MAX_GROUP = 128
 
 _Call = tuple[Sequence[Any], Sequence[Any], "asyncio.Future[Any]"]
@@ -64,7 +64,11 @@ class GroupedScript:
                 replies = await self._pipelined(group)
         except BaseException as error:
             for _, _, future in group:
-                if not future.done():
+                if future.done():
+                    continue
+                if isinstance(error, asyncio.CancelledError):
+                    future.cancel()  # the loop is closing: its callers are cancelled too
+                else:
                     future.set_exception(error)
             if not isinstance(error, Exception):
                 raise

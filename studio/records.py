@@ -23,7 +23,7 @@ class HashRecord(BaseModel):
 
     @classmethod
     def from_hash(cls, raw: Mapping[bytes, bytes] | Mapping[str, str]) -> Self:
-        return cls.model_validate(unflatten({_text(k): _text(v) for k, v in raw.items()}))
+        return cls.model_validate(unflatten(raw))
 
 
 def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
@@ -42,9 +42,16 @@ def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
     return out
 
 
-def unflatten(fields: Mapping[str, str]) -> dict[str, Any]:
+def unflatten(fields: Mapping[bytes, bytes] | Mapping[str, str]) -> dict[str, Any]:
+    """{"a.b": "1", "c": "x"} -> {"a": {"b": "1"}, "c": "x"}, names and values decoded (one pass:
+    every update reads its session and order through here)."""
     out: dict[str, Any] = {}
     for name, value in fields.items():
+        name = _text(name)
+        value = _text(value)
+        if SEPARATOR not in name:
+            out[name] = value
+            continue
         *parents, leaf = name.split(SEPARATOR)
         node = out
         for parent in parents:

@@ -10,7 +10,7 @@ next start or another replica.
 
 Redis round trips per update, taking (1) and completing (1) it included, in the steady state
 (tests/test_round_trips.py holds each handler to its figure; no render worker online, which
-would add two duration reads to each wait estimate):
+would add one read of both stage durations to each wait estimate):
   /start 8 · consent 9 · headshot 9 (first photo: creates the data key) · selfie 5 · text 4 ·
   /status 4 (7 while collecting selfies: a fresh status message is sent, its id and digest
   recorded; 7 while paid: place and wait) · Done 7 · pack 9 · pre_checkout 5 · payment 14.

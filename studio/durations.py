@@ -40,6 +40,15 @@ async def record_delivery_duration(redis: Redis, seconds: float) -> float:
     return float(await script(keys=[keys.DELIVERY_DURATION_EWMA], args=[seconds, EWMA_ALPHA]))
 
 
+async def stage_seconds(redis: Redis, settings: Settings) -> tuple[float, float]:
+    """(render, delivery) seconds, read together: one round trip."""
+    render, delivery = await redis.mget(keys.RENDER_DURATION_EWMA, keys.DELIVERY_DURATION_EWMA)
+    return (
+        float(render) if render else settings.render_seconds_default,
+        float(delivery) if delivery else settings.delivery_seconds_default,
+    )
+
+
 async def delivery_seconds(redis: Redis, settings: Settings) -> float:
     raw = await redis.get(keys.DELIVERY_DURATION_EWMA)
     return float(raw) if raw else settings.delivery_seconds_default

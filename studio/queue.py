@@ -31,7 +31,7 @@ from arq.utils import timestamp_ms
 from redis.asyncio import Redis
 
 from studio import keys
-from studio.durations import delivery_seconds, render_seconds
+from studio.durations import stage_seconds
 from studio.group_commit import GroupedScript
 from studio.reconnect import answering, direct_pool, reconnecting
 from studio.render_workers import live_render_workers
@@ -369,9 +369,9 @@ async def eta_seconds(
         workers = await live_render_workers(redis)
     if workers <= 0:
         return math.inf
-    per_render = await render_seconds(redis, settings)
+    per_render, sending = await stage_seconds(redis, settings)
     waves = math.ceil(position / workers)
-    return waves * per_render + await delivery_seconds(redis, settings)
+    return waves * per_render + sending
 
 
 async def wait_for_new_order(redis: Redis, settings: Settings) -> float:
@@ -398,7 +398,7 @@ async def place_and_eta(
     The running renders ahead of the order and those in all are read from one look at the
     head of the queue: read apart, a render starting between the two reads made the second
     of two payers on two free workers "place 1" (seen in the scale-out test under load).
-    Round trips: live workers (2), rank and head (1), which are running (1), the estimate (2).
+    Round trips: live workers (1), rank and head (1), which are running (1), the estimate (1).
     """
     workers = await live_render_workers(redis)
     async with redis.pipeline(transaction=False) as pipe:

@@ -26,25 +26,33 @@ async def unregister_render_worker(redis: Redis, name: str) -> None:
     await redis.zrem(keys.RENDER_WORKERS, name)
 
 
+# KEYS: the registry. ARGV: the health key prefix, now (s), the start grace (s). Counts the
+# registered workers whose health key is alive and drops those gone longer than a start takes.
+_LIVE = """
+local registered = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
+local alive, gone = 0, {}
+for i = 1, #registered, 2 do
+  if redis.call('EXISTS', ARGV[1] .. registered[i]) == 1 then
+    alive = alive + 1
+  elseif tonumber(ARGV[2]) - tonumber(registered[i + 1]) > tonumber(ARGV[3]) then
+    gone[#gone + 1] = registered[i]
+  end
+end
+if #gone > 0 then
+  redis.call('ZREM', KEYS[1], unpack(gone))
+end
+return alive
+"""
+
+
 async def live_render_workers(redis: Redis) -> int:
-    """Registered render workers whose health key is alive: two round trips, no keyspace walk.
+    """Registered render workers whose health key is alive: one script, no keyspace walk.
 
     A worker that died without unregistering stops counting when its health key lapses, and is
     dropped from the registry once it has been gone longer than a start takes.
     """
-    registered = await redis.zrange(keys.RENDER_WORKERS, 0, -1, withscores=True)
-    if not registered:
-        return 0
-    async with redis.pipeline(transaction=False) as pipe:
-        for name, _ in registered:
-            pipe.exists(keys.RENDER_HEALTH_PREFIX + name.decode())
-        alive = [bool(x) for x in await pipe.execute()]
-    now = time.time()
-    gone = [
-        name
-        for (name, since), up in zip(registered, alive, strict=True)
-        if not up and now - since > WORKER_START_GRACE_S
-    ]
-    if gone:
-        await redis.zrem(keys.RENDER_WORKERS, *gone)
-    return sum(alive)
+    alive = await redis.register_script(_LIVE)(
+        keys=[keys.RENDER_WORKERS],
+        args=[keys.RENDER_HEALTH_PREFIX, time.time(), WORKER_START_GRACE_S],
+    )
+    return int(alive)

@@ -34,8 +34,8 @@ WARM_UP, USER = 7_300, 7_301
 # "reply" is the send's rate-limit booking (1); "enqueue" is one script (arq's enqueue_job took
 # 3: WATCH, EXISTS, MULTI/EXEC). Every call site: bench/hot_path_bench.py.
 BOUNDS = {
-    # view 1, wait estimate (workers 2, queue length, running renders), reply. No render worker
-    # is online here; with one, each estimate adds its two duration reads (studio/durations.py).
+    # view 1, wait estimate (workers 1, queue length, running renders), reply. No render worker
+    # is online here; with one, each estimate adds one read of both durations (stage_seconds).
     "/start": 8,
     "consent": 9,
     "photo (headshot)": 9,  # view 1, new data key 3 (GET, SET NX, GET), add 1, enqueue 1, reply
@@ -48,7 +48,7 @@ BOUNDS = {
     "pack": 9,
     "pre_checkout": 5,
     "payment": 14,
-    "/status (paid)": 7,  # view 1, place (workers 2, rank and head 1, running 1), reply
+    "/status (paid)": 7,  # view 1, place (workers 1, rank and head 1, running 1), reply
 }
 
 

@@ -37,8 +37,9 @@ MESSAGE_METHODS = frozenset(
         "sendinvoice",
     }
 )
-MAX_FLOOD_RETRIES = 5
+# Calls without files go as a JSON body (see `_send`).
 JSON_BODY = {"Content-Type": "application/json"}
+MAX_FLOOD_RETRIES = 5
 # A 429 asking for more than this is an outage, not flood control: let the caller see it.
 MAX_RETRY_AFTER_S = 60.0
 # A bulk send that may not go yet asks the limiter again after at most this long.

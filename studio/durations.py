@@ -14,11 +14,6 @@ from studio.settings import Settings
 EWMA_ALPHA = 0.2
 
 
-async def render_seconds(redis: Redis, settings: Settings) -> float:
-    raw = await redis.get(keys.RENDER_DURATION_EWMA)
-    return float(raw) if raw else settings.render_seconds_default
-
-
 _EWMA = """
 local old = redis.call('GET', KEYS[1])
 local new = tonumber(ARGV[1])
@@ -47,8 +42,3 @@ async def stage_seconds(redis: Redis, settings: Settings) -> tuple[float, float]
         float(render) if render else settings.render_seconds_default,
         float(delivery) if delivery else settings.delivery_seconds_default,
     )
-
-
-async def delivery_seconds(redis: Redis, settings: Settings) -> float:
-    raw = await redis.get(keys.DELIVERY_DURATION_EWMA)
-    return float(raw) if raw else settings.delivery_seconds_default

@@ -20,7 +20,7 @@ from bot.texts import format_wait, text
 from bot.webhook import create_webhook_app
 from studio.clock import ManualClock
 from studio.domain import Studio
-from studio.durations import delivery_seconds, render_seconds
+from studio.durations import stage_seconds
 from studio.orders import OrderState
 from studio.queue import queue_length, running_renders
 from studio.render_workers import live_render_workers
@@ -120,8 +120,7 @@ async def run_scale_out(
         # The hold outlasted the payments: still two running, nobody has been served yet.
         assert await running_renders(redis, 2) == 2
         assert await queue_length(redis) == USERS
-        per_render = await render_seconds(redis, settings)
-        sending = await delivery_seconds(redis, settings)
+        per_render, sending = await stage_seconds(redis, settings)
 
         # The place and ETA each user was told reflect two workers.
         for user, _ in first:

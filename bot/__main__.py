@@ -18,6 +18,7 @@ from bot.polling import Poller
 from bot.update_pipeline import UpdatePipeline
 from bot.webhook import create_webhook_app, stop_application
 from studio.domain import Studio
+from studio.gc_tuning import tune_collector
 from studio.logs import configure_logging, configure_process
 from studio.metrics_server import HealthServer
 from studio.redis_config import check_redis_config
@@ -37,6 +38,7 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     try:
         await check_redis_config(studio.redis, settings.mode)
         application = build_application(settings, studio)
+        tune_collector()  # the startup heap is built: frozen out of every collection
         async with operator_port(settings, studio, application):
             if settings.webhook_url:
                 await _serve_webhook(application, settings, stop)

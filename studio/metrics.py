@@ -10,7 +10,19 @@ No label ever names a user, a chat or an order.
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
+import gc
+from collections.abc import Iterator
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    GCCollector,
+    Histogram,
+    ProcessCollector,
+)
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 # Handlers answer in milliseconds; a render takes minutes; a queue wait can take hours.
 FAST_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -19,6 +31,29 @@ WAIT_BUCKETS = (0.1, 1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0,
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 ProcessCollector(registry=REGISTRY)  # CPU, memory, open files of this process
+GCCollector(registry=REGISTRY)  # collections, collected and uncollectable, by generation
+
+
+class GcSettings(Collector):
+    """The collector's settings in effect (the bot's are set by studio/gc_tuning.py)."""
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        threshold = GaugeMetricFamily(
+            "ps_gc_threshold",
+            "Net allocations (generation 0) or younger collections before a collection",
+            labels=["generation"],
+        )
+        for generation, value in enumerate(gc.get_threshold()):
+            threshold.add_metric([str(generation)], value)
+        yield threshold
+        yield GaugeMetricFamily(
+            "ps_gc_frozen_objects",
+            "Objects frozen out of every collection (the heap at the end of startup)",
+            value=gc.get_freeze_count(),
+        )
+
+
+REGISTRY.register(GcSettings())
 
 UPDATES = Counter(
     "ps_bot_updates",

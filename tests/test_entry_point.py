@@ -1,5 +1,6 @@
 """`portrait-studio bot --polling` as a process: it checks Redis, serves its operator port in
-polling mode, answers a user, counts the update, and stops on SIGTERM."""
+polling mode, answers a user, counts the update, runs with the collector tuned for serving,
+and stops on SIGTERM."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import aiohttp
 from redis.asyncio import Redis
 
 from emulator.client import latest_text
+from studio.gc_tuning import YOUNG_THRESHOLD
 from tests.fixtures.emulator import RunningEmulator
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -68,6 +70,10 @@ async def test_the_polling_bot_serves_readyz_and_metrics_and_stops_on_sigterm(
             async with http.get(f"{base}/metrics") as response:
                 text = await response.text()
         assert 'ps_bot_updates_total{kind="command"} 1.0' in text
+        # The collector's settings for serving (studio/gc_tuning.py) are the ones in effect.
+        assert f'ps_gc_threshold{{generation="0"}} {YOUNG_THRESHOLD:.1f}' in text
+        frozen = next(line for line in text.splitlines() if line.startswith("ps_gc_frozen_"))
+        assert float(frozen.split()[-1]) > 10_000  # the startup heap
         assert (await emulator.client.webhook())["info"]["url"] == ""  # polling, not webhook
     finally:
         proc.send_signal(signal.SIGTERM)

@@ -21,13 +21,13 @@ from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel, SentinelManagedConnection
 from redis.backoff import NoBackoff
 
-from studio.reconnect import ReadyFromBuffers
+from studio.reconnect import PackedInC, ReadyFromBuffers
 
 # One attempt per address: the retry that follows asks the sentinels for the master again.
 _ONE_ATTEMPT = Retry(NoBackoff(), 0)
 
 
-class MasterConnection(ReadyFromBuffers, SentinelManagedConnection):
+class MasterConnection(ReadyFromBuffers, PackedInC, SentinelManagedConnection):
     """A connection to the master the sentinels name, asking them again on every retry.
 
     redis-py retries the connect to an address it was given with the connection's own retry,

@@ -6,6 +6,9 @@ their handshake arrives, as a Redis finishing its shutdown after SIGTERM does. r
 neither such handshake nor counted its nested retries as one window: the first ended an arq
 worker's poll loop (tests/test_chaos_redis.py failed 1 run in 5 on it), the second made a dead
 Redis reach the caller after 24.6 s of a 3 s REDIS_RECONNECT_S.
+
+The same connections answer the pool's readiness check from their buffers, and have hiredis
+pack their commands: the last tests hold both to what redis-py itself does.
 """
 
 from __future__ import annotations
@@ -16,11 +19,14 @@ from typing import Any
 
 import pytest
 from arq.worker import Worker, func
+from hypothesis import given
+from hypothesis import strategies as st
 from redis.asyncio import Redis
-from redis.exceptions import ConnectionError
+from redis.asyncio.connection import Connection
+from redis.exceptions import ConnectionError, DataError
 
 from studio.queue import connect_queue, deserialize, queue_pool, serialize
-from studio.reconnect import pause_after
+from studio.reconnect import PackedInC, ReconnectingConnection, pause_after
 from studio.settings import Settings
 from tests.fixtures.redis_proxy import RedisProxy
 from tests.fixtures.redis_server import RedisServer
@@ -166,5 +172,67 @@ async def test_the_readiness_check_answers_without_a_turn_of_the_event_loop(
             await connection.can_read_destructive()
         await pool.release(connection)
         assert await client.ping()  # the pool connects afresh
+    finally:
+        await client.aclose()
+
+
+# The wire format, packed by hiredis --------------------------------------------------------------
+
+_ARGUMENTS = st.one_of(
+    st.text(),
+    st.binary(max_size=20_000),  # past redis-py's 6,000-byte cutoff, where it packs in pieces
+    st.integers(),
+    st.floats(allow_nan=False),
+)
+
+
+@given(
+    name=st.sampled_from(["SET", "EVALSHA", "CONFIG GET", b"CLIENT SETNAME", b"GET"]),
+    arguments=st.lists(_ARGUMENTS, max_size=8),
+)
+def test_commands_are_packed_to_the_bytes_redis_py_makes(
+    name: str | bytes, arguments: list[Any]
+) -> None:
+    ours, theirs = ReconnectingConnection(), Connection()
+    assert b"".join(ours.pack_command(name, *arguments)) == b"".join(
+        theirs.pack_command(name, *arguments)
+    )
+    commands = [(name, *arguments), ("PING",)]
+    assert b"".join(ours.pack_commands(commands)) == b"".join(theirs.pack_commands(commands))
+
+
+@pytest.mark.parametrize("value", [None, True, [1], {"a": 1}])
+def test_values_redis_py_refuses_are_refused_alike(value: Any) -> None:
+    with pytest.raises(DataError):
+        Connection().pack_command("SET", "key", value)
+    with pytest.raises(DataError):
+        ReconnectingConnection().pack_command("SET", "key", value)
+
+
+def test_a_pool_with_another_encoding_keeps_redis_py_s_packing() -> None:
+    latin = ReconnectingConnection(encoding="latin-1")
+    packed = b"".join(latin.pack_command("SET", "k", "é"))
+    assert packed == b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\n\xe9\r\n"  # é as Latin-1: one byte
+
+
+async def test_every_client_of_the_studio_packs_in_c(
+    make_settings: SettingsFactory, redis: Redis
+) -> None:
+    """The studio's own pool (and so the bot's, the workers' and arq's) sends what hiredis
+    packed, and Redis reads it back as sent: text, bytes past the cutoff, numbers."""
+    client = await connect_queue(make_settings())
+    try:
+        pool = client.connection_pool
+        assert issubclass(pool.connection_class, PackedInC)
+        big = bytes(range(256)) * 100
+        await client.set("packed:text", "照片 ✓")
+        await client.set("packed:bytes", big)
+        await client.zadd("packed:scores", {"m": 0.1, "n": 2**62})
+        assert await client.get("packed:text") == "照片 ✓".encode()
+        assert await client.get("packed:bytes") == big
+        assert await client.zrange("packed:scores", 0, -1, withscores=True) == [
+            (b"m", 0.1),
+            (b"n", float(2**62)),
+        ]
     finally:
         await client.aclose()

@@ -1,12 +1,14 @@
 """Jobs enqueued in one round trip (studio/queue.py) are the jobs arq's enqueue_job would write.
 
 arq's own readers (Job.info, Job.status) and its rules are the reference: an id is enqueued
-once, and not again while its kept result lasts; the expiry and the deferral are arq's. A real
+once, and not again while its kept result lasts; the expiry and the deferral are arq's; jobs due
+in the same millisecond keep their enqueue order (a tie in arq's would sort by id). A real
 arq worker running such jobs end to end: tests/test_render_worker.py and the intake tests.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 from arq.constants import job_key_prefix, result_key_prefix
@@ -18,6 +20,7 @@ from studio.queue import (
     CHECK_PHOTO,
     RENDER_ORDER,
     STATUS_REFRESH_S,
+    _enqueuer,
     deserialize,
     enqueue_check_photo,
     enqueue_render,
@@ -89,3 +92,33 @@ async def test_a_render_job_outlasts_a_deep_queue_and_a_refresh_is_deferred(
     assert before_ms + STATUS_REFRESH_S * 1000 <= score <= time.time() * 1000 + 1001
     status = await _job(studio, job_id, keys.INTAKE_QUEUE).status()
     assert status is JobStatus.deferred
+
+
+async def test_jobs_due_in_the_same_millisecond_keep_their_enqueue_order(studio: Studio) -> None:
+    """Equal scores would sort by id: the later "order-a" would go ahead of "order-z", whose
+    user had already been told their place (seen with a burst of payments in one pipeline)."""
+    enqueue = _enqueuer(studio.redis)
+    due_ms = 1_800_000_000_000
+
+    async def at(job_id: str, score_ms: int) -> None:
+        keys_ = [job_key_prefix + job_id, result_key_prefix + job_id, keys.RENDER_QUEUE]
+        assert await enqueue(keys=keys_, args=[60_000, b"job", score_ms, job_id])
+
+    await at("order-next-ms", due_ms + 1)
+    ids = [f"order-{letter}" for letter in "zyxwvutsrq"]  # each sorts before the one before it
+    # Together, as group commit sends them (one pipeline), and one at a time.
+    await asyncio.gather(*(at(job_id, due_ms) for job_id in ids[:5]))
+    for job_id in ids[5:]:
+        await at(job_id, due_ms)
+    await at("order-earlier-ms", due_ms - 1)
+
+    queued = await studio.redis.zrange(keys.RENDER_QUEUE, 0, -1, withscores=True)
+    assert [member.decode() for member, _ in queued] == [
+        "order-earlier-ms",
+        *ids,
+        "order-next-ms",
+    ]
+    scores = [score for _, score in queued]
+    assert scores[0] == due_ms - 1 and scores[-1] == due_ms + 1  # alone in their millisecond
+    assert all(due_ms <= score < due_ms + 1 for score in scores[1:-1])  # still due in it
+    assert scores[1] == due_ms and len(set(scores)) == len(scores)

@@ -155,6 +155,10 @@ class ReadyFromBuffers(AbstractConnection):
         return held or bool(stream._buffer)  # type: ignore[attr-defined]
 
 
+# hiredis encodes every str as strict UTF-8; a pool set to anything else keeps redis-py's.
+_UTF8 = {(name, "strict") for name in ("utf-8", "utf8", "UTF-8", "UTF8")}
+
+
 class PackedInC(AbstractConnection):
     """Commands packed by hiredis, byte for byte what redis-py's Python loop makes."""
 
@@ -172,10 +176,6 @@ class PackedInC(AbstractConnection):
             return [hiredis_pack(args)]
         except TypeError as error:  # redis-py's encoder refuses the same values (None, bool...)
             raise DataError(str(error)) from None
-
-
-# hiredis encodes every str as strict UTF-8; a pool set to anything else keeps redis-py's.
-_UTF8 = {(name, "strict") for name in ("utf-8", "utf8", "UTF-8", "UTF8")}
 
 
 class _RetriedHandshake(ReadyFromBuffers, PackedInC):

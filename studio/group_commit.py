@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from redis.asyncio import Redis
 from redis.exceptions import NoScriptError
@@ -95,3 +96,16 @@ class GroupedScript:
             for keys, args, _ in group:
                 pipe.evalsha(self._script.sha, len(keys), *keys, *args)
             return await pipe.execute(raise_on_error=False)
+
+
+# Each client's scripts by source, so that calls from anywhere in the process share groups.
+_BY_CLIENT: WeakKeyDictionary[Redis, dict[str, GroupedScript]] = WeakKeyDictionary()
+
+
+def grouped(redis: Redis, source: str) -> GroupedScript:
+    """`redis`'s one GroupedScript of `source`, made (and registered) on first use."""
+    scripts = _BY_CLIENT.setdefault(redis, {})
+    script = scripts.get(source)
+    if script is None:
+        script = scripts[source] = GroupedScript(redis, source)
+    return script

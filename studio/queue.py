@@ -15,7 +15,6 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
-from weakref import WeakKeyDictionary
 
 import msgpack
 from arq.connections import ArqRedis, RedisSettings
@@ -32,7 +31,7 @@ from redis.asyncio import Redis
 
 from studio import keys
 from studio.durations import stage_seconds
-from studio.group_commit import GroupedScript
+from studio.group_commit import grouped
 from studio.reconnect import answering, direct_pool, reconnecting
 from studio.render_workers import live_render_workers
 from studio.sentinel import master_pool
@@ -156,22 +155,12 @@ async def _enqueue(
         else score - now_ms + queue.expires_extra_ms
     )
     job = serialize_job(function, args, {}, None, now_ms, serializer=queue.job_serializer)
-    written = await _enqueuer(queue)(
+    # Enqueues made together (a burst of photos) share a round trip.
+    written = await grouped(queue, _ENQUEUE)(
         keys=[job_key_prefix + job_id, result_key_prefix + job_id, queue_name],
         args=[expires_ms, job, score, job_id],
     )
     return bool(written)
-
-
-# One per client: enqueues made together (a burst of photos) share a round trip.
-_ENQUEUERS: WeakKeyDictionary[Redis, GroupedScript] = WeakKeyDictionary()
-
-
-def _enqueuer(queue: Redis) -> GroupedScript:
-    script = _ENQUEUERS.get(queue)
-    if script is None:
-        script = _ENQUEUERS[queue] = GroupedScript(queue, _ENQUEUE)
-    return script
 
 
 async def enqueue_check_photo(queue: ArqRedis, order_id: str, token: str) -> bool:

@@ -12,6 +12,7 @@ import time
 from redis.asyncio import Redis
 
 from studio import keys
+from studio.group_commit import grouped
 
 # A registered render worker without a health key yet is still starting for at most this long.
 WORKER_START_GRACE_S = 120.0
@@ -51,7 +52,7 @@ async def live_render_workers(redis: Redis) -> int:
     A worker that died without unregistering stops counting when its health key lapses, and is
     dropped from the registry once it has been gone longer than a start takes.
     """
-    alive = await redis.register_script(_LIVE)(
+    alive = await grouped(redis, _LIVE)(
         keys=[keys.RENDER_WORKERS],
         args=[keys.RENDER_HEALTH_PREFIX, time.time(), WORKER_START_GRACE_S],
     )

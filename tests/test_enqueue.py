@@ -16,11 +16,12 @@ from arq.jobs import Job, JobStatus
 
 from studio import keys
 from studio.domain import Studio
+from studio.group_commit import grouped
 from studio.queue import (
+    _ENQUEUE,
     CHECK_PHOTO,
     RENDER_ORDER,
     STATUS_REFRESH_S,
-    _enqueuer,
     deserialize,
     enqueue_check_photo,
     enqueue_render,
@@ -97,7 +98,7 @@ async def test_a_render_job_outlasts_a_deep_queue_and_a_refresh_is_deferred(
 async def test_jobs_due_in_the_same_millisecond_keep_their_enqueue_order(studio: Studio) -> None:
     """Equal scores would sort by id: the later "order-a" would go ahead of "order-z", whose
     user had already been told their place (seen with a burst of payments in one pipeline)."""
-    enqueue = _enqueuer(studio.redis)
+    enqueue = grouped(studio.redis, _ENQUEUE)
     due_ms = 1_800_000_000_000
 
     async def at(job_id: str, score_ms: int) -> None:
